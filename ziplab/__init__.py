@@ -1,0 +1,36 @@
+"""ziplab: compression as intelligence.
+
+    >>> import ziplab
+    >>> blob = ziplab.compress(b"hello hello hello", codec="lzh", level=9)
+    >>> ziplab.decompress(blob)
+    b'hello hello hello'
+"""
+
+from .errors import (
+    ChecksumError,
+    CorruptDataError,
+    FormatError,
+    LimitError,
+    ModelMismatchError,
+    ParameterError,
+    TruncatedError,
+    UnknownCodecError,
+    ZiplabError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ChecksumError", "CorruptDataError", "FormatError", "LimitError", "ModelMismatchError",
+    "ParameterError", "TruncatedError", "UnknownCodecError", "ZiplabError",
+    "compress", "decompress", "compress_file", "decompress_file", "__version__",
+]
+
+
+def __getattr__(name: str):
+    # The container (and with it numpy) is imported on first use, keeping `import ziplab` light.
+    if name in ("compress", "decompress", "compress_file", "decompress_file"):
+        from . import container
+
+        return getattr(container, name)
+    raise AttributeError(name)

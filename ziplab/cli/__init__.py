@@ -1,0 +1,64 @@
+"""`ziplab` command line. Subcommands live in their own modules and are imported only when
+invoked, so a plain `ziplab compress` starts without importing torch or matplotlib."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+# command name -> "module:attribute"
+COMMANDS: dict[str, str] = {
+    "compress": "ziplab.cli.coding:compress",
+    "decompress": "ziplab.cli.coding:decompress",
+    "info": "ziplab.cli.coding:info",
+    "codecs": "ziplab.cli.listing:codecs",
+    "bench": "ziplab.cli.bench:bench",
+    "models": "ziplab.cli.models:models",
+    "train": "ziplab.cli.train:train",
+    "corpora": "ziplab.cli.corpora:corpora",
+    "sweep": "ziplab.cli.sweep:sweep",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ziplab")
+def cli() -> None:
+    """ziplab: compression as intelligence. Classic coders, neural range coding, bpb curves."""
+
+
+def main() -> None:
+    """Entry point: ziplab errors become one line on stderr and exit code 1, never a traceback."""
+    from ..errors import ZiplabError
+
+    try:
+        code = cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("ziplab: aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:  # usage errors: exit 2, like click itself
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ZiplabError as exc:
+        click.echo(f"ziplab: error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("ziplab: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+    except OSError as exc:
+        name = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        click.echo(f"ziplab: error:{name}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
