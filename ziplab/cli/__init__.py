@@ -57,8 +57,8 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("ziplab: interrupted", err=True)
         sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)
     except OSError as exc:
-        name = f" {exc.filename}" if getattr(exc, "filename", None) else ""
-        click.echo(f"ziplab: error:{name}: {exc.strerror or exc}", err=True)
+        name = f" {exc.filename}:" if getattr(exc, "filename", None) else ""
+        click.echo(f"ziplab: error:{name} {exc.strerror or exc}", err=True)
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
