@@ -8,17 +8,17 @@ import sys
 
 import click
 
-# command name -> "module:attribute"
-COMMANDS: dict[str, str] = {
-    "compress": "ziplab.cli.coding:compress",
-    "decompress": "ziplab.cli.coding:decompress",
-    "info": "ziplab.cli.coding:info",
-    "codecs": "ziplab.cli.listing:codecs",
-    "bench": "ziplab.cli.bench:bench",
-    "models": "ziplab.cli.models:models",
-    "train": "ziplab.cli.train:train",
-    "corpora": "ziplab.cli.corpora:corpora",
-    "sweep": "ziplab.cli.sweep:sweep",
+# command name -> ("module:attribute", one-line help shown by `ziplab --help` without importing)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "compress": ("ziplab.cli.coding:compress", "Compress files to FILE.zl (like gzip -k)."),
+    "decompress": ("ziplab.cli.coding:decompress", "Decompress .zl files."),
+    "info": ("ziplab.cli.coding:info", "Show a .zl file's header: codec, sizes, ratio, bpb."),
+    "codecs": ("ziplab.cli.coding:codecs", "List the codecs."),
+    "bench": ("ziplab.cli.bench:bench", "Benchmark codecs side by side with zlib, xz, zstd..."),
+    "models": ("ziplab.cli.models:models", "List the model size ladder and trained checkpoints."),
+    "train": ("ziplab.cli.train:train", "Train a byte-level predictor on a corpus."),
+    "corpora": ("ziplab.cli.corpora:corpora", "List corpora; fetch the standard ones."),
+    "sweep": ("ziplab.cli.sweep:sweep", "Train the size ladder and plot bpb against model size."),
 }
 
 
@@ -29,8 +29,12 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
-        module, attr = COMMANDS[name].split(":")
+        module, attr = COMMANDS[name][0].split(":")
         return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, text) for name, (_, text) in COMMANDS.items()])
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
