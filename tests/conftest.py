@@ -1,0 +1,50 @@
+"""Shared inputs: every codec is round-trip tested on the same hard and ordinary cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+BENCH_DIR = SHARED / "bench"
+GUTENBERG_DIR = SHARED / "gutenberg"
+
+
+def sample_inputs() -> dict[str, bytes]:
+    rng = np.random.default_rng(1234)
+    text = b"It was the best of times, it was the worst of times, it was the age of wisdom. "
+    return {
+        "empty": b"",
+        "one": b"x",
+        "two": b"\x00\xff",
+        "all256": bytes(range(256)),
+        "all256x4": bytes(range(256)) * 4,
+        "zeros": bytes(100_000),
+        "run_ab": b"ab" * 20_000,
+        "random": rng.integers(0, 256, 50_000, dtype=np.uint8).tobytes(),
+        "random_small_alphabet": rng.integers(0, 4, 30_000, dtype=np.uint8).tobytes(),
+        "text": text * 300,
+        "skewed": rng.choice(256, 40_000, p=np.r_[0.9, np.full(255, 0.1 / 255)]).astype(np.uint8).tobytes(),
+    }
+
+
+SAMPLES = sample_inputs()
+
+
+@pytest.fixture(params=sorted(SAMPLES), ids=sorted(SAMPLES))
+def sample(request) -> bytes:
+    return SAMPLES[request.param]
+
+
+def bench_files() -> list[Path]:
+    return sorted(BENCH_DIR.glob("*")) if BENCH_DIR.is_dir() else []
+
+
+@pytest.fixture(params=[p.name for p in bench_files()] or ["missing"])
+def bench_file(request) -> bytes:
+    path = BENCH_DIR / request.param
+    if not path.is_file():
+        pytest.skip("../shared/corpora/bench is not present")
+    return path.read_bytes()
