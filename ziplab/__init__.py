@@ -23,13 +23,14 @@ __version__ = "0.1.0"
 __all__ = [
     "ChecksumError", "CorruptDataError", "FormatError", "LimitError", "ModelMismatchError",
     "ParameterError", "TruncatedError", "UnknownCodecError", "ZiplabError",
-    "compress", "decompress", "compress_file", "decompress_file", "__version__",
+    "compress", "decompress", "compress_file", "decompress_file", "open", "read_header",
+    "__version__",
 ]
 
 
 def __getattr__(name: str):
     # The container (and with it numpy) is imported on first use, keeping `import ziplab` light.
-    if name in ("compress", "decompress", "compress_file", "decompress_file"):
+    if name in ("compress", "decompress", "compress_file", "decompress_file", "open", "read_header"):
         from . import container
 
         return getattr(container, name)

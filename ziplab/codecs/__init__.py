@@ -10,6 +10,7 @@ from .base import Codec
 
 # name -> module that defines CODEC
 _MODULES: dict[str, str] = {
+    "store": "ziplab.codecs.store",
     "huffman": "ziplab.codecs.huffman",
     "lz77": "ziplab.codecs.lz77",
     "lzss": "ziplab.codecs.lzss",

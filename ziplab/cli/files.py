@@ -1,0 +1,73 @@
+"""Safe file handling for the CLI: atomic writes, no clobbering, progress on big inputs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
+
+from ..errors import ZiplabError
+
+PROGRESS_MIN_BYTES = 4 << 20
+
+
+class OutputExistsError(ZiplabError):
+    """An output file already exists and --force was not given."""
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path, force: bool) -> Iterator[BinaryIO]:
+    """Write to a temp file beside `path`, renamed over it only if the block exits cleanly."""
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path} already exists (use -f/--force to overwrite)")
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        if path.exists() and not force:  # appeared while we worked
+            raise OutputExistsError(f"{path} already exists (use -f/--force to overwrite)")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def open_input(name: str) -> Iterator[BinaryIO]:
+    if name == "-":
+        yield sys.stdin.buffer
+        return
+    path = Path(name)
+    if path.is_dir():
+        raise ZiplabError(f"{name} is a directory")
+    with path.open("rb") as f:
+        yield f
+
+
+def input_size(name: str) -> int | None:
+    try:
+        return None if name == "-" else Path(name).stat().st_size
+    except OSError:
+        return None
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, total: int | None, quiet: bool) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress bar on stderr for inputs large enough to make people wait."""
+    if quiet or total is None or total < PROGRESS_MIN_BYTES:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    columns = (f"{label}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)

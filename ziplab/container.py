@@ -1,0 +1,284 @@
+"""The .zl file format: a validated header, then independent blocks.
+
+    header  magic "ZLab" | version u8 | flags u8 | codec name (u8 len + ascii)
+            | params (u16 len + JSON) | block size u32 | original length u64
+            | CRC32 of the original u32 | CRC32 of the header bytes so far u32
+    block   raw length u32 | payload length u32 | kind u8 (0 coded, 1 stored) | CRC32 of raw u32
+            | payload
+
+Blocks are independent so memory stays bounded by the block size and files stream.
+A block that does not shrink is stored raw, so no codec can blow a file up by more than
+the framing. Every length is checked against what the rest of the file could hold before
+anything is allocated or decoded, and nothing is returned that failed its checksum.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from typing import BinaryIO, Callable, Iterator
+
+import numpy as np
+
+from . import codecs
+from .errors import ChecksumError, FormatError, LimitError, ParameterError, TruncatedError
+
+MAGIC = b"ZLab"
+VERSION = 1
+MAX_BLOCK = 256 << 20
+MAX_PARAMS = 60_000
+_FIXED = struct.Struct("<IQII")  # block size, original length, crc, header crc
+_BLOCK = struct.Struct("<IIBI")  # raw length, payload length, kind, crc
+CODED, STORED = 0, 1
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class Header:
+    codec: str
+    params: dict
+    block_size: int
+    original_size: int
+    crc32: int
+    header_size: int = 0
+    version: int = VERSION
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def blocks(self) -> int:
+        return -(-self.original_size // self.block_size)
+
+    def encode(self) -> bytes:
+        name = self.codec.encode("ascii")
+        params = json.dumps(self.params, sort_keys=True, separators=(",", ":")).encode()
+        if len(params) > MAX_PARAMS:
+            raise ParameterError("codec parameters too large for the header")
+        head = MAGIC + bytes([VERSION, 0, len(name)]) + name + struct.pack("<H", len(params)) + params
+        head += struct.pack("<IQI", self.block_size, self.original_size, self.crc32)
+        return head + struct.pack("<I", zlib.crc32(head))
+
+
+def _read_exact(src: BinaryIO, n: int, what: str) -> bytes:
+    data = src.read(n)
+    if len(data) != n:
+        raise TruncatedError(f"file is truncated: it ends inside the {what}")
+    return data
+
+
+def read_header(src: BinaryIO) -> Header:
+    """Parse and validate a header; raises before trusting any field it cannot check."""
+    start = _read_exact(src, 4, "magic number")
+    if start != MAGIC:
+        raise FormatError("not a .zl file (bad magic number)")
+    version, flags, name_len = _read_exact(src, 3, "header")
+    if version != VERSION:
+        raise FormatError(f"unsupported .zl format version {version} (this ziplab reads {VERSION})")
+    if flags != 0:
+        raise FormatError(f"unsupported header flags {flags:#x}")
+    name_raw = _read_exact(src, name_len, "codec name")
+    (params_len,) = struct.unpack("<H", _read_exact(src, 2, "header"))
+    params_raw = _read_exact(src, params_len, "codec parameters")
+    fixed = _read_exact(src, _FIXED.size, "header")
+    block_size, original, crc, header_crc = _FIXED.unpack(fixed)
+    head = start + bytes([version, flags, name_len]) + name_raw + struct.pack("<H", params_len)
+    head += params_raw + fixed[:-4]
+    if zlib.crc32(head) != header_crc:
+        raise FormatError("header checksum mismatch: the header is corrupt or was altered")
+    try:
+        name = name_raw.decode("ascii")
+        params = json.loads(params_raw)
+    except (UnicodeDecodeError, ValueError):
+        raise FormatError("header holds an unreadable codec name or parameters") from None
+    if not isinstance(params, dict):
+        raise FormatError("header parameters are not a mapping")
+    codecs.get(name)  # unknown codec -> UnknownCodecError
+    if not 0 < block_size <= MAX_BLOCK:
+        raise FormatError(f"implausible block size {block_size}")
+    return Header(name, params, block_size, original, crc, header_size=len(head) + 4)
+
+
+def _remaining(src: BinaryIO) -> int | None:
+    try:
+        if not src.seekable():
+            return None
+        here = src.tell()
+        end = src.seek(0, io.SEEK_END)
+        src.seek(here)
+        return end - here
+    except (OSError, ValueError):
+        return None
+
+
+def _check_claim(header: Header, available: int | None) -> None:
+    """Reject headers that promise more output than the bytes behind them could decode to."""
+    if available is None:
+        return
+    codec = codecs.get(header.codec)
+    framing = header.blocks * _BLOCK.size
+    if available < framing:
+        raise TruncatedError(
+            f"file is truncated: {header.blocks} blocks need at least {framing} bytes, {available} remain")
+    payload = available - framing
+    if header.original_size > payload * max(codec.max_ratio, 1.0) + header.blocks * 64:
+        raise LimitError(
+            f"header claims {header.original_size} bytes from {available} bytes of payload: "
+            f"more than codec {header.codec!r} can produce (corrupt file or decompression bomb)")
+
+
+def _input_stats(src: BinaryIO) -> tuple[int, int]:
+    """Length and CRC32 of a seekable stream, which is rewound to where it was."""
+    start = src.tell()
+    size, crc = 0, 0
+    while chunk := src.read(1 << 20):
+        size += len(chunk)
+        crc = zlib.crc32(chunk, crc)
+    src.seek(start)
+    return size, crc
+
+
+def _seekable(src: BinaryIO) -> BinaryIO:
+    try:
+        if src.seekable():
+            src.tell()
+            return src
+    except (OSError, ValueError):
+        pass
+    spool = tempfile.SpooledTemporaryFile(max_size=64 << 20)
+    while chunk := src.read(1 << 20):
+        spool.write(chunk)
+    spool.seek(0)
+    return spool  # type: ignore[return-value]
+
+
+def _encode_block(encode: Callable[[np.ndarray], bytes], raw: bytes) -> bytes:
+    payload = encode(np.frombuffer(raw, dtype=np.uint8))
+    kind = CODED
+    if len(payload) >= len(raw):
+        payload, kind = raw, STORED
+    return _BLOCK.pack(len(raw), len(payload), kind, zlib.crc32(raw)) + payload
+
+
+def compress_file(src: BinaryIO, dst: BinaryIO, codec: str = "lzh", level: int | None = None, *,
+                  block_size: int | None = None, progress: Progress | None = None,
+                  **options) -> Header:
+    """Stream `src` into `dst` as a .zl file; returns the header written."""
+    impl = codecs.get(codec)
+    params = impl.params(level, **options)
+    block_size = int(block_size or impl.block_size)
+    if not 0 < block_size <= MAX_BLOCK:
+        raise ParameterError(f"block size must be between 1 and {MAX_BLOCK} bytes")
+    src = _seekable(src)
+    size, crc = _input_stats(src)
+    header = Header(codec, params, block_size, size, crc)
+    dst.write(header.encode())
+    encode = impl.encoder(params)
+    for _ in range(header.blocks):
+        raw = src.read(block_size)
+        dst.write(_encode_block(encode, raw))
+        if progress:
+            progress(len(raw))
+    return header
+
+
+def _iter_blocks(src: BinaryIO, header: Header) -> Iterator[bytes]:
+    """Yield verified raw blocks; the container-level checks live here, codec ones in the codec."""
+    codec = codecs.get(header.codec)
+    _check_claim(header, _remaining(src))
+    decode = codec.decoder(header.params)
+    left, crc = header.original_size, 0
+    for index in range(header.blocks):
+        raw_len, pay_len, kind, block_crc = _BLOCK.unpack(_read_exact(src, _BLOCK.size, f"block {index} header"))
+        expected = min(header.block_size, left)
+        if raw_len != expected:
+            raise FormatError(f"block {index} claims {raw_len} bytes where {expected} belong")
+        if kind == STORED:
+            if pay_len != raw_len:
+                raise FormatError(f"stored block {index} has payload {pay_len} for {raw_len} bytes")
+        elif kind != CODED or pay_len >= raw_len:
+            raise FormatError(f"block {index} has an invalid kind or payload length")
+        elif raw_len > pay_len * codec.max_ratio + 64:
+            raise LimitError(f"block {index} claims {raw_len} bytes from a {pay_len}-byte payload")
+        payload = _read_exact(src, pay_len, f"block {index} payload")
+        raw = payload if kind == STORED else _decoded(decode(payload, raw_len), raw_len, index)
+        if zlib.crc32(raw) != block_crc:
+            raise ChecksumError(f"block {index} fails its CRC32: the data is corrupt")
+        crc = zlib.crc32(raw, crc)
+        left -= raw_len
+        yield raw
+    if crc != header.crc32:
+        raise ChecksumError("the decoded file fails its CRC32: the data is corrupt")
+    if src.read(1):
+        raise FormatError("unexpected data after the last block")
+
+
+def _decoded(out: np.ndarray, size: int, index: int) -> bytes:
+    raw = np.ascontiguousarray(out, dtype=np.uint8).tobytes()
+    if len(raw) != size:
+        raise FormatError(f"block {index} decoded to {len(raw)} bytes instead of {size}")
+    return raw
+
+
+def decompress_file(src: BinaryIO, dst: BinaryIO, *, progress: Progress | None = None) -> Header:
+    """Stream a .zl file into `dst`. The caller must discard `dst` if this raises."""
+    header = read_header(src)
+    for raw in _iter_blocks(src, header):
+        dst.write(raw)
+        if progress:
+            progress(len(raw))
+    return header
+
+
+def compress(data: bytes, codec: str = "lzh", level: int | None = None, *,
+             block_size: int | None = None, **options) -> bytes:
+    out = io.BytesIO()
+    compress_file(io.BytesIO(bytes(data)), out, codec, level, block_size=block_size, **options)
+    return out.getvalue()
+
+
+def decompress(blob: bytes) -> bytes:
+    out = io.BytesIO()
+    decompress_file(io.BytesIO(blob), out)
+    return out.getvalue()
+
+
+class ZLReader(io.RawIOBase):
+    """Read-only file object over a .zl stream, decoding one block at a time."""
+
+    def __init__(self, src: BinaryIO, close_source: bool = False):
+        self._src, self._close_source = src, close_source
+        self.header = read_header(src)
+        self._blocks = _iter_blocks(src, self.header)
+        self._buf, self._pos = b"", 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:
+        while self._pos >= len(self._buf):
+            nxt = next(self._blocks, None)
+            if nxt is None:
+                return 0
+            self._buf, self._pos = nxt, 0
+        n = min(len(target), len(self._buf) - self._pos)
+        target[:n] = self._buf[self._pos:self._pos + n]
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        if self._close_source and not self.closed:
+            self._src.close()
+        super().close()
+
+
+def open(path: str, mode: str = "rb") -> io.BufferedReader:  # noqa: A001 - mirrors gzip.open
+    """`gzip.open`-style reading of a .zl file; writing goes through `compress_file`."""
+    if mode not in ("r", "rb"):
+        raise ParameterError("ziplab.open reads only (mode 'rb'); use compress_file to write")
+    import builtins
+
+    return io.BufferedReader(ZLReader(builtins.open(path, "rb"), close_source=True))
