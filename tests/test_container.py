@@ -1,0 +1,198 @@
+"""The .zl container: round trips, streaming, and every way a file can be wrong."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+import ziplab
+from ziplab import container
+from ziplab.container import Header
+from ziplab.errors import (ChecksumError, FormatError, LimitError, TruncatedError,
+                           UnknownCodecError, ZiplabError)
+
+from .conftest import SAMPLES
+
+CLASSIC = ["store", "huffman", "lz77", "lzss", "lzh"]
+
+
+class OneWay(io.RawIOBase):
+    """A non-seekable stream, like a pipe."""
+
+    def __init__(self, data: bytes):
+        self._src = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        chunk = self._src.read(len(b))
+        b[: len(chunk)] = chunk
+        return len(chunk)
+
+
+@pytest.mark.parametrize("codec", CLASSIC)
+def test_round_trip_every_sample(codec, sample):
+    assert ziplab.decompress(ziplab.compress(sample, codec)) == sample
+
+
+@pytest.mark.parametrize("codec", CLASSIC)
+def test_block_boundaries_are_crossed(codec):
+    data = SAMPLES["text"] * 4 + SAMPLES["random"][:5000]
+    blob = ziplab.compress(data, codec, block_size=4099)
+    assert container.read_header(io.BytesIO(blob)).blocks == -(-len(data) // 4099)
+    assert ziplab.decompress(blob) == data
+
+
+def test_compression_is_deterministic():
+    data = SAMPLES["text"]
+    assert ziplab.compress(data, "lzh", 9) == ziplab.compress(data, "lzh", 9)
+
+
+def test_streams_from_pipes_both_ways():
+    data = SAMPLES["text"] * 10
+    out = io.BytesIO()
+    container.compress_file(OneWay(data), out, "lzh", block_size=1000)
+    back = io.BytesIO()
+    container.decompress_file(OneWay(out.getvalue()), back)
+    assert back.getvalue() == data
+
+
+def test_incompressible_blocks_are_stored():
+    data = SAMPLES["random"]
+    blob = ziplab.compress(data, "huffman")
+    assert len(blob) < len(data) + 100
+
+
+def test_open_reads_like_gzip_open(tmp_path):
+    data = SAMPLES["text"] * 7
+    path = tmp_path / "t.zl"
+    path.write_bytes(ziplab.compress(data, "lzss", block_size=777))
+    with ziplab.open(str(path)) as f:
+        assert f.read(10) == data[:10]
+        assert f.read() == data[10:]
+
+
+def test_header_round_trip():
+    h = Header("lzh", {"level": 9}, 1 << 20, 12345, 0xDEADBEEF)
+    back = container.read_header(io.BytesIO(h.encode()))
+    assert (back.codec, back.params, back.block_size, back.original_size, back.crc32) == (
+        "lzh", {"level": 9}, 1 << 20, 12345, 0xDEADBEEF)
+
+
+# --- bad input -------------------------------------------------------------------------
+
+
+def _blob() -> bytes:
+    return ziplab.compress(SAMPLES["text"] + SAMPLES["all256"], "lzh", block_size=5000)
+
+
+def test_truncated_anywhere_is_a_clear_error():
+    blob = _blob()
+    for cut in range(0, len(blob)):
+        with pytest.raises(ZiplabError):
+            ziplab.decompress(blob[:cut])
+
+
+def test_truncated_header_fields_say_truncated():
+    blob = _blob()
+    header_size = container.read_header(io.BytesIO(blob)).header_size
+    for cut in range(header_size):
+        with pytest.raises((TruncatedError, FormatError)):
+            ziplab.decompress(blob[:cut])
+
+
+def test_flipped_payload_bits_never_pass():
+    blob = bytearray(_blob())
+    start = container.read_header(io.BytesIO(bytes(blob))).header_size
+    rng = np.random.default_rng(0)
+    for pos in rng.integers(start, len(blob), 200):
+        bad = bytearray(blob)
+        bad[pos] ^= 1 << int(rng.integers(8))
+        with pytest.raises(ZiplabError):
+            ziplab.decompress(bytes(bad))
+
+
+def test_flipped_header_bits_are_caught_by_the_header_crc():
+    blob = _blob()
+    size = container.read_header(io.BytesIO(blob)).header_size
+    for pos in range(4, size):
+        bad = bytearray(blob)
+        bad[pos] ^= 0x10
+        with pytest.raises(FormatError):
+            ziplab.decompress(bytes(bad))
+
+
+def test_wrong_magic():
+    with pytest.raises(FormatError, match="magic"):
+        ziplab.decompress(b"PK\x03\x04" + _blob()[4:])
+
+
+def test_unknown_codec():
+    blob = Header("nope", {}, 1024, 0, 0).encode()
+    with pytest.raises(UnknownCodecError, match="nope"):
+        ziplab.decompress(blob)
+
+
+def test_unknown_version():
+    blob = bytearray(Header("store", {}, 1024, 0, 0).encode())
+    blob[4] = 99
+    with pytest.raises(FormatError, match="version"):
+        ziplab.decompress(bytes(blob))
+
+
+@pytest.mark.parametrize("stream", [io.BytesIO, OneWay])
+def test_decompression_bomb_headers_are_refused(stream):
+    body = struct.pack("<IIBI", 1 << 20, 10, 0, 0) + b"x" * 10
+    blob = Header("huffman", {}, 1 << 20, 1 << 40, 0).encode() + body
+    with pytest.raises((LimitError, TruncatedError)):
+        container.decompress_file(stream(blob), io.BytesIO())
+
+
+def test_block_that_claims_too_much_is_refused_before_decoding():
+    raw = 1 << 20
+    blob = Header("huffman", {}, raw, raw, 0).encode() + struct.pack("<IIBI", raw, 4, 0, 0) + b"abcd"
+    with pytest.raises(LimitError):
+        container.decompress_file(OneWay(blob), io.BytesIO())
+
+
+def test_checksum_mismatch_is_reported():
+    data = b"hello world" * 100
+    blob = bytearray(ziplab.compress(data, "store"))
+    blob[-1] ^= 1
+    with pytest.raises(ChecksumError):
+        ziplab.decompress(bytes(blob))
+
+
+def test_trailing_garbage_is_reported():
+    with pytest.raises(FormatError, match="after the last block"):
+        ziplab.decompress(ziplab.compress(b"abc", "lzh") + b"junk")
+
+
+def test_garbage_is_a_clear_error():
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 10, 100, 5000):
+        with pytest.raises(ZiplabError):
+            ziplab.decompress(rng.integers(0, 256, n, dtype=np.uint8).tobytes())
+
+
+def test_garbage_after_a_valid_header_is_a_clear_error():
+    rng = np.random.default_rng(6)
+    for codec in CLASSIC:
+        for _ in range(20):
+            size = int(rng.integers(1, 3000))
+            body = struct.pack("<IIBI", size, size // 2, 0, 0) + rng.integers(0, 256, size // 2, dtype=np.uint8).tobytes()
+            blob = Header(codec, {"level": 6} if codec in ("lz77", "lzss", "lzh") else {}, size, size, 0).encode() + body
+            with pytest.raises(ZiplabError):
+                ziplab.decompress(blob)
+
+
+def test_crc_is_of_the_original():
+    data = SAMPLES["text"]
+    header = container.read_header(io.BytesIO(ziplab.compress(data, "store")))
+    assert header.crc32 == zlib.crc32(data)
+    assert header.original_size == len(data)
