@@ -185,11 +185,11 @@ def compress_file(src: BinaryIO, dst: BinaryIO, codec: str = "lzh", level: int |
     return header
 
 
-def _iter_blocks(src: BinaryIO, header: Header) -> Iterator[bytes]:
+def _iter_blocks(src: BinaryIO, header: Header, **options) -> Iterator[bytes]:
     """Yield verified raw blocks; the container-level checks live here, codec ones in the codec."""
     codec = codecs.get(header.codec)
     _check_claim(header, _remaining(src))
-    decode = codec.decoder(header.params)
+    decode = codec.decoder(header.params, **options)
     left, crc = header.original_size, 0
     for index in range(header.blocks):
         raw_len, pay_len, kind, block_crc = _BLOCK.unpack(_read_exact(src, _BLOCK.size, f"block {index} header"))
@@ -223,10 +223,11 @@ def _decoded(out: np.ndarray, size: int, index: int) -> bytes:
     return raw
 
 
-def decompress_file(src: BinaryIO, dst: BinaryIO, *, progress: Progress | None = None) -> Header:
-    """Stream a .zl file into `dst`. The caller must discard `dst` if this raises."""
+def decompress_file(src: BinaryIO, dst: BinaryIO, *, progress: Progress | None = None, **options) -> Header:
+    """Stream a .zl file into `dst`. The caller must discard `dst` if this raises.
+    `options` reach the codec's decoder (e.g. model=PATH for nn)."""
     header = read_header(src)
-    for raw in _iter_blocks(src, header):
+    for raw in _iter_blocks(src, header, **options):
         dst.write(raw)
         if progress:
             progress(len(raw))
@@ -240,9 +241,9 @@ def compress(data: bytes, codec: str = "lzh", level: int | None = None, *,
     return out.getvalue()
 
 
-def decompress(blob: bytes) -> bytes:
+def decompress(blob: bytes, **options) -> bytes:
     out = io.BytesIO()
-    decompress_file(io.BytesIO(blob), out)
+    decompress_file(io.BytesIO(blob), out, **options)
     return out.getvalue()
 
 

@@ -52,5 +52,8 @@ class Codec:
     def encoder(self, params: dict) -> BlockEncoder:
         return lambda data: self.encode_block(data, params)  # type: ignore[attr-defined]
 
-    def decoder(self, params: dict) -> BlockDecoder:
+    def decoder(self, params: dict, **options: Any) -> BlockDecoder:
+        """`options` are the user's decode-time overrides (e.g. where to find a model)."""
+        if options:
+            raise ParameterError(f"codec {self.name!r} takes no option {sorted(options)[0]!r} when decoding")
         return lambda payload, size: self.decode_block(payload, size, params)  # type: ignore[attr-defined]

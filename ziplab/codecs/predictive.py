@@ -1,0 +1,291 @@
+"""Range coding driven by a byte predictor, through constriction.
+
+A block is cut into W contiguous substreams (one per worker process), and each substream
+into L lanes (contiguous segments) that advance in lockstep: one predictor step and one
+constriction call per step for all lanes. Lane i of a substream holds bytes
+[i*T, (i+1)*T) with T = ceil(n / L); lanes that have run out are fed a pad byte, so the
+batch shape stays fixed for the whole substream and the decoder, which repeats exactly the
+encoder's calls, sees bitwise identical probabilities.
+
+Payload: u8 W | W x u32 substream byte lengths | substreams (constriction's u32 words).
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import struct
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import CorruptDataError, ModelMismatchError, ParameterError
+from .base import BlockDecoder, BlockEncoder, Codec
+
+BOS = 256
+#: a lane gets at least this many bytes, so small inputs are not shredded into cold starts
+MIN_LANE_BYTES = 256
+#: below this a block is coded in-process even when workers are asked for
+PARALLEL_MIN_BYTES = 1 << 16
+PROBE = b"ziplab fingerprint probe: It was the best of times, it was the worst of times.\x00\xff\n"
+PROBE_STEPS = 8
+
+
+def _family():
+    import constriction
+
+    return constriction.stream.model.Categorical(perfect=False)
+
+
+def lane_count(n: int, lanes: int) -> int:
+    """Lanes actually used for n bytes: a pure function of n, so the decoder derives it too."""
+    return max(1, min(lanes, n // MIN_LANE_BYTES))
+
+
+def substream_sizes(n: int, workers: int) -> list[int]:
+    base, extra = divmod(n, workers)
+    return [base + (i < extra) for i in range(workers)]
+
+
+@dataclass
+class CodingStats:
+    """What one encode measured: ideal bits under the model (-log2 p of every byte) and steps."""
+
+    ideal_bits: float = 0.0
+    steps: int = 0
+
+
+def encode_lanes(predictor: Any, chunk: np.ndarray, lanes: int, stats: CodingStats | None = None) -> bytes:
+    import constriction
+
+    n = len(chunk)
+    if n == 0:
+        return b""
+    L = lane_count(n, lanes)
+    T = -(-n // L)
+    grid = np.zeros(L * T, dtype=np.int64)
+    grid[:n] = chunk
+    grid = np.ascontiguousarray(grid.reshape(L, T).T)  # [T, L]: row t = byte t of every lane
+    active = np.minimum(L, -(-(n - np.arange(T)) // T))  # lanes still running at each step
+    family = _family()
+    encoder = constriction.stream.queue.RangeEncoder()
+    state = predictor.start(L)
+    prev = np.full(L, BOS, dtype=np.int64)
+    ideal = 0.0
+    for t in range(T):
+        probs, state = predictor.step(state, prev)
+        k = int(active[t])
+        symbols = grid[t, :k].astype(np.int32)
+        rows = probs[:k]
+        encoder.encode(symbols, family, rows)
+        if stats is not None:
+            ideal -= float(np.log2(rows[np.arange(k), symbols].astype(np.float64)).sum())
+        prev = grid[t]
+    if stats is not None:
+        stats.ideal_bits += ideal
+        stats.steps += T
+    return encoder.get_compressed().astype("<u4").tobytes()
+
+
+def decode_lanes(predictor: Any, payload: bytes, n: int, lanes: int) -> np.ndarray:
+    import constriction
+
+    if n == 0:
+        return np.zeros(0, dtype=np.uint8)
+    if len(payload) % 4:
+        raise CorruptDataError("neural payload is not a whole number of 32-bit words")
+    L = lane_count(n, lanes)
+    T = -(-n // L)
+    grid = np.zeros((T, L), dtype=np.int64)
+    active = np.minimum(L, -(-(n - np.arange(T)) // T))
+    family = _family()
+    try:
+        decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
+        state = predictor.start(L)
+        prev = np.full(L, BOS, dtype=np.int64)
+        for t in range(T):
+            probs, state = predictor.step(state, prev)
+            k = int(active[t])
+            grid[t, :k] = decoder.decode(family, probs[:k])
+            prev = grid[t]
+    except (ValueError, RuntimeError, AssertionError) as exc:
+        raise CorruptDataError(f"neural payload cannot be decoded: {exc}") from None
+    return grid.T.reshape(-1)[:n].astype(np.uint8)
+
+
+def fingerprint(predictor: Any, lanes: int) -> str:
+    """Hash of the predictor's exact output on a fixed probe, at the coding batch shape.
+
+    A different model, different weights or different numerics (library, thread count, CPU
+    kernels) change it, so decoding can refuse up front instead of emitting garbage."""
+    probe = np.frombuffer(PROBE, dtype=np.uint8).astype(np.int64)
+    h = hashlib.sha256()
+    state = predictor.start(lanes)
+    prev = np.full(lanes, BOS, dtype=np.int64)
+    for t in range(PROBE_STEPS):
+        probs, state = predictor.step(state, prev)
+        h.update(np.ascontiguousarray(probs, dtype=np.float32).tobytes())
+        prev = np.roll(probe, t)[:lanes] if lanes <= len(probe) else np.resize(np.roll(probe, t), lanes)
+    return h.hexdigest()[:32]
+
+
+def pack_substreams(parts: list[bytes]) -> bytes:
+    return bytes([len(parts)]) + b"".join(struct.pack("<I", len(p)) for p in parts) + b"".join(parts)
+
+
+def unpack_substreams(payload: bytes, workers: int) -> list[bytes]:
+    if not payload or payload[0] != workers:
+        raise CorruptDataError("neural payload has the wrong number of substreams")
+    head = 1 + 4 * workers
+    if len(payload) < head:
+        raise CorruptDataError("neural payload is truncated")
+    lengths = struct.unpack(f"<{workers}I", payload[1:head])
+    if head + sum(lengths) != len(payload):
+        raise CorruptDataError("neural substream lengths do not add up to the payload")
+    parts, pos = [], head
+    for length in lengths:
+        parts.append(payload[pos:pos + length])
+        pos += length
+    return parts
+
+
+class PredictiveCodec(Codec):
+    """A codec whose bits come from a predictor. Subclasses say how to build the predictor
+    from header params (`build_predictor`) and what goes in the params (`describe`)."""
+
+    default_lanes = 64
+    max_ratio = float(1 << 24)  # a near-certain byte can cost well under a bit
+    block_size = 1 << 20
+
+    def build_predictor(self, params: dict, options: dict) -> Any:
+        raise ParameterError(f"codec {self.name!r} has no predictor")
+
+    def describe(self, predictor: Any, level: int | None, options: dict) -> dict:
+        return {}
+
+    def params(self, level: int | None = None, **options: Any) -> dict:
+        lanes = int(options.pop("lanes", None) or self.default_lanes)
+        workers = int(options.pop("workers", None) or 1)
+        if not 1 <= lanes <= 4096:
+            raise ParameterError("lanes must be between 1 and 4096")
+        if not 1 <= workers <= 64:
+            raise ParameterError("workers must be between 1 and 64")
+        params = {"lanes": lanes, "workers": workers, "threads": 1}
+        level = self.check_level(level)
+        params.update(self.describe_options(level, options))
+        if options:
+            raise ParameterError(f"codec {self.name!r} takes no option {sorted(options)[0]!r}")
+        predictor = self.cached_predictor(params, {})
+        params.update(self.describe(predictor, level, options))
+        params["fingerprint"] = fingerprint(predictor, self._lanes_per_worker(params))
+        return params
+
+    def describe_options(self, level: int | None, options: dict) -> dict:
+        """Params that `build_predictor` needs, popped from `options`; `describe` adds the rest."""
+        return {}
+
+    @staticmethod
+    def _lanes_per_worker(params: dict) -> int:
+        return max(1, params["lanes"] // params["workers"])
+
+    _cache: dict[str, Any] = {}
+
+    def cached_predictor(self, params: dict, options: dict) -> Any:
+        key = self.name + json.dumps({k: v for k, v in params.items() if k != "fingerprint"}, sort_keys=True)
+        key += json.dumps(options, sort_keys=True, default=str)
+        if key not in self._cache:
+            self._cache.clear()  # one model resident at a time
+            self._cache[key] = self.build_predictor(params, options)
+        return self._cache[key]
+
+    def check_fingerprint(self, predictor: Any, params: dict) -> None:
+        found = fingerprint(predictor, self._lanes_per_worker(params))
+        if found != params.get("fingerprint"):
+            raise ModelMismatchError(
+                f"{self.name}: the model's output on the probe input differs from the encoder's "
+                "(different model, weights, library version or numerics); decoding would give garbage")
+
+    def encoder(self, params: dict, stats: CodingStats | None = None) -> BlockEncoder:
+        predictor = self.cached_predictor(params, {})
+        per = self._lanes_per_worker(params)
+
+        def encode(data: np.ndarray) -> bytes:
+            chunks = _split(data, params["workers"])
+            if params["workers"] > 1 and len(data) >= PARALLEL_MIN_BYTES and stats is None:
+                parts = _pool(params["workers"]).map(
+                    _encode_job, [(self.name, params, c.tobytes()) for c in chunks])
+                return pack_substreams(list(parts))
+            return pack_substreams([encode_lanes(predictor, c, per, stats) for c in chunks])
+
+        return encode
+
+    def decoder(self, params: dict, **options: Any) -> BlockDecoder:
+        try:
+            predictor = self.cached_predictor(params, options)
+        except ParameterError as exc:
+            raise ModelMismatchError(f"{self.name}: cannot rebuild the encoder's model: {exc}") from None
+        self.check_fingerprint(predictor, params)
+        per = self._lanes_per_worker(params)
+
+        def decode(payload: bytes, size: int) -> np.ndarray:
+            parts = unpack_substreams(payload, params["workers"])
+            sizes = substream_sizes(size, params["workers"])
+            if params["workers"] > 1 and size >= PARALLEL_MIN_BYTES:
+                jobs = [(self.name, params, options, p, s) for p, s in zip(parts, sizes)]
+                outs = list(_pool(params["workers"]).map(_decode_job, jobs))
+            else:
+                outs = [decode_lanes(predictor, p, s, per) for p, s in zip(parts, sizes)]
+            return np.concatenate(outs) if outs else np.zeros(0, dtype=np.uint8)
+
+        return decode
+
+
+def _split(data: np.ndarray, workers: int) -> list[np.ndarray]:
+    bounds = np.cumsum([0] + substream_sizes(len(data), workers))
+    return [data[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+# --- worker processes: each builds its own predictor once and runs single-threaded -----------
+
+_pools: dict[int, ProcessPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    if workers not in _pools:
+        import multiprocessing
+
+        _pools[workers] = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    return _pools[workers]
+
+
+@atexit.register
+def _shutdown_pools() -> None:
+    for pool in _pools.values():
+        pool.shutdown(cancel_futures=True)
+    _pools.clear()
+
+
+def _codec(name: str) -> PredictiveCodec:
+    from . import get
+
+    codec = get(name)
+    assert isinstance(codec, PredictiveCodec)
+    return codec
+
+
+def _encode_job(job: tuple[str, dict, bytes]) -> bytes:
+    name, params, raw = job
+    codec = _codec(name)
+    predictor = codec.cached_predictor(params, {})
+    return encode_lanes(predictor, np.frombuffer(raw, dtype=np.uint8), codec._lanes_per_worker(params))
+
+
+def _decode_job(job: tuple[str, dict, dict, bytes, int]) -> np.ndarray:
+    name, params, options, payload, size = job
+    codec = _codec(name)
+    predictor = codec.cached_predictor(params, options)
+    return decode_lanes(predictor, payload, size, codec._lanes_per_worker(params))
+
