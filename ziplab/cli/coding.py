@@ -84,19 +84,21 @@ def _decompressed_name(name: str) -> Path:
 @click.option("--stdout", "to_stdout", is_flag=True, help="Write to standard output.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def decompress(files, output, to_stdout, force, quiet):
+@click.option("--model", default=None, help="nn: checkpoint to decode with, if not where the header says.")
+def decompress(files, output, to_stdout, force, quiet, model):
     """Decompress FILE.zl files (codec and settings come from each header)."""
     _check_outputs(files, output)
+    options = {"model": model} if model else {}
     for name in files:
         size = input_size(name)
         with open_input(name) as src:
             if to_stdout or (name == "-" and not output):
-                container.decompress_file(src, sys.stdout.buffer)
+                container.decompress_file(src, sys.stdout.buffer, **options)
                 sys.stdout.buffer.flush()
                 continue
             target = Path(output) if output else _decompressed_name(name)
             with progress_bar(f"decompress {name}", size, quiet) as progress, atomic_output(target, force) as dst:
-                container.decompress_file(src, dst, progress=progress)
+                container.decompress_file(src, dst, progress=progress, **options)
 
 
 @click.command()
