@@ -165,8 +165,9 @@ def _encode_block(encode: Callable[[np.ndarray], bytes], raw: bytes) -> bytes:
 
 def compress_file(src: BinaryIO, dst: BinaryIO, codec: str = "lzh", level: int | None = None, *,
                   block_size: int | None = None, progress: Progress | None = None,
-                  **options) -> Header:
-    """Stream `src` into `dst` as a .zl file; returns the header written."""
+                  stats=None, **options) -> Header:
+    """Stream `src` into `dst` as a .zl file; returns the header written.
+    `stats` (predictive codecs only) collects the model's ideal bits while encoding."""
     impl = codecs.get(codec)
     params = impl.params(level, **options)
     block_size = int(block_size or impl.block_size)
@@ -176,7 +177,7 @@ def compress_file(src: BinaryIO, dst: BinaryIO, codec: str = "lzh", level: int |
     size, crc = _input_stats(src)
     header = Header(codec, params, block_size, size, crc)
     dst.write(header.encode())
-    encode = impl.encoder(params)
+    encode = impl.encoder(params) if stats is None else impl.encoder(params, stats=stats)
     for _ in range(header.blocks):
         raw = src.read(block_size)
         dst.write(_encode_block(encode, raw))
@@ -235,9 +236,9 @@ def decompress_file(src: BinaryIO, dst: BinaryIO, *, progress: Progress | None =
 
 
 def compress(data: bytes, codec: str = "lzh", level: int | None = None, *,
-             block_size: int | None = None, **options) -> bytes:
+             block_size: int | None = None, stats=None, **options) -> bytes:
     out = io.BytesIO()
-    compress_file(io.BytesIO(bytes(data)), out, codec, level, block_size=block_size, **options)
+    compress_file(io.BytesIO(bytes(data)), out, codec, level, block_size=block_size, stats=stats, **options)
     return out.getvalue()
 
 

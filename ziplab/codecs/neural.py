@@ -41,8 +41,9 @@ class NeuralCodec(PredictiveCodec):
         }
 
     def decoder(self, params: dict, **options: Any):
+        model_options = {k: v for k, v in options.items() if k != "progress"}
         try:
-            predictor = self.cached_predictor(params, options)
+            predictor = self.cached_predictor(params, model_options)
         except ZiplabError as exc:
             raise ModelMismatchError(
                 f"nn: cannot load the model this file was encoded with ({params.get('model')}): {exc}; "

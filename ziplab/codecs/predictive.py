@@ -18,7 +18,7 @@ import json
 import struct
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -52,10 +52,19 @@ def substream_sizes(n: int, workers: int) -> list[int]:
 
 @dataclass
 class CodingStats:
-    """What one encode measured: ideal bits under the model (-log2 p of every byte) and steps."""
+    """What one encode measured: ideal bits under the model (-log2 p of every byte) and steps.
+    `progress`, if set, is called with the number of bytes coded since its last call."""
 
     ideal_bits: float = 0.0
     steps: int = 0
+    progress: Callable[[int], None] | None = None
+
+    def add(self, other: "CodingStats") -> None:
+        self.ideal_bits += other.ideal_bits
+        self.steps += other.steps
+
+
+PROGRESS_EVERY = 64  # steps between progress calls
 
 
 def encode_lanes(predictor: Any, chunk: np.ndarray, lanes: int, stats: CodingStats | None = None) -> bytes:
@@ -83,6 +92,7 @@ def encode_lanes(predictor: Any, chunk: np.ndarray, lanes: int, stats: CodingSta
         encoder.encode(symbols, family, rows)
         if stats is not None:
             ideal -= float(np.log2(rows[np.arange(k), symbols].astype(np.float64)).sum())
+            _report(stats.progress, t, T, active)
         prev = grid[t]
     if stats is not None:
         stats.ideal_bits += ideal
@@ -90,7 +100,14 @@ def encode_lanes(predictor: Any, chunk: np.ndarray, lanes: int, stats: CodingSta
     return encoder.get_compressed().astype("<u4").tobytes()
 
 
-def decode_lanes(predictor: Any, payload: bytes, n: int, lanes: int) -> np.ndarray:
+def _report(progress: Callable[[int], None] | None, t: int, T: int, active: np.ndarray) -> None:
+    if progress is not None and ((t + 1) % PROGRESS_EVERY == 0 or t + 1 == T):
+        start = t + 1 - ((t % PROGRESS_EVERY) + 1)
+        progress(int(active[start:t + 1].sum()))
+
+
+def decode_lanes(predictor: Any, payload: bytes, n: int, lanes: int,
+                 progress: Callable[[int], None] | None = None) -> np.ndarray:
     import constriction
 
     if n == 0:
@@ -111,6 +128,7 @@ def decode_lanes(predictor: Any, payload: bytes, n: int, lanes: int) -> np.ndarr
             k = int(active[t])
             grid[t, :k] = decoder.decode(family, probs[:k])
             prev = grid[t]
+            _report(progress, t, T, active)
     except (ValueError, RuntimeError, AssertionError) as exc:
         raise CorruptDataError(f"neural payload cannot be decoded: {exc}") from None
     return grid.T.reshape(-1)[:n].astype(np.uint8)
@@ -214,15 +232,21 @@ class PredictiveCodec(Codec):
 
         def encode(data: np.ndarray) -> bytes:
             chunks = _split(data, params["workers"])
-            if params["workers"] > 1 and len(data) >= PARALLEL_MIN_BYTES and stats is None:
-                parts = _pool(params["workers"]).map(
-                    _encode_job, [(self.name, params, c.tobytes()) for c in chunks])
-                return pack_substreams(list(parts))
+            if params["workers"] > 1 and len(data) >= PARALLEL_MIN_BYTES:
+                done = list(_pool(params["workers"]).map(
+                    _encode_job, [(self.name, params, c.tobytes()) for c in chunks]))
+                if stats is not None:
+                    for _, part in done:
+                        stats.add(part)
+                    if stats.progress:
+                        stats.progress(len(data))
+                return pack_substreams([payload for payload, _ in done])
             return pack_substreams([encode_lanes(predictor, c, per, stats) for c in chunks])
 
         return encode
 
     def decoder(self, params: dict, **options: Any) -> BlockDecoder:
+        progress = options.pop("progress", None)
         try:
             predictor = self.cached_predictor(params, options)
         except ParameterError as exc:
@@ -236,8 +260,10 @@ class PredictiveCodec(Codec):
             if params["workers"] > 1 and size >= PARALLEL_MIN_BYTES:
                 jobs = [(self.name, params, options, p, s) for p, s in zip(parts, sizes)]
                 outs = list(_pool(params["workers"]).map(_decode_job, jobs))
+                if progress:
+                    progress(size)
             else:
-                outs = [decode_lanes(predictor, p, s, per) for p, s in zip(parts, sizes)]
+                outs = [decode_lanes(predictor, p, s, per, progress) for p, s in zip(parts, sizes)]
             return np.concatenate(outs) if outs else np.zeros(0, dtype=np.uint8)
 
         return decode
@@ -276,11 +302,13 @@ def _codec(name: str) -> PredictiveCodec:
     return codec
 
 
-def _encode_job(job: tuple[str, dict, bytes]) -> bytes:
+def _encode_job(job: tuple[str, dict, bytes]) -> tuple[bytes, CodingStats]:
     name, params, raw = job
     codec = _codec(name)
     predictor = codec.cached_predictor(params, {})
-    return encode_lanes(predictor, np.frombuffer(raw, dtype=np.uint8), codec._lanes_per_worker(params))
+    stats = CodingStats()
+    payload = encode_lanes(predictor, np.frombuffer(raw, dtype=np.uint8), codec._lanes_per_worker(params), stats)
+    return payload, stats
 
 
 def _decode_job(job: tuple[str, dict, dict, bytes, int]) -> np.ndarray:
