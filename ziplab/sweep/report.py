@@ -1,0 +1,177 @@
+"""The written record of a sweep: results.json, results.csv, fit.json and report.md in one folder.
+
+Results schema (produced by the sweep runner):
+  {"corpus", "corpus_sha256", "eval_bytes", "command",
+   "sizes": [{"family", "size", "params", "non_embedding_params", "train_bytes", "train_seconds",
+              "cross_entropy_bpb", "actual_bpb", "compressed_bytes", "model_bytes", "adjusted_bpb",
+              "encode_kbps", "decode_kbps"}],
+   "baselines": {name: bpb}}
+Optional keys ("threads", "environment") are kept as given. report.md records the exact
+command, the corpus and its fingerprint, and the software and hardware it ran on, because a
+bpb number without them cannot be reproduced or compared.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping
+
+from .fit import FamilyFit, as_family_fits, fits_to_json
+
+SIZE_COLUMNS = [
+    "family",
+    "size",
+    "params",
+    "non_embedding_params",
+    "train_bytes",
+    "train_seconds",
+    "cross_entropy_bpb",
+    "actual_bpb",
+    "compressed_bytes",
+    "model_bytes",
+    "adjusted_bpb",
+    "encode_kbps",
+    "decode_kbps",
+]
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cpu_name() -> str:
+    """Model name from /proc/cpuinfo on Linux (platform.processor() is often empty there)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment() -> dict[str, Any]:
+    """Versions come from package metadata, so recording them never imports torch."""
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "numpy": _version("numpy"),
+        "torch": _version("torch"),
+        "ziplab": _version("ziplab"),
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+    }
+    torch = sys.modules.get("torch")  # only if the sweep already loaded it
+    if torch is not None:
+        env["torch_threads"] = torch.get_num_threads()
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        if os.environ.get(var):
+            env[var] = os.environ[var]
+    return env
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 100 else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def _fit_lines(fits: Mapping[str, FamilyFit]) -> list[str]:
+    if not fits:
+        return ["No fits (no sizes with measured bpb)."]
+    rows = []
+    for fam, f in fits.items():
+        s, p = f.saturating, f.power_law
+        rows.append([
+            fam,
+            f.n_points,
+            s.E if s else None,
+            s.A if s else None,
+            s.alpha if s else None,
+            s.r2 if s else None,
+            p.A if p else None,
+            p.alpha if p else None,
+            p.r2 if p else None,
+        ])
+    lines = _table(["family", "points", "E", "A", "α", "R²", "power-law A", "power-law α", "power-law R²"], rows)
+    notes = [f"- {fam}: {f.note}" for fam, f in fits.items() if f.note]
+    return lines + ([""] + notes if notes else [])
+
+
+def markdown(results: Mapping[str, Any], fits: Mapping[str, FamilyFit], env: Mapping[str, Any], plot: str | None) -> str:
+    """report.md's text: sizes, baselines, fits, command, corpus, environment."""
+    sizes = results.get("sizes", [])
+    cols = ["family", "size", "non_embedding_params", "params", "train_seconds", "cross_entropy_bpb",
+            "actual_bpb", "model_bytes", "adjusted_bpb", "encode_kbps", "decode_kbps"]
+    out = [f"# ziplab sweep: {results.get('corpus', '?')}", ""]
+    if plot:
+        out += [f"![bpb against model size]({plot})", ""]
+    out += ["## Sizes", ""] + _table(cols, [[r.get(c) for c in cols] for r in sizes]) + [""]
+    baselines = results.get("baselines") or {}
+    out += ["## Classic coders", ""]
+    out += _table(["coder", "bpb"], [[k, v] for k, v in sorted(baselines.items(), key=lambda kv: kv[1])]) if baselines else ["None measured."]
+    out += ["", "## Fit: bpb(N) = E + A·N^-α (and pure power law A·N^-α), N = non-embedding parameters", ""]
+    out += _fit_lines(fits)
+    out += ["", "## Reproduce", "", "```", str(results.get("command", "(command not recorded)")), "```", ""]
+    out += ["## Corpus", "", f"- name: {results.get('corpus', '?')}", f"- sha256 (train + held-out splits): `{results.get('corpus_sha256', '?')}`"]
+    if results.get("eval_bytes") is not None:
+        out.append(f"- evaluated on {_fmt(results['eval_bytes'])} held-out bytes")
+    out += ["", "## Environment", ""] + [f"- {k}: {v}" for k, v in env.items()]
+    if results.get("threads") is not None:
+        out.append(f"- threads (sweep): {results['threads']}")
+    return "\n".join(out) + "\n"
+
+
+def write_csv(results: Mapping[str, Any], path: Path) -> None:
+    """One row per size; columns beyond the schema are appended so nothing is dropped."""
+    sizes = list(results.get("sizes", []))
+    extra = sorted({k for r in sizes for k in r} - set(SIZE_COLUMNS))
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=SIZE_COLUMNS + extra, restval="")
+        writer.writeheader()
+        writer.writerows(sizes)
+
+
+def write_report(
+    results: Mapping[str, Any],
+    fits: Mapping[str, Any],
+    out_dir: str | Path,
+    *,
+    plot: str | Path | None = None,
+    env: Mapping[str, Any] | None = None,
+) -> dict[str, Path]:
+    """Write the four files (and link `plot`, a PNG already in out_dir, from report.md)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fam_fits = as_family_fits(fits)
+    env = dict(env) if env is not None else dict(results.get("environment") or environment())
+    paths = {name: out / name for name in ("results.json", "results.csv", "fit.json", "report.md")}
+    paths["results.json"].write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
+    write_csv(results, paths["results.csv"])
+    paths["fit.json"].write_text(json.dumps(fits_to_json(fam_fits), indent=2) + "\n")
+    plot_ref = None
+    if plot is not None:
+        plot_path = Path(plot)
+        plot_ref = plot_path.name if plot_path.parent.resolve() == out.resolve() else str(plot_path)
+    paths["report.md"].write_text(markdown(results, fam_fits, env, plot_ref))
+    return paths
