@@ -1,0 +1,197 @@
+"""The scaling sweep: train each rung of the ladder, range-code held-out text with it for real,
+decode it back, and record bpb against parameters beside the classic coders.
+
+Every finished size is written to results.json at once, so a killed sweep resumes where it
+stopped: finished sizes are skipped, and trained checkpoints with the same corpus, size,
+budget and seed are reused instead of retrained."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .. import bench, container
+from ..codecs.predictive import CodingStats
+from ..errors import CorruptDataError, ParameterError
+
+FAMILY_PREFIX = {"transformer": "t", "lstm": "l"}
+BASELINE_CODECS = ["huffman", "lzh:9", "ctx:2", "ctx:4"]
+BASELINE_PEERS = ["zlib-9", "bz2-9", "xz-9e", "zstd-19", "brotli-11", "ppmd-o6"]
+
+
+@dataclass
+class SweepSettings:
+    corpus: str = "stdlib"
+    families: tuple[str, ...] = ("lstm", "transformer")
+    sizes: tuple[str, ...] = ()  # empty: every rung of each family
+    train_bytes: int | None = None
+    minutes: float | None = None  # per size, when train_bytes is not given
+    eval_bytes: int = 1 << 16
+    seed: int = 0
+    out: str = "sweep"
+    device: str = "cpu"
+    lanes: int = 64
+    workers: int = 1
+    threads: int | None = None  # training threads (coding always uses one per process)
+    command: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def budget_tag(self) -> str:
+        if self.train_bytes is not None:
+            return f"b{self.train_bytes}"
+        return f"m{self.minutes:g}" if self.minutes is not None else "auto"
+
+    def ladder(self) -> list[str]:
+        from ..models.ladder import LADDER, rung
+
+        if self.sizes:
+            return [rung(s).size for s in self.sizes]
+        unknown = [f for f in self.families if f not in FAMILY_PREFIX]
+        if unknown:
+            raise ParameterError(f"unknown family {unknown[0]!r} (known: {', '.join(FAMILY_PREFIX)})")
+        return [s for f in self.families for s, r in LADDER.items() if r.family == f]
+
+
+Hook = Callable[[str, dict], None]
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".part")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def _run_key(s: SweepSettings, corpus_sha: str) -> dict:
+    """What must match for earlier results in the output folder to be reused."""
+    return {"corpus_sha256": corpus_sha, "eval_bytes": s.eval_bytes, "seed": s.seed,
+            "budget": s.budget_tag(), "lanes": s.lanes}
+
+
+def _load_previous(path: Path, key: dict) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        old = json.loads(path.read_text())
+    except ValueError:
+        return None
+    return old if old.get("run_key") == key else None
+
+
+def baselines(data: bytes) -> dict[str, float]:
+    """bpb of ziplab's classic coders and the peers on the same slice, every round trip verified."""
+    peers = {e.name: e for e in bench.entries([], peers=True)}
+    entries = [bench.ours(s) for s in BASELINE_CODECS] + [peers[p] for p in BASELINE_PEERS if p in peers]
+    out = {}
+    for entry in entries:
+        m = bench.measure(entry, data, repeat=False)
+        if not m.round_trip:
+            raise CorruptDataError(f"baseline {entry.name} failed its round trip")
+        out[entry.name] = round(m.bpb, 4)
+    return out
+
+
+def _checkpoint(s: SweepSettings, size: str, corpus_sha: str) -> Path:
+    return Path(s.out) / "checkpoints" / f"{size}-{corpus_sha[:12]}-{s.budget_tag()}-s{s.seed}.safetensors"
+
+
+def _trained(s: SweepSettings, size: str, corpus: Any, hook: Hook) -> tuple[Path, dict]:
+    from ..models.checkpoint import read_meta
+    from ..models.train import train_model
+
+    path = _checkpoint(s, size, corpus.sha256)
+    if path.is_file():
+        meta = read_meta(path)
+        if meta.get("corpus_sha256") == corpus.sha256 and meta.get("seed") == s.seed and meta.get("size") == size:
+            hook("reuse", {"size": size, "path": str(path)})
+            return path, meta
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result = train_model(size, corpus, train_bytes=s.train_bytes, minutes=s.minutes, seed=s.seed,
+                         device=s.device, threads=s.threads, out=path, command=s.command or None,
+                         final_eval_bytes=s.eval_bytes)
+    return result.path, result.meta
+
+
+def measure_size(s: SweepSettings, size: str, corpus: Any, data: bytes, hook: Hook,
+                 progress: Callable[[str, int], Callable[[int], None]] | None = None) -> dict:
+    """Train (or reuse) one rung, then code the slice for real and decode it back."""
+    path, meta = _trained(s, size, corpus, hook)
+    stats = CodingStats(progress=progress("encode " + size, len(data)) if progress else None)
+    t0 = time.perf_counter()
+    blob = container.compress(data, "nn", model=str(path), lanes=s.lanes, workers=s.workers, stats=stats)
+    enc_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    back = container.decompress(blob, **({"progress": progress("decode " + size, len(data))} if progress else {}))
+    dec_s = time.perf_counter() - t0
+    if back != data:
+        raise CorruptDataError(f"{size}: the decoded slice differs from the original")
+    n = len(data)
+    model_bytes = path.stat().st_size
+    return {
+        "family": meta["family"], "size": size,
+        "params": meta["num_params"], "non_embedding_params": meta["non_embedding_params"],
+        "train_bytes": meta["bytes_seen"], "train_seconds": meta["train_seconds"],
+        "train_bytes_per_s": meta.get("train_bytes_per_s"),
+        "train_heldout_bpb": meta.get("final_heldout_bpb"),
+        "cross_entropy_bpb": round(stats.ideal_bits / n, 5),
+        "actual_bpb": round(8 * len(blob) / n, 5),
+        "compressed_bytes": len(blob), "model_bytes": model_bytes,
+        "adjusted_bpb": round(8 * (len(blob) + model_bytes) / n, 5),
+        "encode_kbps": round(n / 1e3 / enc_s, 2), "decode_kbps": round(n / 1e3 / dec_s, 2),
+        "verified_bytes": n, "checkpoint": path.name,
+    }
+
+
+def run_sweep(s: SweepSettings, hook: Hook | None = None,
+              progress: Callable[[str, int], Callable[[int], None]] | None = None) -> dict:
+    """Run (or resume) a sweep; returns the results dict also written to `s.out`."""
+    from ..corpora import load_corpus
+    from .report import environment
+
+    hook = hook or (lambda event, info: None)
+    sizes = s.ladder()
+    out = Path(s.out)
+    out.mkdir(parents=True, exist_ok=True)
+    corpus = load_corpus(s.corpus)
+    heldout = corpus.heldout()
+    data = heldout[: s.eval_bytes]
+    if len(data) < 1024:
+        raise ParameterError(f"corpus {corpus.name!r} holds only {len(heldout)} held-out bytes")
+    key = _run_key(s, corpus.sha256)
+    results = _load_previous(out / "results.json", key) or {
+        "corpus": corpus.name, "corpus_sha256": corpus.sha256, "eval_bytes": len(data),
+        "command": s.command, "settings": asdict(s), "run_key": key, "sizes": [], "baselines": {},
+        "environment": environment(),
+    }
+    if not results["baselines"]:
+        hook("baselines", {"bytes": len(data)})
+        results["baselines"] = baselines(data)
+        _write_json(out / "results.json", results)
+    done = {r["size"] for r in results["sizes"]}
+    for size in sizes:
+        if size in done:
+            hook("skip", {"size": size})
+            continue
+        hook("size", {"size": size})
+        record = measure_size(s, size, corpus, data, hook, progress)
+        results["sizes"].append(record)
+        _write_json(out / "results.json", results)
+        hook("measured", record)
+    results["sizes"].sort(key=lambda r: (r["family"], r["non_embedding_params"]))
+    finish(results, out)
+    return results
+
+
+def finish(results: dict, out: Path) -> dict:
+    """Fit, plot and write the report files from a results dict."""
+    from .fit import fit_results
+    from .plot import plot_curve
+    from .report import write_report
+
+    fits = fit_results(results)
+    plot_curve(results, fits, out / "curve.png")
+    write_report(results, fits, out, plot=out / "curve.png")
+    return fits
