@@ -99,4 +99,5 @@ def builtin_sample() -> tuple[str, bytes]:
     """A bench input that needs no download: a slice of this Python's standard library."""
     from .corpora import load_corpus
 
-    return "stdlib[:1MiB]", load_corpus("stdlib").heldout()[: 1 << 20]
+    data = load_corpus("stdlib").heldout()[: 1 << 20]
+    return f"stdlib held-out ({len(data) >> 10} KiB of Python sources)", data
