@@ -1,0 +1,201 @@
+"""huffman codec: round trips, optimality of the length-limited code, table size, corrupt input."""
+
+from __future__ import annotations
+
+import heapq
+import os
+import subprocess
+import sys
+import textwrap
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ziplab.codecs import get
+from ziplab.codecs.huffman import MAX_LEN, code_lengths
+from ziplab.errors import CorruptDataError
+
+try:
+    from .conftest import GUTENBERG_DIR, SAMPLES
+except ImportError:  # tests/ is not a package: pytest put it on sys.path
+    from conftest import GUTENBERG_DIR, SAMPLES
+
+CODEC = get("huffman")
+
+
+def roundtrip(raw: bytes) -> bytes:
+    data = np.frombuffer(raw, np.uint8)
+    payload = CODEC.encode_block(data, {})
+    assert len(raw) <= CODEC.max_ratio * max(len(payload), 1)
+    out = CODEC.decode_block(payload, len(raw), {})
+    assert out.dtype == np.uint8 and out.shape == (len(raw),)
+    assert out.tobytes() == raw
+    return payload
+
+
+def heap_huffman(freqs: np.ndarray) -> tuple[int, int]:
+    """Reference: plain unlimited Huffman via a heap; returns (sum(f * len), max len)."""
+    f = [int(x) for x in freqs if x > 0]
+    if len(f) <= 1:
+        return sum(f), 1
+    heap = [(x, i, 0, 0) for i, x in enumerate(f)]  # (weight, tiebreak, subtree cost, depth)
+    heapq.heapify(heap)
+    nxt = len(f)
+    while len(heap) > 1:
+        w1, _, c1, d1 = heapq.heappop(heap)
+        w2, _, c2, d2 = heapq.heappop(heap)
+        heapq.heappush(heap, (w1 + w2, nxt, c1 + c2 + w1 + w2, max(d1, d2) + 1))
+        nxt += 1
+    return heap[0][2], heap[0][3]
+
+
+def heap_huffman_cost(freqs: np.ndarray) -> int:
+    return heap_huffman(freqs)[0]
+
+
+def test_roundtrip_samples(sample: bytes) -> None:
+    roundtrip(sample)
+
+
+def test_roundtrip_bench(bench_file: bytes) -> None:
+    roundtrip(bench_file)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=3000))
+def test_roundtrip_hypothesis(raw: bytes) -> None:
+    roundtrip(raw)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=2000), st.integers(0, 255))
+def test_roundtrip_small_alphabets(vals: list[int], base: int) -> None:
+    roundtrip(bytes((base + v) % 256 for v in vals))
+
+
+def test_single_symbol_is_one_bit_per_byte() -> None:
+    payload = roundtrip(b"q" * 8000)
+    assert len(payload) <= 1000 + 16
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_code_lengths_optimal_vs_heap(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    nsym = int(rng.integers(2, 300))
+    freqs = rng.integers(0, 1000, nsym) * (rng.random(nsym) < 0.8)
+    if np.count_nonzero(freqs) < 2:
+        freqs[:2] = 1
+    cost, depth = heap_huffman(freqs)
+    lengths = code_lengths(freqs, max(depth, 9))
+    assert int((freqs * lengths).sum()) == cost
+    assert np.all((lengths > 0) == (freqs > 0))
+    if depth > 9:  # a tighter limit can only cost more, and must be respected
+        limited = code_lengths(freqs, 9)
+        assert limited.max() <= 9 and int((freqs * limited).sum()) >= cost
+
+
+@pytest.mark.parametrize("max_len", [7, 12, 15])
+def test_code_lengths_limited_on_fibonacci(max_len: int) -> None:
+    fib = [1, 1]
+    while len(fib) < 40:
+        fib.append(fib[-1] + fib[-2])
+    freqs = np.array(fib, np.int64)
+    lengths = code_lengths(freqs, max_len)
+    assert lengths.max() == max_len
+    assert (2.0 ** -lengths[lengths > 0].astype(float)).sum() <= 1.0
+    # limited code costs at least the unlimited optimum
+    assert int((freqs * lengths).sum()) >= heap_huffman_cost(freqs)
+
+
+def test_code_lengths_edge_cases() -> None:
+    assert code_lengths(np.zeros(10, np.int64), 12).sum() == 0
+    one = code_lengths(np.array([0, 0, 7, 0]), 12)
+    assert one.tolist() == [0, 0, 1, 0]
+    two = code_lengths(np.array([0, 3, 0, 9]), 12)
+    assert two.tolist() == [0, 1, 0, 1]
+    with pytest.raises(ValueError):
+        code_lengths(np.ones(300, np.int64), 8)
+
+
+def test_size_near_entropy_on_gutenberg() -> None:
+    path = GUTENBERG_DIR / "dev.txt"
+    if not path.is_file():
+        pytest.skip("../shared/corpora/gutenberg/dev.txt is not present")
+    data = np.frombuffer(path.read_bytes()[: 1 << 20], np.uint8)
+    payload = roundtrip(data.tobytes())
+    f = np.bincount(data, minlength=256)
+    p = f[f > 0] / f.sum()
+    entropy_bytes = -(f[f > 0] * np.log2(p)).sum() / 8
+    table_bytes = 200  # generous bound for a dense 256-symbol length table
+    assert len(payload) <= 1.01 * entropy_bytes + table_bytes
+
+
+def corrupt_variants(payload: bytes, seed: int) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    out = [payload[:k] for k in sorted(set(np.linspace(0, len(payload) - 1, 25).astype(int)))]
+    for _ in range(40):
+        b = bytearray(payload)
+        for _ in range(int(rng.integers(1, 4))):
+            i = int(rng.integers(0, len(b)))
+            b[i] ^= 1 << int(rng.integers(0, 8))
+        out.append(bytes(b))
+    for n in (1, 2, 7, 64, 500):
+        out.append(rng.integers(0, 256, n, dtype=np.uint8).tobytes())
+    return out
+
+
+@pytest.mark.parametrize("name", ["text", "skewed", "random_small_alphabet", "all256x4"])
+def test_corrupt_inputs_never_crash(name: str) -> None:
+    raw = SAMPLES[name]
+    payload = CODEC.encode_block(np.frombuffer(raw, np.uint8), {})
+    for bad in corrupt_variants(payload, zlib.crc32(name.encode())):
+        try:
+            out = CODEC.decode_block(bad, len(raw), {})
+        except CorruptDataError as exc:
+            assert str(exc).startswith("huffman: ")
+        else:
+            assert out.shape == (len(raw),)
+
+
+def test_decode_rejects_empty_payload() -> None:
+    with pytest.raises(CorruptDataError):
+        CODEC.decode_block(b"", 10, {})
+    assert CODEC.decode_block(b"", 0, {}).size == 0
+
+
+def test_max_len_constant() -> None:
+    assert MAX_LEN <= 12
+
+
+def test_boundscheck_subprocess(tmp_path) -> None:
+    """Decode good and corrupt payloads with numba bounds checking on: must exit cleanly."""
+    script = textwrap.dedent(
+        """
+        import sys
+        sys.path.insert(0, "tests")
+        import numpy as np
+        from ziplab.codecs import get
+        from ziplab.errors import CorruptDataError
+        from conftest import SAMPLES
+        from test_huffman import corrupt_variants
+        c = get("huffman")
+        for name in ("text", "skewed", "one", "all256"):
+            raw = SAMPLES[name]
+            p = c.encode_block(np.frombuffer(raw, np.uint8), {})
+            assert c.decode_block(p, len(raw), {}).tobytes() == raw
+            for bad in corrupt_variants(p, 7)[::3]:
+                try:
+                    c.decode_block(bad, len(raw), {})
+                except CorruptDataError:
+                    pass
+        print("ok")
+        """
+    )
+    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    res = subprocess.run([sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip().endswith("ok")
