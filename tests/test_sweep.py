@@ -1,0 +1,60 @@
+"""A tiny sweep end to end: every output file, real coding, resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ziplab.sweep.run import SweepSettings, run_sweep
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    text = b"".join(b"line %d: the quick brown fox jumps over the lazy dog.\n" % i for i in range(3000))
+    (folder / "train.txt").write_bytes(text[:120_000])
+    (folder / "dev.txt").write_bytes(text[120_000:])
+    return str(folder)
+
+
+def _settings(corpus: str, out, sizes=("l1", "t1")) -> SweepSettings:
+    return SweepSettings(corpus=corpus, sizes=sizes, train_bytes=8192, eval_bytes=3000, out=str(out))
+
+
+def test_tiny_sweep_writes_everything_and_resumes(corpus, tmp_path):
+    events: list[tuple[str, dict]] = []
+    results = run_sweep(_settings(corpus, tmp_path), lambda e, i: events.append((e, i)))
+    for name in ("results.json", "results.csv", "fit.json", "curve.png", "report.md"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["eval_bytes"] == 3000 and len(saved["corpus_sha256"]) == 64
+    assert {r["size"] for r in saved["sizes"]} == {"l1", "t1"}
+    for r in results["sizes"]:
+        assert r["verified_bytes"] == 3000
+        assert r["compressed_bytes"] > 0 and r["actual_bpb"] == pytest.approx(8 * r["compressed_bytes"] / 3000, rel=1e-4)
+        assert r["adjusted_bpb"] > r["actual_bpb"]
+    assert "zlib-9" in saved["baselines"] and "lzh-9" in saved["baselines"]
+
+    events.clear()
+    run_sweep(_settings(corpus, tmp_path, ("l1", "t1", "l2")), lambda e, i: events.append((e, i)))
+    assert [i["size"] for e, i in events if e == "skip"] == ["l1", "t1"]
+    assert [i["size"] for e, i in events if e == "size"] == ["l2"]
+
+
+def test_checkpoints_are_reused_when_results_were_lost(corpus, tmp_path):
+    run_sweep(_settings(corpus, tmp_path, ("l1",)))
+    (tmp_path / "results.json").unlink()
+    events: list[tuple[str, dict]] = []
+    run_sweep(_settings(corpus, tmp_path, ("l1",)), lambda e, i: events.append((e, i)))
+    assert [e for e, _ in events if e in ("reuse", "size")] == ["size", "reuse"]
+
+
+def test_cli_quick_sweep(corpus, tmp_path):
+    from click.testing import CliRunner
+
+    from ziplab.cli.sweep import sweep
+
+    r = CliRunner().invoke(sweep, ["--quick", "--corpus", corpus, "--sizes", "l1", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "curve.png").is_file()
