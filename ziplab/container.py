@@ -224,10 +224,12 @@ def _decoded(out: np.ndarray, size: int, index: int) -> bytes:
     return raw
 
 
-def decompress_file(src: BinaryIO, dst: BinaryIO, *, progress: Progress | None = None, **options) -> Header:
+def decompress_file(src: BinaryIO, dst: BinaryIO, *, progress: Progress | None = None,
+                    header: Header | None = None, **options) -> Header:
     """Stream a .zl file into `dst`. The caller must discard `dst` if this raises.
-    `options` reach the codec's decoder (e.g. model=PATH for nn)."""
-    header = read_header(src)
+    `options` reach the codec's decoder (e.g. model=PATH for nn); `header`, if the caller
+    already read it from `src`, is not read again."""
+    header = header or read_header(src)
     for raw in _iter_blocks(src, header, **options):
         dst.write(raw)
         if progress:

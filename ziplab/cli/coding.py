@@ -10,9 +10,10 @@ import click
 from .. import codecs as registry
 from .. import container
 from ..errors import ZiplabError
-from .files import atomic_output, input_size, open_input, progress_bar
+from .files import PROGRESS_MIN_BYTES, atomic_output, input_size, open_input, progress_bar
 
 SUFFIX = ".zl"
+SLOW_CODEC_PROGRESS_BYTES = 1 << 16  # model-driven codecs run at KB/s: show progress early
 
 
 def _neural_options(model: str | None, lanes: int | None, workers: int | None) -> dict:
@@ -47,24 +48,42 @@ def _to_stdout(force: bool, binary_for_terminal: bool) -> None:
 def compress(files, codec, level, output, to_stdout, force, quiet, block_size, model, lanes, workers):
     """Compress FILES to FILE.zl, keeping the inputs (- reads standard input)."""
     _check_outputs(files, output)
-    registry.get(codec)
+    predictive = _is_predictive(codec)
     options = _neural_options(model, lanes, workers)
     for name in files:
         size = input_size(name)
-        with open_input(name) as src, progress_bar(f"compress {name}", size, quiet) as progress:
+        threshold = SLOW_CODEC_PROGRESS_BYTES if predictive else PROGRESS_MIN_BYTES
+        with open_input(name) as src, progress_bar(f"compress {name}", size, quiet, threshold) as bar:
+            step = _progress_options(bar, predictive)
             if to_stdout or (name == "-" and not output):
                 _to_stdout(force, True)
                 header = container.compress_file(src, sys.stdout.buffer, codec, level,
-                                                 block_size=block_size, progress=progress, **options)
+                                                 block_size=block_size, **step, **options)
                 sys.stdout.buffer.flush()
                 continue
             target = Path(output or name + SUFFIX)
             with atomic_output(target, force) as dst:
-                header = container.compress_file(src, dst, codec, level,
-                                                 block_size=block_size, progress=progress, **options)
+                header = container.compress_file(src, dst, codec, level, block_size=block_size, **step, **options)
                 written = dst.tell()
         if not quiet:
             _summary(name, header.original_size, written, str(target))
+
+
+def _is_predictive(codec: str) -> bool:
+    from ..codecs.predictive import PredictiveCodec
+
+    return isinstance(registry.get(codec), PredictiveCodec)
+
+
+def _progress_options(bar, predictive: bool) -> dict:
+    """Model-driven codecs report every few steps through their stats; others per block."""
+    if bar is None:
+        return {}
+    if predictive:
+        from ..codecs.predictive import CodingStats
+
+        return {"stats": CodingStats(progress=bar)}
+    return {"progress": bar}
 
 
 def _summary(name: str, original: int, compressed: int, target: str) -> None:
@@ -97,8 +116,16 @@ def decompress(files, output, to_stdout, force, quiet, model):
                 sys.stdout.buffer.flush()
                 continue
             target = Path(output) if output else _decompressed_name(name)
-            with progress_bar(f"decompress {name}", size, quiet) as progress, atomic_output(target, force) as dst:
-                container.decompress_file(src, dst, progress=progress, **options)
+            header = container.read_header(src)
+            predictive = _is_predictive(header.codec)
+            threshold = SLOW_CODEC_PROGRESS_BYTES if predictive else PROGRESS_MIN_BYTES
+            with progress_bar(f"decompress {name}", header.original_size, quiet, threshold) as bar, \
+                    atomic_output(target, force) as dst:
+                step = {"progress": bar} if bar else {}
+                if predictive and bar:
+                    options = {**options, "progress": bar}
+                    step = {}
+                container.decompress_file(src, dst, header=header, **step, **options)
 
 
 @click.command()

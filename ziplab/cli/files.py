@@ -59,9 +59,10 @@ def input_size(name: str) -> int | None:
 
 
 @contextlib.contextmanager
-def progress_bar(label: str, total: int | None, quiet: bool) -> Iterator[Callable[[int], None] | None]:
+def progress_bar(label: str, total: int | None, quiet: bool,
+                 min_bytes: int = PROGRESS_MIN_BYTES) -> Iterator[Callable[[int], None] | None]:
     """A rich progress bar on stderr for inputs large enough to make people wait."""
-    if quiet or total is None or total < PROGRESS_MIN_BYTES:
+    if quiet or total is None or total < min_bytes:
         yield None
         return
     from rich.console import Console
