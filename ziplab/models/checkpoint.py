@@ -1,0 +1,138 @@
+"""Checkpoints: one .safetensors file whose header metadata carries the JSON record of how the
+weights were made (family, size, config, corpus sha256, seed, bytes seen, bpb, command line).
+A human-readable copy of that JSON sits beside it. Loading parses tensors and JSON only, so a
+checkpoint can never execute code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ZiplabError
+
+META_KEY = "ziplab"
+SUFFIX = ".safetensors"
+SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
+
+
+class CheckpointError(ZiplabError):
+    """A checkpoint that is missing, unreadable or not a ziplab model."""
+
+
+def models_dir() -> Path:
+    """Where trained checkpoints go by default (ZIPLAB_MODELS_DIR overrides, e.g. for tests)."""
+    env = os.environ.get("ZIPLAB_MODELS_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("ziplab")) / "models"
+
+
+def default_path(size: str, corpus_sha256: str, seed: int, stamp: str) -> Path:
+    return models_dir() / f"{size}-{corpus_sha256[:12]}-s{seed}-{stamp}{SUFFIX}"
+
+
+def save_checkpoint(model: Any, meta: dict, path: Path, dtype: str = "float16") -> Path:
+    """Write weights (cast to dtype to keep files small) and metadata; returns the path."""
+    import torch
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to(getattr(torch, dtype)).contiguous() for k, v in model.state_dict().items()}
+    meta = {**meta, "storage_dtype": dtype}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta, sort_keys=True)})
+    os.replace(tmp, path)
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def read_meta(path: Path) -> dict:
+    """Metadata only, without reading the weights."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="np") as f:
+            raw = (f.metadata() or {}).get(META_KEY)
+    except Exception as exc:  # safetensors raises its own error types for bad headers
+        raise CheckpointError(f"{path} is not a readable checkpoint: {exc}") from None
+    if raw is None:
+        raise CheckpointError(f"{path} has no ziplab metadata")
+    return json.loads(raw)
+
+
+def load_checkpoint(path: Path):
+    """(module in eval mode with fp32 weights, metadata). Casts are exact widenings, so the
+    loaded weights, and their sha256, are the same in every process."""
+    import torch
+    from safetensors.numpy import load_file
+
+    from .ladder import build_model
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    meta = read_meta(path)
+    model = build_model(meta["family"], meta["config"])
+    arrays = load_file(str(path))
+    state = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in arrays.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path} does not match its config: {str(exc).splitlines()[0]}") from None
+    return model.eval(), meta
+
+
+def list_checkpoints(size: str | None = None) -> list[Path]:
+    """Trained checkpoints in models_dir(), newest first (optionally of one size)."""
+    root = models_dir()
+    if not root.is_dir():
+        return []
+    pattern = f"{size}-*{SUFFIX}" if size else f"*{SUFFIX}"
+    return sorted(root.glob(pattern), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+
+
+def shipped_path() -> Path | None:
+    files = sorted(SHIPPED_DIR.glob(f"*{SUFFIX}"))
+    return files[0] if files else None
+
+
+def resolve(spec: str | Path | None) -> Path:
+    """A size name (newest trained checkpoint of it), a path, or None (the shipped default)."""
+    from .ladder import LADDER, rung
+
+    if spec is None:
+        path = shipped_path()
+        if path is None:
+            raise CheckpointError("no shipped model in this installation: train one with `ziplab train`")
+        return path
+    if isinstance(spec, str) and spec in LADDER:
+        found = list_checkpoints(spec)
+        if not found:
+            raise CheckpointError(f"no trained checkpoint for size {spec!r}: run `ziplab train --size {spec}`")
+        return found[0]
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return path
+    if isinstance(spec, str) and os.sep not in spec and not spec.endswith(SUFFIX):
+        rung(spec)  # raises UnknownSizeError for names that are not sizes
+    raise CheckpointError(f"no checkpoint at {path}")
+
+
+def load_model(spec: str | Path | None = None, threads: int = 1):
+    """A ready Predictor for a size name, a checkpoint path, or None (shipped default)."""
+    from .predictor import TorchPredictor
+
+    path = resolve(spec)
+    model, meta = load_checkpoint(path)
+    pred = TorchPredictor(model, name=f"{meta.get('size', meta['family'])}@{path.stem}", threads=threads)
+    pred.meta = meta
+    pred.path = path
+    return pred

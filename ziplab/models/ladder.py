@@ -1,0 +1,86 @@
+"""Named size ladders: each family grows ~x4 in non-embedding parameters per rung, from under
+10K to several million, so a sweep of one command per rung traces a scaling curve.
+
+Each rung fixes the architecture (config, context T) and the training settings that suit its
+size: smaller models take larger learning rates; batch is in windows of T bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ZiplabError
+
+#: the size `load_model(None)` falls back to when no shipped file exists
+SHIPPED_SIZE = "l4"
+
+
+class UnknownSizeError(ZiplabError):
+    """A model size that is not on any ladder."""
+
+
+@dataclass(frozen=True)
+class Rung:
+    size: str
+    family: str  # "transformer" | "lstm"
+    config: dict[str, Any] = field(hash=False)
+    lr: float = 2e-3
+    batch: int = 32  # windows per optimiser step
+    warmup: int = 100  # optimiser steps
+
+    @property
+    def context(self) -> int:
+        return int(self.config["context"])
+
+    def build(self):
+        """A freshly initialised torch module for this rung (imports torch)."""
+        return build_model(self.family, self.config)
+
+
+def _t(n_layer: int, n_embd: int, n_head: int, context: int) -> dict:
+    return {"n_layer": n_layer, "n_embd": n_embd, "n_head": n_head, "context": context}
+
+
+def _l(n_layer: int, n_hidden: int, context: int) -> dict:
+    return {"n_layer": n_layer, "n_hidden": n_hidden, "n_embd": n_hidden, "context": context}
+
+
+LADDER: dict[str, Rung] = {
+    r.size: r
+    for r in [
+        Rung("t1", "transformer", _t(1, 24, 2, 64), lr=4e-3, batch=32, warmup=50),
+        Rung("t2", "transformer", _t(2, 32, 2, 64), lr=3e-3, batch=32, warmup=50),
+        Rung("t3", "transformer", _t(2, 64, 2, 128), lr=2e-3, batch=32, warmup=100),
+        Rung("t4", "transformer", _t(4, 96, 3, 128), lr=1.5e-3, batch=32, warmup=100),
+        Rung("t5", "transformer", _t(6, 160, 5, 256), lr=1e-3, batch=24, warmup=200),
+        Rung("t6", "transformer", _t(8, 256, 8, 256), lr=6e-4, batch=24, warmup=300),
+        Rung("l1", "lstm", _l(2, 24, 128), lr=8e-3, batch=32, warmup=50),
+        Rung("l2", "lstm", _l(2, 52, 128), lr=6e-3, batch=32, warmup=50),
+        Rung("l3", "lstm", _l(2, 108, 128), lr=4e-3, batch=32, warmup=100),
+        Rung("l4", "lstm", _l(2, 224, 256), lr=2.5e-3, batch=32, warmup=200),
+        Rung("l5", "lstm", _l(2, 448, 256), lr=1.5e-3, batch=32, warmup=300),
+        Rung("l6", "lstm", _l(2, 896, 256), lr=1e-3, batch=32, warmup=400),
+    ]
+}
+
+
+def rung(size: str) -> Rung:
+    try:
+        return LADDER[size]
+    except KeyError:
+        raise UnknownSizeError(f"unknown model size {size!r} (known: {', '.join(LADDER)})") from None
+
+
+def build_model(family: str, config: dict):
+    """Module for a family + config dict (as stored in checkpoints); extra keys are rejected."""
+    cfg = {k: v for k, v in config.items() if k != "family"}
+    if family == "lstm":
+        from .lstm import LSTM, LSTMConfig
+
+        return LSTM(LSTMConfig(**cfg))
+    if family == "transformer":
+        from .transformer import Transformer, TransformerConfig
+
+        return Transformer(TransformerConfig(**cfg))
+    raise UnknownSizeError(f"unknown model family {family!r} (known: lstm, transformer)")
