@@ -105,3 +105,11 @@ def overrun(n: int, pos: int, nbits: int) -> bool:
 def bits_used(pos: int, nbits: int) -> int:
     """Bits consumed so far by a reader."""
     return pos * 8 - nbits
+
+
+@njit(inline="always")
+def store_le64(buf: np.ndarray, pos: int, value: np.uint64) -> None:
+    """Little-endian 64-bit store (folded into one store); needs pos + 8 <= len."""
+    b = np.uint64(pos)
+    for k in range(8):
+        buf[b + np.uint64(k)] = np.uint8((value >> np.uint64(8 * k)) & np.uint64(0xFF))
