@@ -59,17 +59,18 @@ LZH_ERRORS = dict(ERR_MESSAGES)
 LZH_ERRORS[ERR_DISTANCE] = "match distance reaches before the start of the block"
 LZH_ERRORS[ERR_OVERFLOW] = "decoded data runs past the block size"
 
-#: level -> (chain depth, lazy, window log2, nice length, hash bits); level 9 is optimal parse
-LEVELS: dict[int, tuple[int, int, int, int, int]] = {
-    1: (1, 0, 16, 32, 15),
-    2: (4, 0, 17, 32, 16),
-    3: (8, 0, 18, 64, 16),
-    4: (8, 1, 18, 32, 16),
-    5: (16, 1, 20, 64, 17),
-    6: (32, 1, 20, 128, 17),
-    7: (64, 1, 22, 258, 18),
-    8: (256, 1, 22, 258, 18),
-    9: (128, 2, 22, 128, 18),
+#: level -> (chain depth, lazy, window log2, nice length, hash bits, lazy_max, good length);
+#: lazy=2 is the optimal parse
+LEVELS: dict[int, tuple[int, int, int, int, int, int, int]] = {
+    1: (1, 0, 16, 32, 15, 0, 0),
+    2: (4, 0, 17, 32, 16, 0, 0),
+    3: (8, 0, 18, 64, 16, 0, 0),
+    4: (8, 1, 18, 64, 16, 16, 8),
+    5: (12, 1, 18, 128, 17, 16, 8),
+    6: (20, 1, 18, 128, 17, 16, 8),
+    7: (48, 1, 20, 258, 18, 32, 16),
+    8: (192, 1, 22, 258, 18, 258, 32),
+    9: (64, 2, 22, 128, 18, 0, 0),
 }
 OPT_PASSES = 2
 #: candidate sub-block sizes, log2 tokens, ascending
@@ -279,13 +280,13 @@ def compress_block(data: np.ndarray, level: int) -> bytes:
     n = data.size
     if n == 0:
         return b""
-    depth, lazy, wlog, nice, hb = LEVELS[level]
+    depth, lazy, wlog, nice, hb, lazy_max, good = LEVELS[level]
     tl = np.empty(n, np.int32)
     tv = np.empty(n, np.int32)
     if lazy == 2:
         ntok = parse_optimal(data, depth, wlog, nice, hb, OPT_PASSES, tl, tv)
     else:
-        ntok = parse_lazy(data, depth, wlog, lazy, nice, hb, tl, tv)
+        ntok = parse_lazy(data, depth, wlog, lazy, nice, hb, lazy_max, good, tl, tv)
     sub_log = _best_sub_log(tl, tv, ntok, SUB_LOGS)
     return _encode_tokens(tl, tv, ntok, n, sub_log).tobytes()
 

@@ -151,11 +151,21 @@ def worth_it(length: int, dist: int) -> bool:
 
 @njit(cache=True)
 def parse_lazy(
-    data: np.ndarray, depth: int, window_log: int, lazy: int, nice: int, hash_bits: int, tl: np.ndarray, tv: np.ndarray
+    data: np.ndarray,
+    depth: int,
+    window_log: int,
+    lazy: int,
+    nice: int,
+    hash_bits: int,
+    lazy_max: int,
+    good: int,
+    tl: np.ndarray,
+    tv: np.ndarray,
 ) -> int:
-    """Greedy (lazy=0) or one-step lazy (lazy=1) parse; lazy defers a match when the next
-    position starts a longer one. Long matches (>= nice) skip chain insertion inside them at
-    lazy=0 for speed."""
+    """Greedy (lazy=0) or lazy (lazy=1) parse. Lazy defers a match while the next position
+    starts a longer one, but only for matches shorter than ``lazy_max``, searching a quarter
+    of the chain once the match is already ``good`` long. Greedy skips chain insertion inside
+    matches >= nice, for speed."""
     n = data.size
     head = np.full(1 << hash_bits, -1, np.int32)
     prev = np.empty(max(n, 1), np.int32)
@@ -191,14 +201,15 @@ def parse_lazy(
             i += 1
             continue
         if lazy:
-            while ln < nice and i + 1 <= last:
+            while ln < lazy_max and i + 1 <= last:
                 j = i + 1
                 h = hash4(data, j, hash_bits)
                 cand = head[h]
                 prev[j] = cand
                 head[h] = j
                 ins = j + 1
-                ln2, d2 = longest_match(data, j, cand, prev, depth, window, nice)
+                dep = depth >> 2 if ln >= good else depth
+                ln2, d2 = longest_match(data, j, cand, prev, max(dep, 1), window, nice)
                 if ln2 > ln and worth_it(ln2, d2):
                     tl[ntok] = 0
                     tv[ntok] = data[i]

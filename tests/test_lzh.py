@@ -1,0 +1,172 @@
+"""lzh codec: round trips at every level, sub-block boundaries, symbol mapping, corrupt input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ziplab.codecs import get
+from ziplab.codecs.lzh import compress_block, decompress_block
+from ziplab.codecs.lzh_parse import DBASE, DEXTRA, LBASE, LEXTRA, MAX_MATCH, dist_code, length_code
+from ziplab.errors import CorruptDataError, ParameterError
+
+try:
+    from .conftest import BENCH_DIR, SAMPLES
+except ImportError:  # tests/ is not a package: pytest put it on sys.path
+    from conftest import BENCH_DIR, SAMPLES
+
+CODEC = get("lzh")
+LEVELS = list(range(1, 10))
+
+
+def roundtrip(raw: bytes, level: int) -> bytes:
+    data = np.frombuffer(raw, np.uint8)
+    params = CODEC.params(level)
+    payload = CODEC.encode_block(data, params)
+    assert len(raw) <= CODEC.max_ratio * max(len(payload), 1)
+    out = CODEC.decode_block(payload, len(raw), params)
+    assert out.dtype == np.uint8 and out.shape == (len(raw),)
+    assert out.tobytes() == raw
+    return payload
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_roundtrip_samples(sample: bytes, level: int) -> None:
+    roundtrip(sample, level)
+
+
+@pytest.mark.parametrize("level", [1, 6, 9])
+def test_roundtrip_bench(bench_file: bytes, level: int) -> None:
+    roundtrip(bench_file, level)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.binary(max_size=2000), st.sampled_from(LEVELS))
+def test_roundtrip_hypothesis(raw: bytes, level: int) -> None:
+    roundtrip(raw, level)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.sampled_from([b"ab", b"abc", b"the ", b"\x00", b"xyzzy", b"q"]), max_size=400), st.sampled_from(LEVELS))
+def test_roundtrip_repetitive_hypothesis(parts: list[bytes], level: int) -> None:
+    roundtrip(b"".join(parts), level)
+
+
+@pytest.mark.parametrize("level", [1, 6, 9])
+def test_many_sub_blocks(level: int) -> None:
+    """Mixed content gives tens of thousands of tokens, crossing sub-block boundaries."""
+    rng = np.random.default_rng(5)
+    words = [bytes(rng.integers(97, 123, int(rng.integers(2, 9)), dtype=np.uint8)) for _ in range(3000)]
+    text = b" ".join(words[int(i)] for i in rng.integers(0, len(words), 60_000))
+    noise = rng.integers(0, 256, 40_000, dtype=np.uint8).tobytes()
+    raw = text[:150_000] + noise + text[150_000:]
+    roundtrip(raw, level)
+
+
+def test_long_distance_and_long_runs() -> None:
+    rng = np.random.default_rng(9)
+    chunk = rng.integers(0, 256, 200_000, dtype=np.uint8).tobytes()
+    filler = rng.integers(0, 256, 1_500_000, dtype=np.uint8).tobytes()
+    raw = chunk + filler + chunk + bytes(5000)  # a >1 MiB back-reference and a long zero run
+    payload = roundtrip(raw, 9)
+    assert len(payload) < len(raw) - 150_000
+
+
+def test_symbol_mapping_roundtrip() -> None:
+    for ln in range(3, MAX_MATCH + 1):
+        c, ne, v = length_code(ln)
+        assert c < 28 and LEXTRA[c] == ne and LBASE[c] + v == ln and 0 <= v < (1 << ne)
+    for d in list(range(1, 5000)) + [(1 << 22) - 1, 1 << 22, 1 << 21, (1 << 21) + 1, 123_456]:
+        c, ne, v = dist_code(d)
+        assert c < 44 and DEXTRA[c] == ne and DBASE[c] + v == d and 0 <= v < (1 << ne)
+
+
+def test_levels_and_params() -> None:
+    assert CODEC.params() == {"level": 6}
+    with pytest.raises(ParameterError):
+        CODEC.params(10)
+    with pytest.raises(ParameterError):
+        CODEC.params(0)
+
+
+def test_level9_beats_zlib9_on_text() -> None:
+    path = BENCH_DIR / "alice29.txt"
+    if not path.is_file():
+        pytest.skip("../shared/corpora/bench is not present")
+    raw = path.read_bytes()
+    assert len(roundtrip(raw, 9)) <= 0.95 * len(zlib.compress(raw, 9))
+
+
+def corrupt_variants(payload: bytes, seed: int) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    out = [payload[:k] for k in sorted(set(np.linspace(0, len(payload) - 1, 25).astype(int)))]
+    for _ in range(40):
+        b = bytearray(payload)
+        for _ in range(int(rng.integers(1, 4))):
+            i = int(rng.integers(0, len(b)))
+            b[i] ^= 1 << int(rng.integers(0, 8))
+        out.append(bytes(b))
+    for n in (1, 2, 7, 64, 500, 5000):
+        out.append(rng.integers(0, 256, n, dtype=np.uint8).tobytes())
+    out.append(bytes(300))
+    out.append(b"\xff" * 300)
+    return out
+
+
+@pytest.mark.parametrize("name", ["text", "skewed", "random_small_alphabet", "zeros", "all256x4"])
+def test_corrupt_inputs_never_crash(name: str) -> None:
+    raw = SAMPLES[name]
+    payload = compress_block(np.frombuffer(raw, np.uint8), 6)
+    for bad in corrupt_variants(payload, zlib.crc32(name.encode())):
+        for size in (len(raw), len(raw) + 17, max(len(raw) // 2, 1)):
+            try:
+                out = decompress_block(bad, size)
+            except CorruptDataError as exc:
+                assert str(exc).startswith("lzh: ")
+            else:
+                assert out.shape == (size,)
+
+
+def test_decode_rejects_empty_payload() -> None:
+    with pytest.raises(CorruptDataError):
+        decompress_block(b"", 10)
+    assert decompress_block(b"", 0).size == 0
+
+
+def test_boundscheck_subprocess(tmp_path) -> None:
+    """Round trips and corrupt payloads with numba bounds checking on: must exit cleanly."""
+    script = textwrap.dedent(
+        """
+        import sys
+        sys.path.insert(0, "tests")
+        import numpy as np
+        from ziplab.codecs.lzh import compress_block, decompress_block
+        from ziplab.errors import CorruptDataError
+        from conftest import SAMPLES
+        from test_lzh import corrupt_variants
+        for name in ("text", "skewed", "one", "zeros", "all256"):
+            raw = SAMPLES[name][:20000]
+            for level in (1, 6, 9):
+                p = compress_block(np.frombuffer(raw, np.uint8), level)
+                assert decompress_block(p, len(raw)).tobytes() == raw
+            for bad in corrupt_variants(p, 3)[::3]:
+                try:
+                    decompress_block(bad, len(raw))
+                except CorruptDataError:
+                    pass
+        print("ok")
+        """
+    )
+    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    res = subprocess.run([sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip().endswith("ok")
