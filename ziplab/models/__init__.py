@@ -1,0 +1,26 @@
+"""Byte predictors (LSTM, transformer, order-k context counts), their size ladder, checkpoints
+and training. Importing this package does not import torch; the functions below do, lazily."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .ladder import LADDER, SHIPPED_SIZE, Rung, rung
+
+
+def load_model(spec: str | Path | None = None, threads: int = 1) -> Any:
+    """Predictor for a size name (newest trained checkpoint), a checkpoint path, or None (shipped)."""
+    from .checkpoint import load_model as _load
+
+    return _load(spec, threads=threads)
+
+
+def train_model(size: str, corpus: Any, **kwargs: Any) -> Any:
+    """Train one ladder rung; see ziplab.models.train.train_model for the options."""
+    from .train import train_model as _train
+
+    return _train(size, corpus, **kwargs)
+
+
+__all__ = ["LADDER", "SHIPPED_SIZE", "Rung", "load_model", "rung", "train_model"]

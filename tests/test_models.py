@@ -1,0 +1,194 @@
+"""Predictors: determinism (in and across processes), fixed shapes, valid probabilities,
+cache/state correctness against teacher forcing, ctx counts, checkpoint round trips, ladder."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from ziplab.errors import ZiplabError  # noqa: E402
+from ziplab.models.checkpoint import load_checkpoint, load_model, save_checkpoint  # noqa: E402
+from ziplab.models.context import ContextPredictor  # noqa: E402
+from ziplab.models.ladder import LADDER, build_model, rung  # noqa: E402
+from ziplab.models.predictor import BOS, TorchPredictor  # noqa: E402
+
+TEXT = b"It was the best of times, it was the worst of times, it was the age of wisdom. " * 8
+
+RUN_SCRIPT = """
+import hashlib, sys, numpy as np, torch
+sys.path.insert(0, {root!r})
+from tests.test_models import run_digest
+print(run_digest({size!r}))
+"""
+
+
+def tiny(size: str, seed: int = 0):
+    torch.manual_seed(seed)
+    return build_model(rung(size).family, rung(size).config).eval()
+
+
+def feed(pred, data: bytes, lanes: int) -> list[np.ndarray]:
+    """Step `lanes` copies of data (lane i shifted by i bytes) from BOS; returns every probs array."""
+    arr = np.frombuffer(data, dtype=np.uint8).astype(np.int64)
+    state = pred.start(lanes)
+    prev = np.full(lanes, BOS, dtype=np.int64)
+    out = []
+    for t in range(len(arr) // 2):
+        probs, state = pred.step(state, prev)
+        out.append(probs.copy())
+        prev = arr[(np.arange(lanes) + t) % len(arr)]
+    return out
+
+
+def run_digest(size: str) -> str:
+    pred = ContextPredictor(order=3) if size == "ctx" else TorchPredictor(tiny(size), size, threads=1)
+    h = hashlib.sha256()
+    for p in feed(pred, TEXT[:300], lanes=8):
+        h.update(p.tobytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("size", ["l1", "t1", "ctx"])
+def test_step_is_deterministic_in_process_and_across_processes(size):
+    first, second = run_digest(size), run_digest(size)
+    assert first == second
+    root = str(__import__("pathlib").Path(__file__).resolve().parents[1])
+    res = subprocess.run([sys.executable, "-c", RUN_SCRIPT.format(root=root, size=size)],
+                         capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == first
+
+
+@pytest.mark.parametrize("size", ["l1", "t1", "ctx"])
+def test_probs_positive_normalised_float32_contiguous(size):
+    pred = ContextPredictor(order=2) if size == "ctx" else TorchPredictor(tiny(size), size)
+    for p in feed(pred, TEXT[:200], lanes=4):
+        assert p.dtype == np.float32 and p.flags.c_contiguous and p.shape == (4, 256)
+        assert (p > 0).all()
+        assert np.allclose(p.sum(axis=1, dtype=np.float64), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("size", ["l1", "t1", "ctx"])
+def test_batch_shape_is_fixed_at_start(size):
+    pred = ContextPredictor(order=2) if size == "ctx" else TorchPredictor(tiny(size), size)
+    state = pred.start(4)
+    with pytest.raises(ValueError):
+        pred.step(state, np.full(3, BOS))
+
+
+def _teacher_forced_vs_step(model, data: np.ndarray, steps: int) -> float:
+    pred = TorchPredictor(model, "x", threads=1)
+    state = pred.start(1)
+    inputs = np.concatenate([[BOS], data[: steps - 1]]).astype(np.int64)
+    stepped = [pred.step(state, inputs[i : i + 1])[0][0] for i in range(steps)]
+    T = getattr(model.cfg, "context", steps)
+    worst = 0.0
+    with torch.inference_mode():
+        for i in range(steps):
+            if model.family == "lstm":
+                ref = torch.softmax(model(torch.from_numpy(inputs[None, : i + 1]))[0][0, -1], -1)
+            else:  # the cache holds the last T inputs: same relative positions as a fresh window
+                ref = torch.softmax(model(torch.from_numpy(inputs[None, max(0, i + 1 - T) : i + 1]))[0, -1], -1)
+            worst = max(worst, float((ref - torch.from_numpy(stepped[i])).abs().max()))
+    return worst
+
+
+def test_transformer_ring_cache_matches_windowed_forward_past_wraparound():
+    model = tiny("t1")  # context 64: 100 steps wrap the ring buffer
+    data = np.frombuffer(TEXT, dtype=np.uint8)
+    assert _teacher_forced_vs_step(model, data, 100) < 2e-3
+
+
+def test_lstm_step_matches_forward():
+    data = np.frombuffer(TEXT, dtype=np.uint8)
+    assert _teacher_forced_vs_step(tiny("l1"), data, 60) < 2e-3
+
+
+def test_lstm_fp32_step_tracks_forward_closely():
+    """With fp32 step matmuls the only differences are summation order (not bitwise: the coder
+    must use step() on both sides)."""
+    from ziplab.models.lstm import LSTM, LSTMConfig
+
+    torch.manual_seed(0)
+    model = LSTM(LSTMConfig(n_layer=2, n_hidden=24, n_embd=24, step_dtype="float32")).eval()
+    data = np.frombuffer(TEXT, dtype=np.uint8)
+    assert _teacher_forced_vs_step(model, data, 40) < 1e-5
+
+
+def test_ctx_counts_learn_and_order0_totals():
+    pred = ContextPredictor(order=2)
+    data = b"ab" * 200
+    probs = feed(pred, data, lanes=1)
+    a, b = ord("a"), ord("b")
+    assert probs[-1][0, a] > 0.9 or probs[-1][0, b] > 0.9
+    state = pred.start(2)
+    prev = np.full(2, BOS)
+    for t in range(10):
+        _, state = pred.step(state, prev)
+        prev = np.array([a, b])
+    # 9 updates per lane after the first prediction; order 0 has one shared row
+    assert int(state.totals[0, 0]) == 18
+    assert int(state.counts[0, 0, a]) == 9 and int(state.counts[0, 0, b]) == 9
+
+
+def test_ctx_order2_beats_order0_on_text():
+    def bpb(order):
+        pred = ContextPredictor(order=order)
+        arr = np.frombuffer(TEXT * 4, dtype=np.uint8)
+        state, prev, bits = pred.start(1), np.array([BOS]), 0.0
+        for byte in arr:
+            p, state = pred.step(state, prev)
+            bits -= np.log2(p[0, byte])
+            prev = np.array([byte], dtype=np.int64)
+        return bits / len(arr)
+
+    assert bpb(2) < 0.6 * bpb(0)
+
+
+@pytest.mark.parametrize("size", ["l1", "t1"])
+def test_checkpoint_round_trip_keeps_weights_and_outputs(size, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZIPLAB_MODELS_DIR", str(tmp_path))
+    model = tiny(size)
+    with torch.no_grad():  # the file stores fp16: compare against the same rounding
+        for p in model.parameters():
+            p.copy_(p.half().float())
+    path = tmp_path / f"{size}-abc-s0-1.safetensors"
+    save_checkpoint(model, {"family": rung(size).family, "size": size, "config": model.cfg.to_dict()}, path)
+    loaded, meta = load_checkpoint(path)
+    assert meta["size"] == size and meta["storage_dtype"] == "float16"
+    ref = TorchPredictor(model, size)
+    by_path = load_model(str(path))
+    by_size = load_model(size)
+    assert by_path.weights_sha256 == ref.weights_sha256 == by_size.weights_sha256
+    assert run_outputs(by_path) == run_outputs(ref)
+
+
+def run_outputs(pred) -> str:
+    return hashlib.sha256(b"".join(p.tobytes() for p in feed(pred, TEXT[:120], lanes=3))).hexdigest()
+
+
+def test_load_model_errors_are_one_line_ziplab_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZIPLAB_MODELS_DIR", str(tmp_path))
+    for spec in ("l6", "nosuchsize", str(tmp_path / "missing.safetensors")):
+        with pytest.raises(ZiplabError) as info:
+            load_model(spec)
+        assert "\n" not in str(info.value)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ZiplabError):
+        load_model(str(bad))
+
+
+def test_ladder_spans_10k_to_3m_in_steps_of_about_4x():
+    for family, prefix in (("transformer", "t"), ("lstm", "l")):
+        sizes = [s for s, r in LADDER.items() if r.family == family]
+        assert sizes[:6] == [f"{prefix}{i}" for i in range(1, 7)]
+        params = [rung(s).build().non_embedding_params() for s in sizes]
+        assert params[0] <= 10_000 and params[-1] >= 3_000_000
+        ratios = [b / a for a, b in zip(params, params[1:])]
+        assert all(3.0 <= r <= 6.0 for r in ratios), ratios
