@@ -36,7 +36,7 @@ def model(request, corpus_dir, tmp_path_factory):
     from ziplab.models.train import train_model
 
     path = tmp_path_factory.mktemp("ckpt") / f"{request.param}.safetensors"
-    train_model(request.param, str(corpus_dir), train_bytes=60_000, seed=1, out=path, progress=False,
+    train_model(request.param, str(corpus_dir), train_bytes=200_000, seed=1, out=path, progress=False,
                 final_eval_bytes=4096)
     return str(path)
 
