@@ -32,7 +32,7 @@ CL_MAX_LEN = 7
 #: the byte codec splits a block into chunks of 2**k bytes, each with its own table
 MIN_CHUNK_LOG = 10
 MAX_CHUNK_LOG = 30
-CHUNK_LOG_CHOICES = np.array([13, 15, 17, 19, 30], np.int64)
+CHUNK_LOG_CHOICES = np.array([14, 15, 16, 17, 19, 30], np.int64)
 #: transmission order of the code-length code lengths: likely-used first, so the tail is trimmed
 CL_ORDER = np.array([0, 18, 17, 16, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15], np.int64)
 
@@ -386,7 +386,7 @@ def _decode_nb(buf: np.ndarray, size: int, max_len: int):
         return out, ERR_BAD_HEADER
     chunk = 1 << chunk_log
     lengths = np.zeros(256, np.uint8)
-    table = np.empty(1 << max_len, np.int32)
+    table = np.empty(1 << max_len, np.uint16)
     mask = np.uint64((1 << max_len) - 1)
     per_refill = 56 // max_len
     pos, acc, nbits = 1, np.uint64(0), 0
@@ -400,15 +400,18 @@ def _decode_nb(buf: np.ndarray, size: int, max_len: int):
         o = start
         while o + per_refill <= stop:
             pos, acc, nbits = refill(buf, n, pos, acc, nbits)
+            bad = 0
             for _ in range(per_refill):
+                # an empty slot (length 0) consumes nothing; checked once per group, not per symbol
                 e = table[acc & mask]
                 ln = e & 15
-                if ln == 0:
-                    return out, ERR_BAD_CODE
+                bad |= ln == 0
                 out[o] = e >> 4
                 o += 1
                 acc >>= np.uint64(ln)
                 nbits -= ln
+            if bad:
+                return out, ERR_BAD_CODE
             if pos > n + 8:
                 # far past the end: stop instead of decoding zeros for the rest of the block
                 return out, ERR_TRUNCATED

@@ -21,7 +21,7 @@ from numba import njit
 
 from ..errors import CorruptDataError
 from .base import Codec
-from .bitio import consume, flush_bits, load_le64, overrun, peek, put_bits, refill, store_le64
+from .bitio import flush_bits, load_le64, overrun, peek, put_bits, refill, store_le64
 from .huffman import (
     ERR_BAD_CODE,
     ERR_BAD_TABLE,
@@ -38,7 +38,6 @@ from .lzh_parse import (
     DEXTRA,
     LBASE,
     LEXTRA,
-    MAX_MATCH,
     NDIST,
     NLEN,
     dist_code,
@@ -309,8 +308,9 @@ class LzhCodec(Codec):
     summary = "LZ77 + canonical Huffman sub-blocks (DEFLATE-class, 4 MiB window, optimal parse at -9)"
     levels = (1, 9)
     default_level = 6
-    #: best case: a 258-byte match coded in 2 bits (1-bit length code, 1-bit distance code)
-    max_ratio = float(MAX_MATCH * 8 // 2)
+    #: best case: the longest match of a length code with 1-bit length and distance codes
+    #: and no distance extra bits (258 bytes in 7 bits, ~295 bytes per payload byte)
+    max_ratio = float(max((LBASE[c] + (1 << LEXTRA[c]) - 1) * 8 / (2 + LEXTRA[c]) for c in range(NLEN)))
     block_size = 4 << 20
 
     def encode_block(self, data: np.ndarray, params: dict) -> bytes:
