@@ -1,0 +1,199 @@
+"""lz77: classic (offset, length, next byte) triples in fixed 4-byte fields.
+
+Payload of a block: a sequence of triples, each ``offset u16 LE | length u8 | next u8``:
+copy ``length`` bytes from ``offset`` back, then append ``next``. A literal is (0, 0, byte).
+Offsets are 1..65535 (a 64 KiB - 1 window), lengths 1..255, so one triple yields at most
+256 bytes. Every triple carries a next byte, so the parse never lets a match reach the last
+byte of the block.
+
+Since any match (even of 1 or 2 bytes) yields more output per triple than a literal, the
+greedy parse falls back to the nearest 2-byte, then 1-byte repeat when the 3-byte hash chains
+find nothing. Levels only set the chain search effort; the decoder does not need them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..errors import CorruptDataError
+from .base import Codec
+from .bitio import load_le64, store_le64
+from .matchfind import MIN_MATCH, insert, insert_range, longest_match, match_length, new_tables
+
+MAX_OFFSET = 65535
+WINDOW_LOG = 16
+MASK = (1 << WINDOW_LOG) - 1
+MAX_LEN = 255
+TRIPLE = 4
+HASH_BITS = 16
+COPY_SLACK = 8
+
+#: level -> (chain depth, nice length, insert limit: positions inside longer matches are skipped)
+LEVELS: dict[int, tuple[int, int, int]] = {
+    1: (1, 16, 16),
+    2: (2, 32, 32),
+    3: (4, 32, MAX_LEN),
+    4: (8, 64, MAX_LEN),
+    5: (16, 128, MAX_LEN),
+    6: (32, MAX_LEN, MAX_LEN),
+    7: (64, MAX_LEN, MAX_LEN),
+    8: (128, MAX_LEN, MAX_LEN),
+    9: (256, MAX_LEN, MAX_LEN),
+}
+
+ERR_TRUNCATED = 1
+ERR_ZERO_OFFSET = 2
+ERR_DISTANCE = 3
+ERR_OVERFLOW = 4
+ERR_TRAILING = 5
+ERR_LITERAL_OFFSET = 6
+ERRORS = {
+    ERR_TRUNCATED: "payload ends before the block is complete",
+    ERR_ZERO_OFFSET: "match with offset 0",
+    ERR_DISTANCE: "match offset reaches before the start of the block",
+    ERR_OVERFLOW: "decoded data runs past the block size",
+    ERR_TRAILING: "payload has bytes after the block is complete",
+    ERR_LITERAL_OFFSET: "literal with a non-zero offset",
+}
+
+
+# --------------------------------------------------------------------------- encoder
+
+
+@njit(inline="always")
+def _short_match(data: np.ndarray, i: int, last1: np.ndarray, last2: np.ndarray, limit: int):
+    """(length, offset) of the nearest repeat of data[i:i+2], else of data[i], within the window."""
+    c = last2[np.int64(data[i]) | (np.int64(data[i + 1]) << 8)] if limit >= 2 else -1
+    if c < 0 or i - c > MAX_OFFSET:
+        c = last1[data[i]]
+        if c < 0 or i - c > MAX_OFFSET:
+            return 0, 0
+    return match_length(data, c, i, limit), i - c
+
+
+@njit(inline="always")
+def _note_short(data: np.ndarray, start: int, stop: int, last1: np.ndarray, last2: np.ndarray) -> None:
+    """Record positions start..stop-1 as the newest 1-byte and 2-byte repeats."""
+    n = data.size
+    for p in range(start, stop):
+        last1[data[p]] = p
+        if p + 1 < n:
+            last2[np.int64(data[p]) | (np.int64(data[p + 1]) << 8)] = p
+
+
+@njit(cache=True)
+def _encode_nb(data: np.ndarray, depth: int, nice: int, ins_max: int) -> np.ndarray:
+    """Greedy parse into triples; the output is at most 4 bytes per input byte."""
+    n = data.size
+    out = np.empty(TRIPLE * n, np.uint8)
+    head, prev = new_tables(HASH_BITS, WINDOW_LOG)
+    last1 = np.full(256, -1, np.int32)
+    last2 = np.full(1 << 16, -1, np.int32)
+    i = 0
+    o = 0
+    while i < n:
+        limit = min(MAX_LEN, n - 1 - i)  # the triple's next byte must exist
+        cand = insert(data, i, head, prev, MASK, HASH_BITS)
+        ln, d = longest_match(data, i, cand, prev, MASK, MAX_OFFSET, depth, nice, limit)
+        if ln == 0 and limit > 0:
+            ln, d = _short_match(data, i, last1, last2, limit)
+        if ln == 0:
+            d = 0
+        out[o] = d & 0xFF
+        out[o + 1] = d >> 8
+        out[o + 2] = ln
+        out[o + 3] = data[i + ln]
+        o += TRIPLE
+        end = i + ln + 1
+        if ln <= ins_max:
+            insert_range(data, i + 1, end, head, prev, MASK, HASH_BITS)
+        _note_short(data, i, end, last1, last2)
+        i = end
+    return out[:o]
+
+
+def compress_block(data: np.ndarray, level: int = 6) -> bytes:
+    depth, nice, ins_max = LEVELS[level]
+    return _encode_nb(np.ascontiguousarray(data, np.uint8), depth, nice, ins_max).tobytes()
+
+
+# --------------------------------------------------------------------------- decoder
+
+
+@njit(inline="always")
+def copy_match(out: np.ndarray, o: int, dist: int, length: int) -> None:
+    """out[o:o+length] = the bytes ``dist`` back, overlap allowed (dist < length repeats).
+
+    With dist >= 8 it moves 8 bytes per step (every byte read is already written), spilling up
+    to 7 bytes past the match: ``out`` needs COPY_SLACK bytes beyond the block size."""
+    src = o - dist
+    if dist >= 8:
+        k = 0
+        while k < length:
+            store_le64(out, o + k, load_le64(out, src + k))
+            k += 8
+    else:
+        for k in range(length):
+            out[o + k] = out[src + k]
+
+
+@njit(cache=True)
+def _decode_nb(buf: np.ndarray, size: int):
+    """(output with slack, error code); every read and write position is checked first."""
+    out = np.zeros(size + COPY_SLACK, np.uint8)
+    n = buf.size
+    p = 0
+    o = 0
+    while o < size:
+        if p + TRIPLE > n:
+            return out, ERR_TRUNCATED
+        d = np.int64(buf[p]) | (np.int64(buf[p + 1]) << 8)
+        ln = np.int64(buf[p + 2])
+        nxt = buf[p + 3]
+        p += TRIPLE
+        if ln > 0:
+            if d == 0:
+                return out, ERR_ZERO_OFFSET
+            if d > o:
+                return out, ERR_DISTANCE
+            if o + ln + 1 > size:
+                return out, ERR_OVERFLOW
+            copy_match(out, o, d, ln)
+            o += ln
+        elif d != 0:
+            return out, ERR_LITERAL_OFFSET
+        out[o] = nxt
+        o += 1
+    if p != n:
+        return out, ERR_TRAILING
+    return out, 0
+
+
+def decompress_block(payload: bytes, size: int) -> np.ndarray:
+    if size < 0:
+        raise CorruptDataError(f"lz77: negative block size {size}")
+    if size > (MAX_LEN + 1) * (len(payload) // TRIPLE):
+        raise CorruptDataError(f"lz77: {len(payload)} payload bytes cannot hold {size} bytes")
+    out, err = _decode_nb(np.frombuffer(payload, np.uint8), size)
+    if err:
+        raise CorruptDataError(f"lz77: {ERRORS[err]}")
+    return out[:size]
+
+
+class LZ77Codec(Codec):
+    name = "lz77"
+    summary = "classic LZ77 (offset, length, next byte) triples, 4 fixed bytes each, 64 KiB window"
+    levels = (1, 9)
+    default_level = 6
+    max_ratio = float(MAX_LEN + 1) / TRIPLE  # one triple yields at most 256 bytes
+    block_size = 4 << 20
+
+    def encode_block(self, data: np.ndarray, params: dict) -> bytes:
+        return compress_block(data, self.check_level(params.get("level")))
+
+    def decode_block(self, payload: bytes, size: int, params: dict) -> np.ndarray:
+        return decompress_block(payload, size)
+
+
+CODEC = LZ77Codec()
