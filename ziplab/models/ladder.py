@@ -49,12 +49,14 @@ def _l(n_layer: int, n_hidden: int, context: int) -> dict:
 LADDER: dict[str, Rung] = {
     r.size: r
     for r in [
+        Rung("t0", "transformer", _t(1, 12, 2, 64), lr=5e-3, batch=32, warmup=50),
         Rung("t1", "transformer", _t(1, 24, 2, 64), lr=4e-3, batch=32, warmup=50),
         Rung("t2", "transformer", _t(2, 32, 2, 64), lr=3e-3, batch=32, warmup=50),
         Rung("t3", "transformer", _t(2, 64, 2, 128), lr=2e-3, batch=32, warmup=100),
         Rung("t4", "transformer", _t(4, 96, 3, 128), lr=1.5e-3, batch=32, warmup=100),
         Rung("t5", "transformer", _t(6, 160, 5, 256), lr=1e-3, batch=24, warmup=200),
         Rung("t6", "transformer", _t(8, 256, 8, 256), lr=6e-4, batch=24, warmup=300),
+        Rung("l0", "lstm", _l(2, 12, 128), lr=1e-2, batch=32, warmup=50),
         Rung("l1", "lstm", _l(2, 24, 128), lr=8e-3, batch=32, warmup=50),
         Rung("l2", "lstm", _l(2, 52, 128), lr=6e-3, batch=32, warmup=50),
         Rung("l3", "lstm", _l(2, 108, 128), lr=4e-3, batch=32, warmup=100),
