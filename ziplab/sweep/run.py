@@ -7,6 +7,8 @@ budget and seed are reused instead of retrained."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import time
@@ -79,6 +81,27 @@ def _load_previous(path: Path, key: dict) -> dict | None:
     except ValueError:
         return None
     return old if old.get("run_key") == key else None
+
+
+@contextlib.contextmanager
+def _locked(out: Path):
+    """Several sweeps (say one per family, one per core) may share an output folder: every
+    read-modify-write of results.json happens under this lock."""
+    with open(out / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _update(out: Path, fresh: dict, change: Callable[[dict], None]) -> dict:
+    """Apply `change` to the newest results.json (or `fresh` if there is none) and save it."""
+    with _locked(out):
+        results = _load_previous(out / "results.json", fresh["run_key"]) or fresh
+        change(results)
+        _write_json(out / "results.json", results)
+        return results
 
 
 def baselines(data: bytes) -> dict[str, float]:
@@ -160,29 +183,37 @@ def run_sweep(s: SweepSettings, hook: Hook | None = None,
     data = heldout[: s.eval_bytes]
     if len(data) < 1024:
         raise ParameterError(f"corpus {corpus.name!r} holds only {len(heldout)} held-out bytes")
-    key = _run_key(s, corpus.sha256)
-    results = _load_previous(out / "results.json", key) or {
+    fresh = {
         "corpus": corpus.name, "corpus_sha256": corpus.sha256, "eval_bytes": len(data),
-        "command": s.command, "settings": asdict(s), "run_key": key, "sizes": [], "baselines": {},
-        "environment": environment(),
+        "command": s.command, "commands": [], "settings": asdict(s), "run_key": _run_key(s, corpus.sha256),
+        "sizes": [], "baselines": {}, "environment": environment(),
     }
-    if not results["baselines"]:
-        hook("baselines", {"bytes": len(data)})
-        results["baselines"] = baselines(data)
-        _write_json(out / "results.json", results)
-    done = {r["size"] for r in results["sizes"]}
+
+    def start(results: dict) -> None:
+        if s.command and s.command not in results.setdefault("commands", []):
+            results["commands"].append(s.command)
+        if not results["baselines"]:
+            hook("baselines", {"bytes": len(data)})
+            results["baselines"] = baselines(data)
+
+    results = _update(out, fresh, start)
     for size in sizes:
-        if size in done:
+        if size in {r["size"] for r in results["sizes"]}:
             hook("skip", {"size": size})
             continue
         hook("size", {"size": size})
         record = measure_size(s, size, corpus, data, hook, progress)
-        results["sizes"].append(record)
-        _write_json(out / "results.json", results)
+        results = _update(out, fresh, lambda res: _add(res, record))
         hook("measured", record)
-    results["sizes"].sort(key=lambda r: (r["family"], r["non_embedding_params"]))
-    finish(results, out)
+    with _locked(out):
+        results = _load_previous(out / "results.json", fresh["run_key"]) or results
+        results["sizes"].sort(key=lambda r: (r["family"], r["non_embedding_params"]))
+        finish(results, out)
     return results
+
+
+def _add(results: dict, record: dict) -> None:
+    results["sizes"] = [r for r in results["sizes"] if r["size"] != record["size"]] + [record]
 
 
 def finish(results: dict, out: Path) -> dict:
