@@ -141,7 +141,7 @@ def copy_match(out: np.ndarray, o: int, dist: int, length: int) -> None:
 @njit(cache=True)
 def _decode_nb(buf: np.ndarray, size: int):
     """(output with slack, error code); every read and write position is checked first."""
-    out = np.zeros(size + COPY_SLACK, np.uint8)
+    out = np.empty(size + COPY_SLACK, np.uint8)  # every byte below size is written before use
     n = buf.size
     p = 0
     o = 0
