@@ -21,9 +21,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..errors import CorruptDataError
-from .base import Codec
 from .bitio import consume, flush_bits, overrun, peek, put_bits, refill
+from .classic import ClassicCodec, decode_checked
 
 MAX_LEN = 12
 #: code-length alphabet: 0..15 literal lengths, 16 repeat previous 3-6, 17 zeros 3-10, 18 zeros 11-138
@@ -433,32 +432,28 @@ def _decode_nb(buf: np.ndarray, size: int, max_len: int):
 # --------------------------------------------------------------------------- codec
 
 
-class HuffmanCodec(Codec):
+def compress_block(data: np.ndarray, level: None = None) -> bytes:
+    """Huffman-code one block; empty input gives an empty payload (there are no levels)."""
+    data = np.ascontiguousarray(data, dtype=np.uint8)
+    if data.size == 0:
+        return b""
+    # local statistics beat one block-wide table on real text; pick the cheapest chunking
+    best = _best_chunk_log_nb(data, MAX_LEN, CHUNK_LOG_CHOICES)
+    return _encode_nb(data, MAX_LEN, best).tobytes()
+
+
+def decompress_block(payload: bytes, size: int) -> np.ndarray:
+    return decode_checked("huffman", _decode_nb, ERR_MESSAGES, payload, size, MAX_LEN, needs_payload=True)
+
+
+class HuffmanCodec(ClassicCodec):
     name = "huffman"
     summary = "order-0 canonical Huffman, length-limited, table-driven decoding"
     #: every code is at least 1 bit, so one payload byte decodes to at most 8 bytes
     max_ratio = 8.0
     block_size = 4 << 20
-
-    def encode_block(self, data: np.ndarray, params: dict) -> bytes:
-        data = np.ascontiguousarray(data, dtype=np.uint8)
-        if data.size == 0:
-            return b""
-        # local statistics beat one block-wide table on real text; pick the cheapest chunking
-        best = _best_chunk_log_nb(data, MAX_LEN, CHUNK_LOG_CHOICES)
-        return _encode_nb(data, MAX_LEN, best).tobytes()
-
-    def decode_block(self, payload: bytes, size: int, params: dict) -> np.ndarray:
-        if size < 0:
-            raise CorruptDataError(f"huffman: negative block size {size}")
-        if size == 0:
-            return np.zeros(0, np.uint8)
-        if len(payload) == 0:
-            raise CorruptDataError("huffman: empty payload for a non-empty block")
-        out, err = _decode_nb(np.frombuffer(payload, np.uint8), int(size), MAX_LEN)
-        if err:
-            raise CorruptDataError(f"huffman: {ERR_MESSAGES.get(err, f'error {err}')}")
-        return out
+    compress = staticmethod(compress_block)
+    decompress = staticmethod(decompress_block)
 
 
 CODEC = HuffmanCodec()
@@ -471,6 +466,8 @@ __all__ = [
     "canonical_codes_nb",
     "code_lengths",
     "code_lengths_nb",
+    "compress_block",
+    "decompress_block",
     "read_lengths_nb",
     "write_lengths_nb",
 ]

@@ -16,9 +16,18 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..errors import CorruptDataError
-from .base import Codec
-from .bitio import load_le64, store_le64
+from .classic import (
+    COPY_SLACK,
+    ERR_DISTANCE,
+    ERR_OVERFLOW,
+    ERR_TRAILING,
+    ERR_TRUNCATED,
+    ERR_ZERO_OFFSET,
+    LZ_ERRORS,
+    ClassicCodec,
+    copy_match,
+    decode_checked,
+)
 from .matchfind import MIN_MATCH, insert, insert_range, longest_match, match_length, new_tables
 
 MAX_OFFSET = 65535
@@ -27,7 +36,6 @@ MASK = (1 << WINDOW_LOG) - 1
 MAX_LEN = 255
 TRIPLE = 4
 HASH_BITS = 16
-COPY_SLACK = 8
 
 #: level -> (chain depth, nice length, insert limit: positions inside longer matches are skipped)
 LEVELS: dict[int, tuple[int, int, int]] = {
@@ -42,20 +50,8 @@ LEVELS: dict[int, tuple[int, int, int]] = {
     9: (256, MAX_LEN, MAX_LEN),
 }
 
-ERR_TRUNCATED = 1
-ERR_ZERO_OFFSET = 2
-ERR_DISTANCE = 3
-ERR_OVERFLOW = 4
-ERR_TRAILING = 5
 ERR_LITERAL_OFFSET = 6
-ERRORS = {
-    ERR_TRUNCATED: "payload ends before the block is complete",
-    ERR_ZERO_OFFSET: "match with offset 0",
-    ERR_DISTANCE: "match offset reaches before the start of the block",
-    ERR_OVERFLOW: "decoded data runs past the block size",
-    ERR_TRAILING: "payload has bytes after the block is complete",
-    ERR_LITERAL_OFFSET: "literal with a non-zero offset",
-}
+ERRORS = {**LZ_ERRORS, ERR_LITERAL_OFFSET: "literal with a non-zero offset"}
 
 
 # --------------------------------------------------------------------------- encoder
@@ -121,23 +117,6 @@ def compress_block(data: np.ndarray, level: int = 6) -> bytes:
 # --------------------------------------------------------------------------- decoder
 
 
-@njit(inline="always")
-def copy_match(out: np.ndarray, o: int, dist: int, length: int) -> None:
-    """out[o:o+length] = the bytes ``dist`` back, overlap allowed (dist < length repeats).
-
-    With dist >= 8 it moves 8 bytes per step (every byte read is already written), spilling up
-    to 7 bytes past the match: ``out`` needs COPY_SLACK bytes beyond the block size."""
-    src = o - dist
-    if dist >= 8:
-        k = 0
-        while k < length:
-            store_le64(out, o + k, load_le64(out, src + k))
-            k += 8
-    else:
-        for k in range(length):
-            out[o + k] = out[src + k]
-
-
 @njit(cache=True)
 def _decode_nb(buf: np.ndarray, size: int):
     """(output with slack, error code); every read and write position is checked first."""
@@ -171,29 +150,19 @@ def _decode_nb(buf: np.ndarray, size: int):
 
 
 def decompress_block(payload: bytes, size: int) -> np.ndarray:
-    if size < 0:
-        raise CorruptDataError(f"lz77: negative block size {size}")
-    if size > (MAX_LEN + 1) * (len(payload) // TRIPLE):
-        raise CorruptDataError(f"lz77: {len(payload)} payload bytes cannot hold {size} bytes")
-    out, err = _decode_nb(np.frombuffer(payload, np.uint8), size)
-    if err:
-        raise CorruptDataError(f"lz77: {ERRORS[err]}")
-    return out[:size]
+    max_size = (MAX_LEN + 1) * (len(payload) // TRIPLE)
+    return decode_checked("lz77", _decode_nb, ERRORS, payload, size, max_size=max_size)
 
 
-class LZ77Codec(Codec):
+class LZ77Codec(ClassicCodec):
     name = "lz77"
     summary = "classic LZ77 (offset, length, next byte) triples, 4 fixed bytes each, 64 KiB window"
     levels = (1, 9)
     default_level = 6
     max_ratio = float(MAX_LEN + 1) / TRIPLE  # one triple yields at most 256 bytes
     block_size = 4 << 20
-
-    def encode_block(self, data: np.ndarray, params: dict) -> bytes:
-        return compress_block(data, self.check_level(params.get("level")))
-
-    def decode_block(self, payload: bytes, size: int, params: dict) -> np.ndarray:
-        return decompress_block(payload, size)
+    compress = staticmethod(compress_block)
+    decompress = staticmethod(decompress_block)
 
 
 CODEC = LZ77Codec()

@@ -19,9 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..errors import CorruptDataError
-from .base import Codec
-from .bitio import flush_bits, load_le64, overrun, peek, put_bits, refill, store_le64
+from .bitio import flush_bits, overrun, peek, put_bits, refill
+from .classic import COPY_SLACK, ClassicCodec, copy_match, decode_checked
 from .huffman import (
     ERR_BAD_CODE,
     ERR_BAD_TABLE,
@@ -50,7 +49,6 @@ EOB = 256
 NLITLEN = 257 + NLEN
 LITLEN_MAX = 14
 DIST_MAX = 13
-COPY_SLACK = 16
 
 ERR_DISTANCE = 10
 ERR_OVERFLOW = 11
@@ -256,15 +254,7 @@ def _decode_nb(buf: np.ndarray, size: int, lbase: np.ndarray, lextra: np.ndarray
                 return out, ERR_DISTANCE
             if o + length > size:
                 return out, ERR_OVERFLOW
-            src = o - dist
-            if dist >= 8:
-                k = 0
-                while k < length:
-                    store_le64(out, o + k, load_le64(out, src + k))
-                    k += 8
-            else:
-                for k in range(length):
-                    out[o + k] = out[src + k]
+            copy_match(out, o, dist, length)
             o += length
         if overrun(n, pos, nbits):
             return out, ERR_TRUNCATED
@@ -291,19 +281,10 @@ def compress_block(data: np.ndarray, level: int) -> bytes:
 
 
 def decompress_block(payload: bytes, size: int) -> np.ndarray:
-    if size < 0:
-        raise CorruptDataError(f"lzh: negative block size {size}")
-    if size == 0:
-        return np.zeros(0, np.uint8)
-    if len(payload) == 0:
-        raise CorruptDataError("lzh: empty payload for a non-empty block")
-    out, err = _decode_nb(np.frombuffer(payload, np.uint8), int(size), LBASE, LEXTRA, DBASE, DEXTRA)
-    if err:
-        raise CorruptDataError(f"lzh: {LZH_ERRORS.get(err, f'error {err}')}")
-    return out[:size]
+    return decode_checked("lzh", _decode_nb, LZH_ERRORS, payload, size, LBASE, LEXTRA, DBASE, DEXTRA, needs_payload=True)
 
 
-class LzhCodec(Codec):
+class LzhCodec(ClassicCodec):
     name = "lzh"
     summary = "LZ77 + canonical Huffman sub-blocks (DEFLATE-class, 4 MiB window, optimal parse at -9)"
     levels = (1, 9)
@@ -312,13 +293,8 @@ class LzhCodec(Codec):
     #: and no distance extra bits (258 bytes in 7 bits, ~295 bytes per payload byte)
     max_ratio = float(max((LBASE[c] + (1 << LEXTRA[c]) - 1) * 8 / (2 + LEXTRA[c]) for c in range(NLEN)))
     block_size = 4 << 20
-
-    def encode_block(self, data: np.ndarray, params: dict) -> bytes:
-        level = self.check_level(params.get("level"))
-        return compress_block(np.ascontiguousarray(data, dtype=np.uint8), level)
-
-    def decode_block(self, payload: bytes, size: int, params: dict) -> np.ndarray:
-        return decompress_block(payload, size)
+    compress = staticmethod(compress_block)
+    decompress = staticmethod(decompress_block)
 
 
 CODEC = LzhCodec()

@@ -16,9 +16,18 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..errors import CorruptDataError
-from .base import Codec
-from .lz77 import COPY_SLACK, copy_match
+from .classic import (
+    COPY_SLACK,
+    ERR_DISTANCE,
+    ERR_OVERFLOW,
+    ERR_TRAILING,
+    ERR_TRUNCATED,
+    ERR_ZERO_OFFSET,
+    LZ_ERRORS,
+    ClassicCodec,
+    copy_match,
+    decode_checked,
+)
 from .matchfind import MIN_MATCH, insert, insert_range, longest_match, new_tables
 
 MAX_OFFSET = 65535
@@ -42,20 +51,8 @@ LEVELS: dict[int, tuple[int, int, int, int, int]] = {
     9: (256, MAX_LEN, 1, MAX_LEN, MAX_LEN),
 }
 
-ERR_TRUNCATED = 1
-ERR_ZERO_OFFSET = 2
-ERR_DISTANCE = 3
-ERR_OVERFLOW = 4
-ERR_TRAILING = 5
 ERR_FLAGS = 6
-ERRORS = {
-    ERR_TRUNCATED: "payload ends before the block is complete",
-    ERR_ZERO_OFFSET: "match with offset 0",
-    ERR_DISTANCE: "match offset reaches before the start of the block",
-    ERR_OVERFLOW: "decoded data runs past the block size",
-    ERR_TRAILING: "payload has bytes after the block is complete",
-    ERR_FLAGS: "flag bits set for tokens past the end of the block",
-}
+ERRORS = {**LZ_ERRORS, ERR_FLAGS: "flag bits set for tokens past the end of the block"}
 
 
 # --------------------------------------------------------------------------- encoder
@@ -172,17 +169,10 @@ def _decode_nb(buf: np.ndarray, size: int):
 
 
 def decompress_block(payload: bytes, size: int) -> np.ndarray:
-    if size < 0:
-        raise CorruptDataError(f"lzss: negative block size {size}")
-    if size > CODEC.max_ratio * len(payload):
-        raise CorruptDataError(f"lzss: {len(payload)} payload bytes cannot hold {size} bytes")
-    out, err = _decode_nb(np.frombuffer(payload, np.uint8), size)
-    if err:
-        raise CorruptDataError(f"lzss: {ERRORS[err]}")
-    return out[:size]
+    return decode_checked("lzss", _decode_nb, ERRORS, payload, size, max_size=CODEC.max_ratio * len(payload))
 
 
-class LZSSCodec(Codec):
+class LZSSCodec(ClassicCodec):
     name = "lzss"
     summary = "LZSS: flag bit per token, 1-byte literals, 3-byte (offset, length) matches, 64 KiB window"
     levels = (1, 9)
@@ -190,12 +180,8 @@ class LZSSCodec(Codec):
     #: best case: a flags byte and 8 matches of 258 bytes, 25 payload bytes for 2064
     max_ratio = 8 * MAX_LEN / (1 + 8 * MATCH_BYTES)
     block_size = 4 << 20
-
-    def encode_block(self, data: np.ndarray, params: dict) -> bytes:
-        return compress_block(data, self.check_level(params.get("level")))
-
-    def decode_block(self, payload: bytes, size: int, params: dict) -> np.ndarray:
-        return decompress_block(payload, size)
+    compress = staticmethod(compress_block)
+    decompress = staticmethod(decompress_block)
 
 
 CODEC = LZSSCodec()
