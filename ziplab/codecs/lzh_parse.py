@@ -1,5 +1,9 @@
 """LZ parsing for lzh: hash-chain match finder, greedy/lazy parse and a price-driven optimal parse.
 
+The chains here are not matchfind's: they hash 4 bytes (plus a 3-byte table for the optimal
+parse), link by absolute position over windows up to 4 MiB (distance == window allowed) and
+collect every improving candidate at level 9. Only the byte comparison (match_length) is shared.
+
 Every parser fills two int32 token arrays: ``tl`` (match length, 0 for a literal) and ``tv``
 (distance, or the literal byte), and returns the token count. Distances are 1..window.
 """
@@ -8,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from numba.cpython.unsafe.numbers import leading_zeros, trailing_zeros
+from numba.cpython.unsafe.numbers import leading_zeros
 
-from .bitio import load_le64
+from .matchfind import match_length
 
 MIN_MATCH = 3
 MAX_MATCH = 258
@@ -98,20 +102,6 @@ def hash3(data: np.ndarray, i: int) -> int:
 
 
 @njit(inline="always")
-def match_len(data: np.ndarray, a: int, b: int, limit: int) -> int:
-    """Common prefix length of data[a:] and data[b:], at most ``limit`` (b + limit <= len)."""
-    k = 0
-    while k + 8 <= limit:
-        x = load_le64(data, a + k) ^ load_le64(data, b + k)
-        if x != np.uint64(0):
-            return k + (np.int64(trailing_zeros(x)) >> 3)
-        k += 8
-    while k < limit and data[a + k] == data[b + k]:
-        k += 1
-    return k
-
-
-@njit(inline="always")
 def longest_match(data: np.ndarray, i: int, cand: int, prev: np.ndarray, depth: int, window: int, nice: int):
     """Best (length, distance) along the hash chain starting at ``cand`` (nearest first)."""
     n = data.size
@@ -121,7 +111,7 @@ def longest_match(data: np.ndarray, i: int, cand: int, prev: np.ndarray, depth: 
     lo = i - window
     while cand >= lo and cand >= 0 and depth > 0:
         if data[cand + best] == data[i + best]:  # best < limit here: cheap reject first
-            ln = match_len(data, cand, i, limit)
+            ln = match_length(data, cand, i, limit)
             if ln > best or (ln == best and best_d == 0):
                 best = ln
                 best_d = i - cand
@@ -273,7 +263,7 @@ def collect_matches(data: np.ndarray, depth: int, window_log: int, nice: int, ha
         head[h] = i
         best = MIN_MATCH - 1
         if c3 >= 0 and i - c3 <= window:
-            ln = match_len(data, c3, i, limit)
+            ln = match_length(data, c3, i, limit)
             if ln >= MIN_MATCH:
                 best = ln
                 clen[m] = ln
@@ -283,7 +273,7 @@ def collect_matches(data: np.ndarray, depth: int, window_log: int, nice: int, ha
         dd = depth
         while cand >= lo and cand >= 0 and dd > 0 and best < limit:
             if data[cand + best] == data[i + best]:
-                ln = match_len(data, cand, i, limit)
+                ln = match_length(data, cand, i, limit)
                 if ln > best:
                     best = ln
                     clen[m] = ln
