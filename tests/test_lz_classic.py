@@ -3,11 +3,7 @@ overlapping and window-crossing matches, hand-built and random corrupt payloads.
 
 from __future__ import annotations
 
-import os
 import struct
-import subprocess
-import sys
-import textwrap
 import zlib
 
 import numpy as np
@@ -23,23 +19,13 @@ from ziplab.errors import CorruptDataError, ParameterError
 
 try:
     from .conftest import SAMPLES
+    from .corruption import assert_boundscheck_clean, check_decode, codec_variants, roundtrip
 except ImportError:  # tests/ is not a package: pytest put it on sys.path
     from conftest import SAMPLES
+    from corruption import assert_boundscheck_clean, check_decode, codec_variants, roundtrip
 
 NAMES = ["lz77", "lzss"]
 WINDOW = 65535
-
-
-def roundtrip(name: str, raw: bytes, level: int | None = None) -> bytes:
-    codec = get(name)
-    data = np.frombuffer(raw, np.uint8)
-    params = codec.params(level)
-    payload = codec.encode_block(data, params)
-    assert len(raw) <= codec.max_ratio * max(len(payload), 1)
-    out = codec.decode_block(payload, len(raw), params)
-    assert out.dtype == np.uint8 and out.shape == (len(raw),)
-    assert out.tobytes() == raw
-    return payload
 
 
 def decode(name: str, payload: bytes, size: int) -> np.ndarray:
@@ -204,36 +190,12 @@ def test_matchfind_limits() -> None:
 # --------------------------------------------------------------------------- corrupt input
 
 
-def corrupt_variants(payload: bytes, seed: int) -> list[bytes]:
-    rng = np.random.default_rng(seed)
-    out = [payload[:k] for k in sorted(set(np.linspace(0, len(payload) - 1, 30).astype(int)))]
-    for _ in range(40):
-        b = bytearray(payload)
-        for _ in range(int(rng.integers(1, 4))):
-            i = int(rng.integers(0, len(b)))
-            b[i] ^= 1 << int(rng.integers(0, 8))
-        out.append(bytes(b))
-    for n in (1, 2, 3, 4, 7, 64, 500, 5000):
-        out.append(rng.integers(0, 256, n, dtype=np.uint8).tobytes())
-    out += [bytes(300), b"\xff" * 300, payload + b"\x00", payload + payload[:7]]
-    return out
-
-
-def check_decode(name: str, bad: bytes, size: int) -> None:
-    try:
-        out = decode(name, bad, size)
-    except CorruptDataError as exc:
-        assert str(exc).startswith(f"{name}: ")
-    else:
-        assert out.dtype == np.uint8 and out.shape == (size,)
-
-
 @pytest.mark.parametrize("sample_name", ["text", "skewed", "random_small_alphabet", "zeros", "all256x4", "run_ab"])
 @pytest.mark.parametrize("name", NAMES)
 def test_corrupt_inputs_never_crash(name: str, sample_name: str) -> None:
     raw = SAMPLES[sample_name]
     payload = get(name).encode_block(np.frombuffer(raw, np.uint8), {"level": 6})
-    for bad in corrupt_variants(payload, zlib.crc32(f"{name}{sample_name}".encode())):
+    for bad in codec_variants(name, payload, zlib.crc32(f"{name}{sample_name}".encode())):
         for size in (len(raw), len(raw) + 17, max(len(raw) // 2, 1), 0):
             check_decode(name, bad, size)
 
@@ -307,35 +269,7 @@ def test_lzss_hand_built(payload: bytes, size: int, message: str | None) -> None
             decode("lzss", payload, size)
 
 
-def test_boundscheck_subprocess(tmp_path) -> None:
+@pytest.mark.parametrize("name", NAMES)
+def test_boundscheck_subprocess(name: str) -> None:
     """Round trips and corrupt payloads with numba bounds checking on: must exit cleanly."""
-    script = textwrap.dedent(
-        """
-        import sys
-        sys.path.insert(0, "tests")
-        import numpy as np
-        from conftest import SAMPLES
-        from test_lz_classic import corrupt_variants, check_decode
-        from ziplab.codecs import get
-        for name in ("lz77", "lzss"):
-            codec = get(name)
-            for sample in ("text", "skewed", "one", "zeros", "all256", "run_ab", "random"):
-                raw = SAMPLES[sample][:20000]
-                for level in (1, 6, 9):
-                    p = codec.encode_block(np.frombuffer(raw, np.uint8), {"level": level})
-                    assert codec.decode_block(p, len(raw), {}).tobytes() == raw
-                for bad in corrupt_variants(p, 3)[::2]:
-                    check_decode(name, bad, len(raw))
-            rng = np.random.default_rng(1)
-            chunk = rng.integers(0, 256, 2000, dtype=np.uint8).tobytes()
-            raw = chunk + rng.integers(0, 256, 63535, dtype=np.uint8).tobytes() + chunk
-            p = codec.encode_block(np.frombuffer(raw, np.uint8), {"level": 9})
-            assert codec.decode_block(p, len(raw), {}).tobytes() == raw
-        print("ok")
-        """
-    )
-    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path))
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    res = subprocess.run([sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=900)
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert res.stdout.strip().endswith("ok")
+    assert_boundscheck_clean(name)
