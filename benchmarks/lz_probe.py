@@ -11,34 +11,14 @@ Prints a table and writes benchmarks/results/lz_probe.json.
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
-import time
 import zlib
-from pathlib import Path
-from typing import Callable
 
 import numpy as np
+from probe_common import interleaved_best, parse_args, text_files, write_results
 
 from ziplab.codecs import get
 
-ROOT = Path(__file__).resolve().parents[1]
-CORPORA = ROOT.parent / "shared" / "corpora"
-RESULTS = ROOT / "benchmarks" / "results" / "lz_probe.json"
 CODECS = ("lz77", "lzss")
-
-
-def text_files() -> list[Path]:
-    bench = sorted((CORPORA / "bench").glob("*.txt"))
-    dev = CORPORA / "gutenberg" / "dev.txt"
-    return bench + ([dev] if dev.is_file() else [])
-
-
-def timed(fn: Callable[[], object]) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
 
 
 def probe_file(name: str, raw: bytes, levels: list[int], reps: int) -> list[dict]:
@@ -53,13 +33,17 @@ def probe_file(name: str, raw: bytes, levels: list[int], reps: int) -> list[dict
             payload = codec.encode_block(data, params)
             assert codec.decode_block(payload, len(raw), params).tobytes() == raw
             z = zlib.compress(raw, lv)
-            te = td = tz = tz6 = tzd = float("inf")
-            for _ in range(reps):  # interleaved, so load from other processes hits all alike
-                te = min(te, timed(lambda: codec.encode_block(data, params)))
-                tz = min(tz, timed(lambda: zlib.compress(raw, lv)))
-                tz6 = min(tz6, timed(lambda: zlib.compress(raw, 6)))
-                td = min(td, timed(lambda: codec.decode_block(payload, len(raw), params)))
-                tzd = min(tzd, timed(lambda: zlib.decompress(z)))
+            secs = interleaved_best(
+                {
+                    "enc": lambda: codec.encode_block(data, params),
+                    "zlib_enc": lambda: zlib.compress(raw, lv),
+                    "zlib6_enc": lambda: zlib.compress(raw, 6),
+                    "dec": lambda: codec.decode_block(payload, len(raw), params),
+                    "zlib_dec": lambda: zlib.decompress(z),
+                },
+                reps,
+            )
+            te, tz, tz6, td, tzd = (secs[k] for k in ("enc", "zlib_enc", "zlib6_enc", "dec", "zlib_dec"))
             mb = len(raw) / 1e6
             rows.append(
                 {
@@ -109,14 +93,8 @@ def summarize(rows: list[dict], levels: list[int]) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--levels", default="1,6,9")
-    args = ap.parse_args()
-    levels = [int(x) for x in args.levels.split(",")]
+    args, levels = parse_args(__doc__, reps=3)
     files = text_files()
-    if not files:
-        raise SystemExit(f"no text files under {CORPORA}")
     warm = np.frombuffer(b"warm up the numba caches " * 256, np.uint8)
     for codec_name in CODECS:  # compile or load every kernel before timing
         codec = get(codec_name)
@@ -141,10 +119,7 @@ def main() -> None:
             f"compress {s['enc_MBps']:.1f} MB/s = {s['enc_vs_zlib']:.2f}x zlib same level, {s['enc_vs_zlib6']:.2f}x zlib -6; "
             f"decompress {s['dec_MBps']:.0f} MB/s = {s['dec_vs_zlib']:.2f}x zlib"
         )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": platform.processor() or platform.machine(), "reps": args.reps, "levels": levels}
-    RESULTS.write_text(json.dumps({**meta, "rows": rows, "summary": summary}, indent=1))
-    print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+    write_results("lz_probe", args.reps, {"levels": levels, "rows": rows, "summary": summary})
 
 
 if __name__ == "__main__":

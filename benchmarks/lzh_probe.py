@@ -10,37 +10,12 @@ Prints a table and writes benchmarks/results/lzh_probe.json.
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
-import time
 import zlib
-from pathlib import Path
-from typing import Callable
 
 import numpy as np
+from probe_common import best_time, interleaved_best, parse_args, text_files, write_results
 
 from ziplab.codecs import get
-
-ROOT = Path(__file__).resolve().parents[1]
-CORPORA = ROOT.parent / "shared" / "corpora"
-RESULTS = ROOT / "benchmarks" / "results" / "lzh_probe.json"
-
-
-def text_files() -> list[Path]:
-    bench = sorted(p for p in (CORPORA / "bench").glob("*.txt"))
-    dev = CORPORA / "gutenberg" / "dev.txt"
-    return bench + ([dev] if dev.is_file() else [])
-
-
-def best_time(fn: Callable[[], object], reps: int) -> tuple[float, object]:
-    best = float("inf")
-    result = None
-    for _ in range(reps):
-        t = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, result
 
 
 def entropy_bytes(data: np.ndarray) -> float:
@@ -73,13 +48,16 @@ def probe_lzh(name: str, raw: bytes, level: int, reps: int) -> dict:
     payload = codec.encode_block(data, params)
     assert codec.decode_block(payload, len(raw), params).tobytes() == raw
     z = zlib.compress(raw, level)
-    # interleave lzh and zlib runs so load from other processes hits both alike
-    te = td = tze = tzd = float("inf")
-    for _ in range(reps):
-        te = min(te, best_time(lambda: codec.encode_block(data, params), 1)[0])
-        tze = min(tze, best_time(lambda: zlib.compress(raw, level), 1)[0])
-        td = min(td, best_time(lambda: codec.decode_block(payload, len(raw), params), 1)[0])
-        tzd = min(tzd, best_time(lambda: zlib.decompress(z), 1)[0])
+    secs = interleaved_best(
+        {
+            "enc": lambda: codec.encode_block(data, params),
+            "zlib_enc": lambda: zlib.compress(raw, level),
+            "dec": lambda: codec.decode_block(payload, len(raw), params),
+            "zlib_dec": lambda: zlib.decompress(z),
+        },
+        reps,
+    )
+    te, tze, td, tzd = (secs[k] for k in ("enc", "zlib_enc", "dec", "zlib_dec"))
     mb = len(raw) / 1e6
     return {
         "file": name,
@@ -99,14 +77,8 @@ def probe_lzh(name: str, raw: bytes, level: int, reps: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--levels", default="1,6,9")
-    args = ap.parse_args()
-    levels = [int(x) for x in args.levels.split(",")]
+    args, levels = parse_args(__doc__, reps=5)
     files = text_files()
-    if not files:
-        raise SystemExit(f"no text files under {CORPORA}")
     # warm the numba caches so compilation is not timed
     warm = np.frombuffer(b"warm up " * 512, np.uint8)
     get("huffman").decode_block(get("huffman").encode_block(warm, {}), warm.size, {})
@@ -148,14 +120,7 @@ def main() -> None:
             f"lzh -{lv}: size/zlib total {s['size_vs_zlib_total']:.4f} worst {s['size_vs_zlib_worst']:.4f}, "
             f"compress {s['enc_vs_zlib_total']:.2f}x zlib, decompress {s['dec_vs_zlib_total']:.2f}x zlib"
         )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {"machine": platform.processor() or platform.machine(), "reps": args.reps, "huffman": huff, "lzh": lz, "summary": summary},
-            indent=1,
-        )
-    )
-    print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+    write_results("lzh_probe", args.reps, {"huffman": huff, "lzh": lz, "summary": summary})
 
 
 if __name__ == "__main__":
