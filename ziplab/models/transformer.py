@@ -39,10 +39,16 @@ class TransformerConfig:
         return self.n_embd // self.n_head
 
 
-def rope_angles(positions: torch.Tensor, head_dim: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
+def rope_frequencies(head_dim: int, base: float) -> torch.Tensor:
+    """Inverse frequencies [head_dim/2] in float64 (the step path computes them once)."""
+    return base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
+
+
+def rope_angles(positions: torch.Tensor, head_dim: int, base: float,
+                inv: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """cos/sin [len(positions), head_dim/2], computed in float64 and reduced mod 2*pi first, so
     positions in the millions (long files) rotate as accurately as position 0."""
-    inv = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
+    inv = rope_frequencies(head_dim, base) if inv is None else inv
     ang = torch.remainder(positions.to(torch.float64)[:, None] * inv[None, :], 2 * math.pi)
     return ang.cos().float(), ang.sin().float()
 
@@ -52,6 +58,19 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
     half = x.shape[-1] // 2
     x1, x2 = x[..., :half], x[..., half:]
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
+def rotation_tables(cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cos|cos, -sin|sin) over the full head dim, for `rotate_full`."""
+    return torch.cat([cos, cos], dim=-1), torch.cat([-sin, sin], dim=-1)
+
+
+def rotate_full(x: torch.Tensor, cos2: torch.Tensor, sin2: torch.Tensor) -> torch.Tensor:
+    """`rotate` in fewer ops (the coding step is dispatch-bound): x*cos + swap_halves(x)*(∓sin),
+    bitwise equal to it since negation is exact and each product is rounded the same way."""
+    half = x.shape[-1] // 2
+    swapped = torch.cat([x[..., half:], x[..., :half]], dim=-1)
+    return (x * cos2).add_(swapped * sin2)
 
 
 class Block(nn.Module):
@@ -145,6 +164,8 @@ class Transformer(nn.Module):
                     "ln_f": self.ln_f.weight.float(),
                     "emb": self.wte.weight.float().contiguous(),
                     "w_outT": self.wte.weight[:VOCAB_OUT].float().t().contiguous(),
+                    "inv_freq": rope_frequencies(self.cfg.head_dim, self.cfg.rope_base),
+                    "scale": self.cfg.head_dim**-0.5,
                 }
         return self._step_cache
 
@@ -160,23 +181,25 @@ class Transformer(nn.Module):
     def step_logits(self, st: TransformerStepState, prev: torch.Tensor) -> torch.Tensor:
         """One byte per lane at absolute position st.pos; writes slot pos % T of each layer's cache.
         Before the cache is full only the filled prefix is attended (same slice in encoder and
-        decoder, since it depends on the step count only)."""
+        decoder, since it depends on the step count only). Queries and keys are rotated in one
+        call and the residual stream is updated in place: per-byte cost is mostly op dispatch."""
         c, t = self.cfg, self._tables()
         dt, d, H, kv, hd = t["dtype"], c.n_embd, c.n_head, c.n_kv_head, c.head_dim
-        lanes = prev.shape[0]
+        lanes, nqk = prev.shape[0], d + kv * hd
         slot, filled = st.pos % c.context, min(st.pos + 1, c.context)
-        cos, sin = rope_angles(torch.tensor([st.pos]), hd, c.rope_base)
+        cos2, sin2 = rotation_tables(*rope_angles(torch.tensor([st.pos]), hd, c.rope_base, t["inv_freq"]))
         x = t["emb"].index_select(0, prev)
         for i, w in enumerate(t["layers"]):
-            h = F.layer_norm(x, (d,), w["ln1"])
-            qkv = (h.to(dt) @ w["qkv"]).float()
-            q = rotate(qkv[:, :d].view(lanes, kv, H // kv, hd), cos, sin)  # query heads grouped by kv head
-            st.k[i][:, :, slot] = rotate(qkv[:, d : d + kv * hd].view(lanes, kv, hd), cos, sin).to(dt)
-            st.v[i][:, :, slot] = qkv[:, d + kv * hd :].view(lanes, kv, hd).to(dt)
-            att = (q * hd**-0.5).to(dt) @ st.k[i][:, :, :filled].transpose(-1, -2)  # [lanes, kv, H/kv, filled]
-            y = torch.softmax(att.float(), dim=-1).to(dt) @ st.v[i][:, :, :filled]
-            x = x + (y.reshape(lanes, d) @ w["proj"]).float()
-            h = F.layer_norm(x, (d,), w["ln2"])
-            x = x + (F.gelu((h.to(dt) @ w["fc"]).float()).to(dt) @ w["out"]).float()
+            qkv = torch.mm(F.layer_norm(x, (d,), w["ln1"]).to(dt), w["qkv"]).float()
+            qk = rotate_full(qkv[:, :nqk].view(lanes, H + kv, hd), cos2, sin2)  # query heads grouped by kv head
+            k_cache, v_cache = st.k[i], st.v[i]
+            k_cache[:, :, slot] = qk[:, H:]  # copy_ rounds to the cache dtype
+            v_cache[:, :, slot] = qkv[:, nqk:].view(lanes, kv, hd)
+            q = qk[:, :H].view(lanes, kv, H // kv, hd).mul_(t["scale"]).to(dt)
+            att = torch.matmul(q, k_cache[:, :, :filled].transpose(-1, -2))  # [lanes, kv, H/kv, filled]
+            y = torch.matmul(torch.softmax(att, dim=-1, dtype=torch.float32).to(dt), v_cache[:, :, :filled])
+            x.add_(torch.mm(y.view(lanes, d), w["proj"]))
+            h = torch.mm(F.layer_norm(x, (d,), w["ln2"]).to(dt), w["fc"])
+            x.add_(torch.mm(F.gelu(h.float()).to(dt), w["out"]))
         st.pos += 1
-        return F.layer_norm(x, (d,), t["ln_f"]) @ t["w_outT"]
+        return torch.mm(F.layer_norm(x, (d,), t["ln_f"]), t["w_outT"])
