@@ -16,7 +16,9 @@ SHIPPED = "shipped"
 class NeuralCodec(PredictiveCodec):
     name = "nn"
     summary = "neural byte predictor (transformer/LSTM) + constriction range coding"
-    default_lanes = 64
+    #: 128 lockstep lanes: ~15-25% faster coding than 64 (bigger matmuls), at a cost of 0.03% bpb
+    #: on a 1 MiB block and 0.13% on 256 KiB (each lane starts cold); recorded in every header
+    default_lanes = 128
 
     def describe_options(self, level: int | None, options: dict) -> dict:
         spec = options.pop("model", None)
