@@ -200,6 +200,6 @@ class Transformer(nn.Module):
             y = torch.matmul(torch.softmax(att, dim=-1, dtype=torch.float32).to(dt), v_cache[:, :, :filled])
             x.add_(torch.mm(y.view(lanes, d), w["proj"]))
             h = torch.mm(F.layer_norm(x, (d,), w["ln2"]).to(dt), w["fc"])
-            x.add_(torch.mm(F.gelu(h.float()).to(dt), w["out"]))
+            x.add_(torch.mm(F.gelu(h), w["out"]))  # bf16 gelu computes in fp32 and rounds once, as .float() did
         st.pos += 1
         return torch.mm(F.layer_norm(x, (d,), t["ln_f"]), t["w_outT"])
