@@ -4,7 +4,7 @@ coded stream, their gap, and encode/decode KB/s with a verified round trip.
 
 `--speed` times random-init models of every ladder size instead (coding speed does not depend
 on the weights), with 1 and with 2 worker processes. Results go to benchmarks/results/neural.json
-(one section per mode, so a speed run keeps the last quality table and vice versa).
+(one section per mode and slice size, so runs do not overwrite each other).
 
     python benchmarks/neural.py [--bytes N] [--model SPEC]... [--checkpoints DIR] [--lanes L]
     python benchmarks/neural.py --speed [--sizes l1,t4] [--bytes N] [--lanes L]
@@ -249,7 +249,7 @@ def write_results(section: str, result: dict) -> None:
 
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bytes", type=int, default=None, help="slice size (default 256 KiB; 64 KiB with --speed)")
+    ap.add_argument("--bytes", type=int, default=None, help="slice size (default 256 KiB; 128 KiB with --speed)")
     ap.add_argument("--corpus", type=Path, default=CORPUS)
     ap.add_argument("--model", action="append", help="size name or checkpoint path (repeatable)")
     ap.add_argument("--checkpoints", type=Path, help="also every *.safetensors in this folder")
@@ -267,7 +267,7 @@ def parse_args() -> argparse.Namespace:
     args.lanes = args.lanes or codecs.get("nn").default_lanes
     args.ctx_lanes = args.ctx_lanes or codecs.get("ctx").default_lanes
     if args.bytes is None:
-        args.bytes = PARALLEL_MIN_BYTES if args.speed else 256 << 10
+        args.bytes = 128 << 10 if args.speed else 256 << 10
     return args
 
 
@@ -275,9 +275,9 @@ def main() -> None:
     args = parse_args()
     data = load_slice(args.corpus, args.bytes)
     if args.speed:
-        write_results("speed", speed(args, data))
+        write_results(f"speed-{len(data) >> 10}KiB", speed(args, data))
     else:
-        write_results("quality", quality(args, data))
+        write_results(f"quality-{len(data) >> 10}KiB", quality(args, data))
 
 
 if __name__ == "__main__":
