@@ -275,7 +275,7 @@ def main() -> None:
     args = parse_args()
     data = load_slice(args.corpus, args.bytes)
     if args.speed:
-        write_results(f"speed-{len(data) >> 10}KiB", speed(args, data))
+        write_results(f"speed-{len(data) >> 10}KiB-{args.lanes}lanes", speed(args, data))
     else:
         write_results(f"quality-{len(data) >> 10}KiB", quality(args, data))
 
