@@ -58,3 +58,21 @@ def test_cli_quick_sweep(corpus, tmp_path):
     r = CliRunner().invoke(sweep, ["--quick", "--corpus", corpus, "--sizes", "l1", "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "curve.png").is_file()
+
+
+def test_a_retuned_rung_is_retrained_not_reused(corpus, tmp_path, monkeypatch):
+    import dataclasses
+
+    from ziplab.models import ladder
+
+    run_sweep(_settings(corpus, tmp_path, ("l1",)))
+    (tmp_path / "results.json").unlink()
+    retuned = dataclasses.replace(ladder.LADDER["l1"], lr=ladder.LADDER["l1"].lr / 2)
+    monkeypatch.setitem(ladder.LADDER, "l1", retuned)
+    events: list[tuple[str, dict]] = []
+    run_sweep(_settings(corpus, tmp_path, ("l1",)), lambda e, i: events.append((e, i)))
+    assert "reuse" not in [e for e, _ in events]
+    ckpt = next((tmp_path / "checkpoints").glob("l1-*.safetensors"))
+    from ziplab.models.checkpoint import read_meta
+
+    assert read_meta(ckpt)["lr"] == retuned.lr and retuned.trained_by(read_meta(ckpt))

@@ -33,6 +33,16 @@ class Rung:
     def context(self) -> int:
         return int(self.config["context"])
 
+    def trained_by(self, meta: dict) -> bool:
+        """Whether a checkpoint's metadata says it was trained with this rung's recipe, so a sweep
+        may reuse it; a retuned rung retrains. (Checkpoints older than the warmup field match on
+        the rest.)"""
+        config = meta.get("config", {})
+        return (meta.get("family") == self.family
+                and all(config.get(k) == v for k, v in self.config.items())
+                and meta.get("lr") == self.lr and meta.get("batch") == self.batch
+                and meta.get("warmup", self.warmup) == self.warmup)
+
     def build(self):
         """A freshly initialised torch module for this rung (imports torch)."""
         return build_model(self.family, self.config)

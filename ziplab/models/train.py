@@ -215,6 +215,7 @@ def train_model(
         "autocast_bf16": use_amp,
         "lr": r.lr,
         "batch": B,
+        "warmup": r.warmup,
         "train_seconds": round(seconds, 2),
         "train_bytes_per_s": round(seen / max(seconds, 1e-9), 1),
         "final_train_bpb": round(float(ema or float("nan")), 4),

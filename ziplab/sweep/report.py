@@ -80,9 +80,16 @@ def environment() -> dict[str, Any]:
     return env
 
 
-def _fmt(value: Any) -> str:
+#: report.md formats by column; bpb-like values take _fmt's default of four decimals
+COLUMN_FORMATS = {"train_seconds": "{:,.0f}", "train_bytes_per_s": "{:,.0f}", "encode_kbps": "{:.1f}",
+                  "decode_kbps": "{:.1f}"}
+
+
+def _fmt(value: Any, spec: str | None = None) -> str:
     if value is None:
         return "–"
+    if spec is not None and isinstance(value, (int, float)):
+        return spec.format(value)
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 100 else f"{value:,.1f}"
     if isinstance(value, int):
@@ -91,8 +98,9 @@ def _fmt(value: Any) -> str:
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    specs = [COLUMN_FORMATS.get(h) for h in header]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_fmt(v, f) for v, f in zip(row, specs)) + " |" for row in rows]
     return lines
 
 
@@ -121,7 +129,8 @@ def _fit_lines(fits: Mapping[str, FamilyFit]) -> list[str]:
 def markdown(results: Mapping[str, Any], fits: Mapping[str, FamilyFit], env: Mapping[str, Any], plot: str | None) -> str:
     """report.md's text: sizes, baselines, fits, command, corpus, environment."""
     sizes = results.get("sizes", [])
-    cols = ["family", "size", "non_embedding_params", "params", "train_seconds", "cross_entropy_bpb",
+    cols = ["family", "size", "non_embedding_params", "params", "train_seconds", "train_bytes_per_s",
+            "cross_entropy_bpb",
             "actual_bpb", "model_bytes", "adjusted_bpb", "encode_kbps", "decode_kbps"]
     out = [f"# ziplab sweep: {results.get('corpus', '?')}", ""]
     if plot:
@@ -132,7 +141,8 @@ def markdown(results: Mapping[str, Any], fits: Mapping[str, FamilyFit], env: Map
     out += _table(["coder", "bpb"], [[k, v] for k, v in sorted(baselines.items(), key=lambda kv: kv[1])]) if baselines else ["None measured."]
     out += ["", "## Fit: bpb(N) = E + A·N^-α (and pure power law A·N^-α), N = non-embedding parameters", ""]
     out += _fit_lines(fits)
-    out += ["", "## Reproduce", "", "```", str(results.get("command", "(command not recorded)")), "```", ""]
+    commands = results.get("commands") or [results.get("command") or "(command not recorded)"]
+    out += ["", "## Reproduce", "", "```", *commands, "```", ""]
     out += ["## Corpus", "", f"- name: {results.get('corpus', '?')}", f"- sha256 (train + held-out splits): `{results.get('corpus_sha256', '?')}`"]
     if results.get("eval_bytes") is not None:
         out.append(f"- evaluated on {_fmt(results['eval_bytes'])} held-out bytes")

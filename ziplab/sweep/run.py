@@ -3,7 +3,7 @@ decode it back, and record bpb against parameters beside the classic coders.
 
 Every finished size is written to results.json at once, so a killed sweep resumes where it
 stopped: finished sizes are skipped, and trained checkpoints with the same corpus, size,
-budget and seed are reused instead of retrained."""
+budget, seed and training recipe are reused instead of retrained."""
 
 from __future__ import annotations
 
@@ -123,12 +123,14 @@ def _checkpoint(s: SweepSettings, size: str, corpus_sha: str) -> Path:
 
 def _trained(s: SweepSettings, size: str, corpus: Any, hook: Hook) -> tuple[Path, dict]:
     from ..models.checkpoint import read_meta
+    from ..models.ladder import rung
     from ..models.train import train_model
 
     path = _checkpoint(s, size, corpus.sha256)
     if path.is_file():
         meta = read_meta(path)
-        if meta.get("corpus_sha256") == corpus.sha256 and meta.get("seed") == s.seed and meta.get("size") == size:
+        same_run = meta.get("corpus_sha256") == corpus.sha256 and meta.get("seed") == s.seed
+        if same_run and meta.get("size") == size and rung(size).trained_by(meta):
             hook("reuse", {"size": size, "path": str(path)})
             return path, meta
     path.parent.mkdir(parents=True, exist_ok=True)
