@@ -84,6 +84,31 @@ def test_header_round_trip():
         "lzh", {"level": 9}, 1 << 20, 12345, 0xDEADBEEF)
 
 
+def test_long_params_are_stored_deflated_and_read_back():
+    params = {"model_sha256": "ab" * 32, "config": {"n_layer": 2, "n_embd": 224, "n_hidden": 224}}
+    raw = Header("store", params, 1024, 0, 0).encode()
+    assert raw[5] == container.FLAG_PARAMS_DEFLATED
+    assert container.read_header(io.BytesIO(raw)).params == params
+    assert Header("lzh", {"level": 9}, 1024, 0, 0).encode()[5] == 0  # too short to gain
+
+
+def _with_params(flags: int, params_raw: bytes) -> bytes:
+    """A header with a valid CRC around arbitrary stored params bytes."""
+    head = container.MAGIC + bytes([container.VERSION, flags, 5]) + b"store"
+    head += struct.pack("<H", len(params_raw)) + params_raw + struct.pack("<IQI", 1024, 0, 0)
+    return head + struct.pack("<I", zlib.crc32(head))
+
+
+def test_deflated_params_that_balloon_or_are_garbage_are_refused():
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    bomb = packer.compress(b'{"a":"' + b"x" * (container.MAX_PARAMS + 10) + b'"}') + packer.flush()
+    for raw in (bomb, b"\x00garbage"):
+        with pytest.raises(FormatError, match="unreadable"):
+            container.read_header(io.BytesIO(_with_params(container.FLAG_PARAMS_DEFLATED, raw)))
+    with pytest.raises(FormatError, match="flags"):
+        container.read_header(io.BytesIO(_with_params(0x80, b"{}")))
+
+
 # --- bad input -------------------------------------------------------------------------
 
 

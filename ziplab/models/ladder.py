@@ -2,7 +2,9 @@
 10K to several million, so a sweep of one command per rung traces a scaling curve.
 
 Each rung fixes the architecture (config, context T) and the training settings that suit its
-size: smaller models take larger learning rates; batch is in windows of T bytes.
+size: smaller models take larger learning rates; batch is in windows of T bytes. LSTM windows
+stay at 128 bytes on every rung: at a fixed byte budget, 256-byte windows halve the optimiser
+steps, and l4 trained that way scored 2.74 bpb against 2.52 with 128 (12 MB of gutenberg).
 """
 
 from __future__ import annotations
@@ -70,9 +72,9 @@ LADDER: dict[str, Rung] = {
         Rung("l1", "lstm", _l(2, 24, 128), lr=8e-3, batch=32, warmup=50),
         Rung("l2", "lstm", _l(2, 52, 128), lr=6e-3, batch=32, warmup=50),
         Rung("l3", "lstm", _l(2, 108, 128), lr=4e-3, batch=32, warmup=100),
-        Rung("l4", "lstm", _l(2, 224, 256), lr=2.5e-3, batch=32, warmup=200),
-        Rung("l5", "lstm", _l(2, 448, 256), lr=1.5e-3, batch=32, warmup=300),
-        Rung("l6", "lstm", _l(2, 896, 256), lr=1e-3, batch=32, warmup=400),
+        Rung("l4", "lstm", _l(2, 224, 128), lr=3e-3, batch=32, warmup=100),
+        Rung("l5", "lstm", _l(2, 448, 128), lr=2e-3, batch=32, warmup=200),
+        Rung("l6", "lstm", _l(2, 896, 128), lr=1.2e-3, batch=32, warmup=300),
     ]
 }
 

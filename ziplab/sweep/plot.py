@@ -18,7 +18,7 @@ import numpy as np
 from .fit import FamilyFit, as_family_fits
 
 ADJUSTED_CAP_BPB = 8.0  # bytes are 8 bits: beyond this the adjusted figure says "worse than raw"
-ADJUSTED_HEADROOM = 1.6  # adjusted points may lift the y-range this far above the measured ones
+ADJUSTED_HEADROOM = 1.2  # adjusted points may lift the y-range this far above the measured ones
 
 
 def _spread(values: list[float], gap: float) -> list[float]:
@@ -61,6 +61,8 @@ def plot_curve(results: Mapping[str, Any], fits: Mapping[str, Any], path: str | 
     measured_top = max(actual_all + list(baselines.values()) + [1.0])
     adjusted_top = min(max(adjusted_all, default=0.0), ADJUSTED_CAP_BPB, ADJUSTED_HEADROOM * measured_top)
     top = 1.1 * max(measured_top, adjusted_top)
+    # the y-axis starts near the best figure, not at 0: the differences that matter are tenths of a bit
+    bottom = float(np.floor(2 * 0.9 * min(actual_all + list(baselines.values()) + [top / 1.1])) / 2)
 
     fig, ax = plt.subplots(figsize=(9, 6.5), dpi=120)
     ax.set_xscale("log")
@@ -91,12 +93,12 @@ def plot_curve(results: Mapping[str, Any], fits: Mapping[str, Any], path: str | 
                                 fontsize=7, color=color)
 
     ordered = sorted(baselines.items(), key=lambda kv: kv[1])
-    for (name, bpb), y in zip(ordered, _spread([b for _, b in ordered], gap=top * 0.035)):
+    for (name, bpb), y in zip(ordered, _spread([b for _, b in ordered], gap=(top - bottom) * 0.035)):
         ax.axhline(bpb, color="0.55", linewidth=0.9, linestyle=":", zorder=1)
         ax.text(span[1], y, f" {name} {bpb:.3f}", va="center", ha="left", fontsize=8, color="0.35", clip_on=False)
 
     ax.set_xlim(*span)
-    ax.set_ylim(0, top)
+    ax.set_ylim(bottom, top)
     ax.set_xlabel("non-embedding parameters")
     ax.set_ylabel("bits per byte (held-out)")
     corpus = results.get("corpus", "")
