@@ -66,7 +66,7 @@ LADDER: dict[str, Rung] = {
         Rung("t2", "transformer", _t(2, 32, 2, 64), lr=3e-3, batch=32, warmup=50),
         Rung("t3", "transformer", _t(2, 64, 2, 128), lr=2e-3, batch=32, warmup=100),
         Rung("t4", "transformer", _t(4, 96, 3, 128), lr=1.5e-3, batch=32, warmup=100),
-        Rung("t5", "transformer", _t(6, 160, 5, 256), lr=1e-3, batch=24, warmup=200),
+        Rung("t5", "transformer", _t(6, 160, 5, 128), lr=1.2e-3, batch=32, warmup=100),
         Rung("t6", "transformer", _t(8, 256, 8, 256), lr=6e-4, batch=24, warmup=300),
         Rung("l0", "lstm", _l(2, 12, 128), lr=1e-2, batch=32, warmup=50),
         Rung("l1", "lstm", _l(2, 24, 128), lr=8e-3, batch=32, warmup=50),
