@@ -4,7 +4,6 @@ to decode with anything but the encoder's model."""
 from __future__ import annotations
 
 import io
-import json
 import struct
 import subprocess
 import sys
@@ -184,9 +183,8 @@ def test_ctx_is_deterministic():
 
 def test_ctx_header_crc_guards_params():
     blob = ziplab.compress(TEXT[:3000], "ctx", 2)
-    head = container.read_header(io.BytesIO(blob))
     raw = bytearray(blob)
-    params_at = raw.index(json.dumps(head.params, sort_keys=True, separators=(",", ":")).encode())
+    params_at = len(container.MAGIC) + 3 + len("ctx") + 2  # after magic, version, flags, name, length
     raw[params_at + 2] ^= 1
     with pytest.raises(ZiplabError):
         ziplab.decompress(bytes(raw))
