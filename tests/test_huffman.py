@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ziplab.codecs import get
-from ziplab.codecs.huffman import MAX_LEN, code_lengths
+from ziplab.codecs.canonical import code_lengths
+from ziplab.codecs.huffman import MAX_LEN
 from ziplab.errors import CorruptDataError
 
 try:

@@ -109,7 +109,6 @@ def decompress(files, output, to_stdout, force, quiet, model):
     _check_outputs(files, output)
     options = {"model": model} if model else {}
     for name in files:
-        size = input_size(name)
         with open_input(name) as src:
             if to_stdout or (name == "-" and not output):
                 container.decompress_file(src, sys.stdout.buffer, **options)

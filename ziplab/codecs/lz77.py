@@ -28,7 +28,7 @@ from .classic import (
     copy_match,
     decode_checked,
 )
-from .matchfind import MIN_MATCH, insert, insert_range, longest_match, match_length, new_tables
+from .matchfind import insert, insert_range, longest_match, match_length, new_tables
 
 MAX_OFFSET = 65535
 WINDOW_LOG = 16

@@ -21,7 +21,7 @@ from numba import njit
 
 from .bitio import flush_bits, overrun, peek, put_bits, refill
 from .classic import COPY_SLACK, ClassicCodec, copy_match, decode_checked
-from .huffman import (
+from .canonical import (
     ERR_BAD_CODE,
     ERR_BAD_TABLE,
     ERR_MESSAGES,

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .predictor import BOS, VOCAB_IN, VOCAB_OUT
+from .predictor import VOCAB_IN, VOCAB_OUT
 
 
 @dataclass
