@@ -54,8 +54,7 @@ def train_speed(size: str, seconds: float, autocast: bool = True) -> float:
     def one() -> None:
         x, y = sample_batch(data, rng, r.batch, r.context)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            out = model(x)
-            logits = out[0] if isinstance(out, tuple) else out
+            logits, _ = model(x)
         loss = F.cross_entropy(logits.float().reshape(-1, 256), y.reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -102,19 +102,34 @@ def test_nn_is_deterministic_across_processes(model, tmp_path):
     assert back.returncode == 0 and back.stdout == data
 
 
-def test_nn_workers_split_lanes_between_processes(model):
+def test_nn_bytes_do_not_depend_on_the_worker_count(model):
+    """Two substreams whatever the worker count: one process or two write the same file, and
+    any number of processes decodes it."""
     data = TEXT[:70_000]
     blob = ziplab.compress(data, "nn", model=model, lanes=16, workers=2)
-    assert ziplab.compress(data, "nn", model=model, lanes=16, workers=2) == blob
-    assert ziplab.decompress(blob) == data
+    assert ziplab.compress(data, "nn", model=model, lanes=16, workers=1) == blob
+    assert container.read_header(io.BytesIO(blob)).params["substreams"] == 2
+    assert ziplab.decompress(blob, workers=1) == data
+    assert ziplab.decompress(blob, workers=2) == data
 
 
-def test_nn_header_records_the_model(model):
+def test_nn_header_records_the_model_not_the_machine(model):
     header = container.read_header(io.BytesIO(ziplab.compress(b"hello", "nn", model=model)))
     p = header.params
-    for key in ("model", "model_sha256", "config", "lanes", "threads", "torch", "fingerprint", "workers"):
-        assert key in p, key
-    assert len(p["model_sha256"]) == 64
+    assert header.version == 2
+    assert set(p) == {"model", "model_sha256", "engine", "quant_sha256", "family", "size", "config", "lanes",
+                      "substreams"}
+    assert len(p["model_sha256"]) == 64 and len(p["quant_sha256"]) == 64
+    assert p["engine"] == ("lstm-int8-v1" if p["family"] == "lstm" else "transformer-int8-v1")
+
+
+def test_nn_format_1_file_gets_a_one_line_error_naming_its_version(model):
+    blob = ziplab.compress(TEXT[:3000], "nn", model=model, lanes=4)
+    header = container.read_header(io.BytesIO(blob))
+    header.version = 1
+    with pytest.raises(ZiplabError, match="format 1") as info:
+        ziplab.decompress(header.encode() + blob[header.header_size:])
+    assert "\n" not in str(info.value)
 
 
 def test_nn_wrong_weights_fail_before_decoding(model, other_model):
@@ -130,10 +145,17 @@ def _with_params(blob: bytes, change) -> bytes:
     return header.encode() + blob[header.header_size:]
 
 
-def test_nn_altered_fingerprint_fails_before_decoding(model):
+def test_nn_altered_quantised_model_hash_fails_before_decoding(model):
     blob = ziplab.compress(TEXT[:5000], "nn", model=model, lanes=4)
-    bad = _with_params(blob, lambda p: p.update(fingerprint="0" * 32))
-    with pytest.raises(ModelMismatchError, match="probe"):
+    bad = _with_params(blob, lambda p: p.update(quant_sha256="0" * 64))
+    with pytest.raises(ModelMismatchError, match="quantised"):
+        ziplab.decompress(bad)
+
+
+def test_nn_other_engine_fails_before_decoding(model):
+    blob = ziplab.compress(TEXT[:5000], "nn", model=model, lanes=4)
+    bad = _with_params(blob, lambda p: p.update(engine="lstm-int4-v9"))
+    with pytest.raises(ModelMismatchError, match="engine"):
         ziplab.decompress(bad)
 
 

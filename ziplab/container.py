@@ -28,7 +28,10 @@ from . import codecs
 from .errors import ChecksumError, FormatError, LimitError, ParameterError, TruncatedError
 
 MAGIC = b"ZLab"
+#: the framing is the same in every version; the version says how the codec's payload was made.
+#: 1: every codec of ziplab 0.1 (still written for all but nn); 2: nn on the portable engine.
 VERSION = 1
+VERSIONS = (1, 2)
 MAX_BLOCK = 256 << 20
 MAX_PARAMS = 60_000
 _FIXED = struct.Struct("<IQII")  # block size, original length, crc, header crc
@@ -66,7 +69,7 @@ class Header:
         packed = packer.compress(params) + packer.flush()
         if len(packed) < len(params):
             params, flags = packed, FLAG_PARAMS_DEFLATED
-        head = MAGIC + bytes([VERSION, flags, len(name)]) + name + struct.pack("<H", len(params)) + params
+        head = MAGIC + bytes([self.version, flags, len(name)]) + name + struct.pack("<H", len(params)) + params
         head += struct.pack("<IQI", self.block_size, self.original_size, self.crc32)
         return head + struct.pack("<I", zlib.crc32(head))
 
@@ -93,8 +96,9 @@ def read_header(src: BinaryIO) -> Header:
     if start != MAGIC:
         raise FormatError("not a .zl file (bad magic number)")
     version, flags, name_len = _read_exact(src, 3, "header")
-    if version != VERSION:
-        raise FormatError(f"unsupported .zl format version {version} (this ziplab reads {VERSION})")
+    if version not in VERSIONS:
+        raise FormatError(f"unsupported .zl format version {version} (this ziplab reads "
+                          f"{', '.join(map(str, VERSIONS))}): it was written by a newer ziplab")
     if flags & ~FLAG_PARAMS_DEFLATED:
         raise FormatError(f"unsupported header flags {flags:#x}")
     name_raw = _read_exact(src, name_len, "codec name")
@@ -113,10 +117,13 @@ def read_header(src: BinaryIO) -> Header:
         raise FormatError("header holds an unreadable codec name or parameters") from None
     if not isinstance(params, dict):
         raise FormatError("header parameters are not a mapping")
-    codecs.get(name)  # unknown codec -> UnknownCodecError
+    codec = codecs.get(name)  # unknown codec -> UnknownCodecError
+    if version != codec.format_version:
+        raise FormatError(f"this is a format {version} {name!r} file; this ziplab decodes {name!r} "
+                          f"format {codec.format_version} only{codec.version_hint(version)}")
     if not 0 < block_size <= MAX_BLOCK:
         raise FormatError(f"implausible block size {block_size}")
-    return Header(name, params, block_size, original, crc, header_size=len(head) + 4)
+    return Header(name, params, block_size, original, crc, header_size=len(head) + 4, version=version)
 
 
 def _remaining(src: BinaryIO) -> int | None:
@@ -192,9 +199,9 @@ def compress_file(src: BinaryIO, dst: BinaryIO, codec: str = "lzh", level: int |
         raise ParameterError(f"block size must be between 1 and {MAX_BLOCK} bytes")
     src = _seekable(src)
     size, crc = _input_stats(src)
-    header = Header(codec, params, block_size, size, crc)
+    header = Header(codec, params, block_size, size, crc, version=impl.format_version)
     dst.write(header.encode())
-    encode = impl.encoder(params) if stats is None else impl.encoder(params, stats=stats)
+    encode = impl.encoder(params, stats=stats, workers=options.get("workers"))
     for _ in range(header.blocks):
         raw = src.read(block_size)
         dst.write(_encode_block(encode, raw))

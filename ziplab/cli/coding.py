@@ -104,10 +104,14 @@ def _decompressed_name(name: str) -> Path:
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--model", default=None, help="nn: checkpoint to decode with, if not where the header says.")
-def decompress(files, output, to_stdout, force, quiet, model):
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="nn/ctx: worker processes (default: one per substream, at most one per CPU).")
+def decompress(files, output, to_stdout, force, quiet, model, workers):
     """Decompress FILE.zl files (codec and settings come from each header)."""
     _check_outputs(files, output)
     options = {"model": model} if model else {}
+    if workers:
+        options["workers"] = workers
     for name in files:
         with open_input(name) as src:
             if to_stdout or (name == "-" and not output):
@@ -136,7 +140,7 @@ def info(files):
             header = container.read_header(src)
         compressed = input_size(name)
         click.echo(f"{name}:")
-        click.echo(f"  codec        {header.codec}")
+        click.echo(f"  codec        {header.codec} (format {header.version})")
         for key, value in sorted(header.params.items()):
             click.echo(f"  {key:<12} {value}")
         click.echo(f"  original     {header.original_size} bytes")

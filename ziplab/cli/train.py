@@ -17,7 +17,7 @@ import click
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Checkpoint file (.safetensors).")
-@click.option("--no-autocast", is_flag=True, help="Train in fp32 instead of bf16 autocast.")
+@click.option("--no-autocast", is_flag=True, help="Train in fp32 even where the CPU has native bf16 (bf16 autocast is used only there).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(size, corpus, train_bytes, minutes, seed, device, threads, out, no_autocast, quiet) -> None:
     """Train a byte-level predictor on a corpus."""

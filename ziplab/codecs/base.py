@@ -28,6 +28,12 @@ class Codec:
     max_ratio: float = float(1 << 20)
     #: default block size in bytes for this codec (the container may be told otherwise)
     block_size: int = 4 << 20
+    #: the .zl format version this codec's files carry (bumped when its payload changes meaning)
+    format_version: int = 1
+
+    def version_hint(self, version: int) -> str:
+        """What to tell a user holding a file of another format version (", ..." or "")."""
+        return ""
 
     def params(self, level: int | None = None, **options: Any) -> dict:
         """Settings recorded in the header: everything the decoder needs besides the payload."""
@@ -49,10 +55,11 @@ class Codec:
 
     # Classic codecs define encode_block(data, params) -> bytes and
     # decode_block(payload, size, params) -> ndarray; codecs with set-up override the factories.
-    def encoder(self, params: dict) -> BlockEncoder:
+    def encoder(self, params: dict, stats: Any = None, workers: int | None = None) -> BlockEncoder:
+        """`stats` and `workers` concern predictive codecs; classic ones code in-process."""
         return lambda data: self.encode_block(data, params)  # type: ignore[attr-defined]
 
-    def decoder(self, params: dict, **options: Any) -> BlockDecoder:
+    def decoder(self, params: dict, workers: int | None = None, **options: Any) -> BlockDecoder:
         """`options` are the user's decode-time overrides (e.g. where to find a model)."""
         if options:
             raise ParameterError(f"codec {self.name!r} takes no option {sorted(options)[0]!r} when decoding")

@@ -1,7 +1,14 @@
 """`nn`: a trained byte-level model (transformer or LSTM) drives a range coder.
 
-The header names the model, the sha256 of its exact weights and a fingerprint of its output,
-so a file decodes only with the model (and numerics) that encoded it, and says so up front."""
+Coding runs the portable engine (`models.portable`): the probabilities are a pure function of
+the checkpoint's weights, the input and the lane count, identical on every CPU kind, so a file
+decodes on any machine that has the same checkpoint. The header names the model, the sha256 of
+its float weights, the engine and the sha256 of the quantised model it derives from them; a
+decoder with another model or engine says so before any decoding work.
+
+nn files of .zl format 1 (ziplab 0.1) were coded with float/bf16 numerics that only the CPU
+kind which wrote them reproduces; they get a one-line error naming their version.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +22,20 @@ SHIPPED = "shipped"
 
 class NeuralCodec(PredictiveCodec):
     name = "nn"
-    summary = "neural byte predictor (transformer/LSTM) + constriction range coding"
-    #: 128 lockstep lanes: ~15-25% faster coding than 64 (bigger matmuls), at a cost of 0.03% bpb
-    #: on a 1 MiB block and 0.13% on 256 KiB (each lane starts cold); recorded in every header
+    summary = "neural byte predictor (transformer/LSTM), portable int8 engine + constriction range coding"
+    format_version = 2
+    fingerprinted = False
+    streams_key = "substreams"
+    min_substreams = 2
+    #: 128 lockstep lanes: faster coding than 64 (bigger matmuls), at a cost of 0.03% bpb on a
+    #: 1 MiB block and 0.13% on 256 KiB (each lane starts cold); recorded in every header
     default_lanes = 128
+
+    def version_hint(self, version: int) -> str:
+        if version == 1:
+            return (" (format 1 nn files hold ziplab 0.1's float numerics, which only ziplab 0.1 on the "
+                    "CPU kind that wrote them can reproduce)")
+        return ""
 
     def describe_options(self, level: int | None, options: dict) -> dict:
         spec = options.pop("model", None)
@@ -28,22 +45,21 @@ class NeuralCodec(PredictiveCodec):
         from ..models.checkpoint import load_model
 
         spec = options.get("model") or params["model"]
-        return load_model(None if spec == SHIPPED else spec, threads=int(params.get("threads", 1)))
+        return load_model(None if spec == SHIPPED else spec, threads=1)
 
     def describe(self, predictor: Any, level: int | None, options: dict) -> dict:
-        import torch
-
         meta = getattr(predictor, "meta", {})
         return {
             "model_sha256": predictor.weights_sha256,
+            "engine": predictor.engine_name,
+            "quant_sha256": predictor.quant_sha256,
             "family": meta.get("family"),
             "size": meta.get("size"),
             "config": predictor.config,
-            "torch": torch.__version__,
         }
 
     def decoder(self, params: dict, **options: Any):
-        model_options = {k: v for k, v in options.items() if k != "progress"}
+        model_options = {k: v for k, v in options.items() if k not in ("progress", "workers")}
         try:
             predictor = self.cached_predictor(params, model_options)
         except ZiplabError as exc:
@@ -54,6 +70,13 @@ class NeuralCodec(PredictiveCodec):
             raise ModelMismatchError(
                 f"nn: wrong model: the file was encoded with weights {str(params.get('model_sha256'))[:12]}…, "
                 f"but {getattr(predictor, 'path', params.get('model'))} has {predictor.weights_sha256[:12]}…")
+        if predictor.engine_name != params.get("engine"):
+            raise ModelMismatchError(
+                f"nn: the file was coded by engine {params.get('engine')!r}; this ziplab has {predictor.engine_name!r}")
+        if predictor.quant_sha256 != params.get("quant_sha256"):
+            raise ModelMismatchError(
+                "nn: the quantised model differs from the encoder's (same weights, different quantisation): "
+                "the file cannot be decoded by this version")
         return super().decoder(params, **options)
 
 

@@ -1,13 +1,14 @@
 """Range coding driven by a byte predictor, through constriction.
 
-A block is cut into W contiguous substreams (one per worker process), and each substream
-into L lanes (contiguous segments) that advance in lockstep: one predictor step and one
-constriction call per step for all lanes. Lane i of a substream holds bytes
+A block is cut into S contiguous substreams (coded in parallel by up to S worker processes),
+and each substream into L lanes (contiguous segments) that advance in lockstep: one predictor
+step and one constriction call per step for all lanes. How many processes run is the caller's
+choice at encode and at decode time; the bytes depend only on S and L. Lane i of a substream holds bytes
 [i*T, (i+1)*T) with T = ceil(n / L); lanes that have run out are fed a pad byte, so the
 batch shape stays fixed for the whole substream and the decoder, which repeats exactly the
 encoder's calls, sees bitwise identical probabilities.
 
-Payload: u8 W | W x u32 substream byte lengths | substreams (constriction's u32 words).
+Payload: u8 S | S x u32 substream byte lengths | substreams (constriction's u32 words).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import json
+import os
 import struct
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -185,6 +187,15 @@ class PredictiveCodec(Codec):
     def describe(self, predictor: Any, level: int | None, options: dict) -> dict:
         return {}
 
+    #: record a hash of the predictor's output on a probe input, checked before decoding (ctx);
+    #: the portable neural path records the hash of its quantised model instead
+    fingerprinted = True
+    #: header key of the substream count. ctx (format 1) calls it "workers" and makes one per
+    #: worker; nn (format 2) records "substreams", at least MIN_SUBSTREAMS, so that files coded
+    #: with one or two workers are the same bytes
+    streams_key = "workers"
+    min_substreams = 1
+
     def params(self, level: int | None = None, **options: Any) -> dict:
         lanes = int(options.pop("lanes", None) or self.default_lanes)
         workers = int(options.pop("workers", None) or 1)
@@ -192,23 +203,28 @@ class PredictiveCodec(Codec):
             raise ParameterError("lanes must be between 1 and 4096")
         if not 1 <= workers <= 64:
             raise ParameterError("workers must be between 1 and 64")
-        params = {"lanes": lanes, "workers": workers, "threads": 1}
+        params = {"lanes": lanes, self.streams_key: max(self.min_substreams, workers)}
+        if self.fingerprinted:
+            params["threads"] = 1
         level = self.check_level(level)
         params.update(self.describe_options(level, options))
         if options:
             raise ParameterError(f"codec {self.name!r} takes no option {sorted(options)[0]!r}")
         predictor = self.cached_predictor(params, {})
         params.update(self.describe(predictor, level, options))
-        params["fingerprint"] = fingerprint(predictor, self._lanes_per_worker(params))
+        if self.fingerprinted:
+            params["fingerprint"] = fingerprint(predictor, self.lanes_per_stream(params))
         return params
 
     def describe_options(self, level: int | None, options: dict) -> dict:
         """Params that `build_predictor` needs, popped from `options`; `describe` adds the rest."""
         return {}
 
-    @staticmethod
-    def _lanes_per_worker(params: dict) -> int:
-        return max(1, params["lanes"] // params["workers"])
+    def streams(self, params: dict) -> int:
+        return int(params[self.streams_key])
+
+    def lanes_per_stream(self, params: dict) -> int:
+        return max(1, params["lanes"] // self.streams(params))
 
     _cache: dict[str, Any] = {}
 
@@ -221,20 +237,23 @@ class PredictiveCodec(Codec):
         return self._cache[key]
 
     def check_fingerprint(self, predictor: Any, params: dict) -> None:
-        found = fingerprint(predictor, self._lanes_per_worker(params))
+        found = fingerprint(predictor, self.lanes_per_stream(params))
         if found != params.get("fingerprint"):
             raise ModelMismatchError(
                 f"{self.name}: the model's output on the probe input differs from the encoder's "
                 "(different model, weights, library version or numerics); decoding would give garbage")
 
-    def encoder(self, params: dict, stats: CodingStats | None = None) -> BlockEncoder:
+    def encoder(self, params: dict, stats: CodingStats | None = None, workers: int | None = None) -> BlockEncoder:
+        """`workers`: processes to code substreams in (default 1, at most the substream count)."""
         predictor = self.cached_predictor(params, {})
-        per = self._lanes_per_worker(params)
+        per = self.lanes_per_stream(params)
+        streams = self.streams(params)
+        procs = max(1, min(int(workers or 1), streams))
 
         def encode(data: np.ndarray) -> bytes:
-            chunks = _split(data, params["workers"])
-            if params["workers"] > 1 and len(data) >= PARALLEL_MIN_BYTES:
-                done = list(_pool(params["workers"]).map(
+            chunks = _split(data, streams)
+            if procs > 1 and len(data) >= PARALLEL_MIN_BYTES:
+                done = list(_pool(procs).map(
                     _encode_job, [(self.name, params, c.tobytes()) for c in chunks]))
                 if stats is not None:
                     for _, part in done:
@@ -246,21 +265,26 @@ class PredictiveCodec(Codec):
 
         return encode
 
-    def decoder(self, params: dict, **options: Any) -> BlockDecoder:
+    def decoder(self, params: dict, workers: int | None = None, **options: Any) -> BlockDecoder:
+        """`workers`: processes to decode substreams in; by default one per substream, at most
+        one per CPU — never a count read from the file."""
         progress = options.pop("progress", None)
         try:
             predictor = self.cached_predictor(params, options)
         except ParameterError as exc:
             raise ModelMismatchError(f"{self.name}: cannot rebuild the encoder's model: {exc}") from None
-        self.check_fingerprint(predictor, params)
-        per = self._lanes_per_worker(params)
+        if self.fingerprinted:
+            self.check_fingerprint(predictor, params)
+        per = self.lanes_per_stream(params)
+        streams = self.streams(params)
+        procs = max(1, min(int(workers or os.cpu_count() or 1), streams))
 
         def decode(payload: bytes, size: int) -> np.ndarray:
-            parts = unpack_substreams(payload, params["workers"])
-            sizes = substream_sizes(size, params["workers"])
-            if params["workers"] > 1 and size >= PARALLEL_MIN_BYTES:
+            parts = unpack_substreams(payload, streams)
+            sizes = substream_sizes(size, streams)
+            if procs > 1 and size >= PARALLEL_MIN_BYTES:
                 jobs = [(self.name, params, options, p, s) for p, s in zip(parts, sizes)]
-                outs = list(_pool(params["workers"]).map(_decode_job, jobs))
+                outs = list(_pool(procs).map(_decode_job, jobs))
                 if progress:
                     progress(size)
             else:
@@ -308,7 +332,7 @@ def _encode_job(job: tuple[str, dict, bytes]) -> tuple[bytes, CodingStats]:
     codec = _codec(name)
     predictor = codec.cached_predictor(params, {})
     stats = CodingStats()
-    payload = encode_lanes(predictor, np.frombuffer(raw, dtype=np.uint8), codec._lanes_per_worker(params), stats)
+    payload = encode_lanes(predictor, np.frombuffer(raw, dtype=np.uint8), codec.lanes_per_stream(params), stats)
     return payload, stats
 
 
@@ -316,5 +340,5 @@ def _decode_job(job: tuple[str, dict, dict, bytes, int]) -> np.ndarray:
     name, params, options, payload, size = job
     codec = _codec(name)
     predictor = codec.cached_predictor(params, options)
-    return decode_lanes(predictor, payload, size, codec._lanes_per_worker(params))
+    return decode_lanes(predictor, payload, size, codec.lanes_per_stream(params))
 

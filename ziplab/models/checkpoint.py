@@ -127,12 +127,12 @@ def resolve(spec: str | Path | None) -> Path:
 
 
 def load_model(spec: str | Path | None = None, threads: int = 1):
-    """A ready Predictor for a size name, a checkpoint path, or None (shipped default)."""
-    from .predictor import TorchPredictor
+    """A ready, portable Predictor for a size name, a checkpoint path, or None (shipped default)."""
+    from .portable import PortablePredictor
 
     path = resolve(spec)
     model, meta = load_checkpoint(path)
-    pred = TorchPredictor(model, name=f"{meta.get('size', meta['family'])}@{path.stem}", threads=threads)
+    pred = PortablePredictor(model, name=f"{meta.get('size', meta['family'])}@{path.stem}", threads=threads)
     pred.meta = meta
     pred.path = path
     return pred

@@ -86,9 +86,13 @@ def rung(size: str) -> Rung:
         raise UnknownSizeError(f"unknown model size {size!r} (known: {', '.join(LADDER)})") from None
 
 
+#: config keys older checkpoints carry that no longer mean anything (the float step's dtype)
+LEGACY_CONFIG_KEYS = ("step_dtype",)
+
+
 def build_model(family: str, config: dict):
     """Module for a family + config dict (as stored in checkpoints); extra keys are rejected."""
-    cfg = {k: v for k, v in config.items() if k != "family"}
+    cfg = {k: v for k, v in config.items() if k not in ("family", *LEGACY_CONFIG_KEYS)}
     if family == "lstm":
         from .lstm import LSTM, LSTMConfig
 

@@ -2,10 +2,8 @@
 
 RoPE makes attention depend only on the distance between bytes, so at coding time a ring
 buffer holding the last T keys/values (rotated at their absolute positions) reproduces the
-training situation exactly: every query sees at most T bytes, all within distance < T.
-The step path keeps that cache, and the weight matmuls, in `step_dtype` (bf16 halves the
-memory each coded byte reads and runs ~4x faster on avx512_bf16); norms, softmax
-accumulation and the residual stream stay fp32.
+training situation: every query sees at most T bytes, all within distance < T. That step runs
+quantised and bit-reproducible in `portable.transformer`.
 """
 
 from __future__ import annotations
@@ -29,7 +27,6 @@ class TransformerConfig:
     context: int = 128  # attention window T, in training and in the coding cache
     mlp_ratio: int = 4
     rope_base: float = 10000.0
-    step_dtype: str = "bfloat16"
 
     def to_dict(self) -> dict:
         return {"family": "transformer", **asdict(self)}
@@ -60,19 +57,6 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
 
-def rotation_tables(cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(cos|cos, -sin|sin) over the full head dim, for `rotate_full`."""
-    return torch.cat([cos, cos], dim=-1), torch.cat([-sin, sin], dim=-1)
-
-
-def rotate_full(x: torch.Tensor, cos2: torch.Tensor, sin2: torch.Tensor) -> torch.Tensor:
-    """`rotate` in fewer ops (the coding step is dispatch-bound): x*cos + swap_halves(x)*(∓sin),
-    bitwise equal to it since negation is exact and each product is rounded the same way."""
-    half = x.shape[-1] // 2
-    swapped = torch.cat([x[..., half:], x[..., :half]], dim=-1)
-    return (x * cos2).add_(swapped * sin2)
-
-
 class Block(nn.Module):
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
@@ -96,13 +80,6 @@ class Block(nn.Module):
         return x + self.out(F.gelu(self.fc(self.ln2(x))))
 
 
-@dataclass
-class TransformerStepState:
-    k: list[torch.Tensor]  # per layer [lanes, n_kv_head, T, hd] in step dtype, ring buffer
-    v: list[torch.Tensor]
-    pos: int = 0
-
-
 class Transformer(nn.Module):
     family = "transformer"
 
@@ -121,7 +98,6 @@ class Transformer(nn.Module):
         cos, sin = rope_angles(torch.arange(cfg.context), cfg.head_dim, cfg.rope_base)
         self.register_buffer("cos", cos, persistent=False)
         self.register_buffer("sin", sin, persistent=False)
-        self._step_cache: dict | None = None
 
     @staticmethod
     def _init(m: nn.Module) -> None:
@@ -134,72 +110,11 @@ class Transformer(nn.Module):
     def non_embedding_params(self) -> int:
         return self.num_params() - self.wte.weight.numel()
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        """idx [B, T<=context] (0..256) -> logits [B, T, 256]; position 0 = first byte of the window."""
+    def forward(self, idx: torch.Tensor, state: None = None) -> tuple[torch.Tensor, None]:
+        """idx [B, T<=context] (0..256) -> (logits [B, T, 256], None): the same signature as the
+        LSTM's, whose state a transformer does not have; position 0 = first byte of the window."""
         T = idx.shape[1]
         x = self.wte(idx)
         for b in self.blocks:
             x = b(x, self.cos[:T], self.sin[:T])
-        return F.linear(self.ln_f(x), self.wte.weight[:VOCAB_OUT])
-
-    # ---- coding path ---------------------------------------------------------------------
-    def train(self, mode: bool = True) -> "Transformer":
-        self._step_cache = None
-        return super().train(mode)
-
-    def _tables(self) -> dict:
-        if self._step_cache is None:
-            dt = getattr(torch, self.cfg.step_dtype)
-            with torch.no_grad():
-                self._step_cache = {
-                    "dtype": dt,
-                    "layers": [
-                        {
-                            "ln1": b.ln1.weight.float(), "ln2": b.ln2.weight.float(),
-                            "qkv": b.qkv.weight.t().contiguous().to(dt), "proj": b.proj.weight.t().contiguous().to(dt),
-                            "fc": b.fc.weight.t().contiguous().to(dt), "out": b.out.weight.t().contiguous().to(dt),
-                        }
-                        for b in self.blocks
-                    ],
-                    "ln_f": self.ln_f.weight.float(),
-                    "emb": self.wte.weight.float().contiguous(),
-                    "w_outT": self.wte.weight[:VOCAB_OUT].float().t().contiguous(),
-                    "inv_freq": rope_frequencies(self.cfg.head_dim, self.cfg.rope_base),
-                    "scale": self.cfg.head_dim**-0.5,
-                }
-        return self._step_cache
-
-    def init_state(self, lanes: int) -> TransformerStepState:
-        c = self.cfg
-        dt = self._tables()["dtype"]
-        shape = (lanes, c.n_kv_head, c.context, c.head_dim)
-        return TransformerStepState(
-            k=[torch.zeros(shape, dtype=dt) for _ in range(c.n_layer)],
-            v=[torch.zeros(shape, dtype=dt) for _ in range(c.n_layer)],
-        )
-
-    def step_logits(self, st: TransformerStepState, prev: torch.Tensor) -> torch.Tensor:
-        """One byte per lane at absolute position st.pos; writes slot pos % T of each layer's cache.
-        Before the cache is full only the filled prefix is attended (same slice in encoder and
-        decoder, since it depends on the step count only). Queries and keys are rotated in one
-        call and the residual stream is updated in place: per-byte cost is mostly op dispatch."""
-        c, t = self.cfg, self._tables()
-        dt, d, H, kv, hd = t["dtype"], c.n_embd, c.n_head, c.n_kv_head, c.head_dim
-        lanes, nqk = prev.shape[0], d + kv * hd
-        slot, filled = st.pos % c.context, min(st.pos + 1, c.context)
-        cos2, sin2 = rotation_tables(*rope_angles(torch.tensor([st.pos]), hd, c.rope_base, t["inv_freq"]))
-        x = t["emb"].index_select(0, prev)
-        for i, w in enumerate(t["layers"]):
-            qkv = torch.mm(F.layer_norm(x, (d,), w["ln1"]).to(dt), w["qkv"]).float()
-            qk = rotate_full(qkv[:, :nqk].view(lanes, H + kv, hd), cos2, sin2)  # query heads grouped by kv head
-            k_cache, v_cache = st.k[i], st.v[i]
-            k_cache[:, :, slot] = qk[:, H:]  # copy_ rounds to the cache dtype
-            v_cache[:, :, slot] = qkv[:, nqk:].view(lanes, kv, hd)
-            q = qk[:, :H].view(lanes, kv, H // kv, hd).mul_(t["scale"]).to(dt)
-            att = torch.matmul(q, k_cache[:, :, :filled].transpose(-1, -2))  # [lanes, kv, H/kv, filled]
-            y = torch.matmul(torch.softmax(att, dim=-1, dtype=torch.float32).to(dt), v_cache[:, :, :filled])
-            x.add_(torch.mm(y.view(lanes, d), w["proj"]))
-            h = torch.mm(F.layer_norm(x, (d,), w["ln2"]).to(dt), w["fc"])
-            x.add_(torch.mm(F.gelu(h), w["out"]))  # bf16 gelu computes in fp32 and rounds once, as .float() did
-        st.pos += 1
-        return torch.mm(F.layer_norm(x, (d,), t["ln_f"]), t["w_outT"])
+        return F.linear(self.ln_f(x), self.wte.weight[:VOCAB_OUT]), None

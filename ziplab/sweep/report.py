@@ -22,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..hardware import cpu_name, cpu_flags
 from .fit import FamilyFit, as_family_fits, fits_to_json
 
 SIZE_COLUMNS = [
@@ -48,17 +49,6 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
-def cpu_name() -> str:
-    """Model name from /proc/cpuinfo on Linux (platform.processor() is often empty there)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def environment() -> dict[str, Any]:
     """Versions come from package metadata, so recording them never imports torch."""
     env: dict[str, Any] = {
@@ -70,6 +60,7 @@ def environment() -> dict[str, Any]:
         "ziplab": _version("ziplab"),
         "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
+        "isa_flags": cpu_flags(),
     }
     torch = sys.modules.get("torch")  # only if the sweep already loaded it
     if torch is not None:

@@ -1,0 +1,192 @@
+"""Portable coding: files decode on any CPU kind.
+
+- Golden files written by earlier versions (format 1: every classic codec and ctx; format 2: nn)
+  decode to the recorded sha256 — on whatever CPU CI runs this time; format-1 nn is refused in
+  one line. Never regenerate them to make a test pass: a format change adds new ones.
+- Cross-kernel round trips in subprocesses: encoded under torch's scalar kernels, oneDNN/MKL
+  limited to SSE4, numba compiled for a generic x86-64 (no FMA, no AVX) and one worker, then
+  decoded natively with two workers, and the reverse; the compressed bytes must be identical.
+- The deterministic arithmetic itself: accuracy of the hand-built transcendentals, thread-count
+  independence, the exactness self-test refusing an inexact GEMM, and the cost of quantisation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ziplab
+from ziplab.errors import ZiplabError
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "data" / "golden"
+T1 = GOLDEN / "t1-golden.safetensors"
+
+
+def _manifest() -> list[dict]:
+    return [entry for name in sorted(GOLDEN.glob("*-manifest.json")) for entry in json.loads(name.read_text())]
+
+
+@pytest.mark.parametrize("entry", _manifest(), ids=lambda e: e["file"])
+def test_golden_file_decodes_to_its_recorded_original(entry):
+    blob = (GOLDEN / entry["file"]).read_bytes()
+    options = {"model": str(ROOT / entry["model"])} if entry.get("model", "shipped") != "shipped" else {}
+    if "expect_error" in entry:
+        with pytest.raises(ZiplabError, match=entry["expect_error"]) as info:
+            ziplab.decompress(blob, **options)
+        assert "\n" not in str(info.value)
+        return
+    data = ziplab.decompress(blob, **options)
+    assert len(data) == entry["size"] and hashlib.sha256(data).hexdigest() == entry["sha256"]
+
+
+def test_golden_set_covers_every_codec():
+    codecs = {e["codec"] for e in _manifest() if "expect_error" not in e}
+    assert codecs == set(ziplab.codecs.names())
+
+
+# ---- cross-kernel round trips --------------------------------------------------------------
+#: the most portable kernels this x86 machine can be told to use: no SIMD in torch's own
+#: kernels, SSE4 at most in oneDNN and MKL, a generic x86-64 target (no FMA/AVX) for numba
+MINIMAL = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
+           "NUMBA_CPU_NAME": "generic", "OMP_NUM_THREADS": "1"}
+KERNEL_VARS = (*MINIMAL, "NUMBA_CPU_FEATURES", "MKL_NUM_THREADS")
+
+CASES = [  # (name, codec, level, options)
+    ("nn-lstm", "nn", None, {"lanes": 8}),  # the shipped LSTM
+    ("nn-transformer", "nn", None, {"lanes": 8, "model": str(T1)}),
+    ("ctx3", "ctx", 3, {"lanes": 4, "workers": 2}),  # ctx (format 1) makes one substream per worker
+]
+
+SCRIPT = r"""
+import hashlib, json, sys
+from pathlib import Path
+import ziplab
+from tests.test_portable import CASES, payload
+out, workers, other = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+data = payload()
+for name, codec, level, options in CASES:
+    options = {"workers": workers, **options}
+    (out / (name + ".zl")).write_bytes(ziplab.compress(data, codec, level, **options))
+if other != "-":
+    for name, codec, level, options in CASES:
+        model = {"model": options["model"]} if "model" in options else {}
+        assert ziplab.decompress((Path(other) / (name + ".zl")).read_bytes(), workers=workers, **model) == data, name
+print("ok")
+"""
+
+
+def payload() -> bytes:
+    """70 KB of English-like text with binary runs: above the size where substreams go to worker
+    processes, so two workers really run in two processes."""
+    words = b"the of and to in that it was for on with as his he be at by which had this from or her".split()
+    rng = np.random.default_rng(11)
+    text = b" ".join(words[i] for i in rng.integers(0, len(words), 12_000))
+    return text[:60_000] + bytes(range(256)) * 8 + text[60_000:70_000]
+
+
+def _run(env_extra: dict, out: Path, workers: int, other: Path | None) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in KERNEL_VARS}
+    env.update(env_extra)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    out.mkdir()
+    res = subprocess.run([sys.executable, "-c", SCRIPT, str(out), str(workers), str(other or "-")],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
+    assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stderr[-3000:]
+
+
+def test_cross_kernel_round_trips_give_identical_bytes(tmp_path):
+    native, minimal = tmp_path / "native", tmp_path / "minimal"
+    _run({}, native, workers=1, other=None)
+    _run(MINIMAL, minimal, workers=2, other=native)  # encodes with 2 workers, decodes native's files
+    for name, codec, level, options in CASES:
+        a, b = (native / f"{name}.zl").read_bytes(), (minimal / f"{name}.zl").read_bytes()
+        assert a == b, name
+        model = {"model": options["model"]} if "model" in options else {}
+        assert ziplab.decompress(b, workers=2, **model) == payload()
+
+
+# ---- the arithmetic ------------------------------------------------------------------------
+def test_hand_built_transcendentals_are_accurate():
+    from ziplab.models.portable.arith import det_erf, det_exp, det_sigmoid, det_sincos, det_tanh
+
+    for x in np.linspace(-60, 60, 2001):
+        assert det_exp(x) == pytest.approx(math.exp(x), rel=1e-14)
+        assert det_tanh(x) == pytest.approx(math.tanh(x), rel=1e-12, abs=1e-15)
+        assert det_sigmoid(x) == pytest.approx(1 / (1 + math.exp(-x)), rel=1e-12)
+    for x in np.linspace(-7, 7, 1401):
+        assert det_erf(x) == pytest.approx(math.erf(x), rel=1e-13, abs=1e-15)
+    for x in np.linspace(0, 2 * math.pi, 1001)[:-1]:
+        s, c = det_sincos(x)
+        assert s == pytest.approx(math.sin(x), abs=1e-14) and c == pytest.approx(math.cos(x), abs=1e-14)
+
+
+def test_lookup_tables_track_the_functions():
+    from ziplab.models.portable.arith import SIGMOID_TABLE, lut_sigmoid, lut_tanh
+    from ziplab.models.portable.transformer import PHI_TABLE, _gelu_rows
+
+    xs = np.linspace(-20, 20, 40_001)
+    assert max(abs(lut_sigmoid(x, SIGMOID_TABLE) - 1 / (1 + math.exp(-x))) for x in xs) < 3e-7
+    assert max(abs(lut_tanh(x, SIGMOID_TABLE) - math.tanh(x)) for x in xs) < 1e-6
+    g = xs[None, :].copy()
+    _gelu_rows(g, PHI_TABLE)
+    want = np.array([0.5 * x * (1 + math.erf(x / math.sqrt(2))) for x in xs])
+    assert np.abs(g[0] - want).max() < 1e-6
+
+
+def test_exactness_self_test_refuses_an_inexact_gemm():
+    import torch
+
+    from ziplab.models.portable.exactmm import ExactLinear, InexactArithmeticError
+
+    rng = np.random.default_rng(0)
+    lin = ExactLinear(rng.normal(size=(300, 40)))
+    lin.self_test()
+    assert np.abs(lin.q).max() == 127 and lin.limit * np.abs(lin.q).sum(axis=0).max() < 1 << 24
+    lin.weight = torch.from_numpy(lin.q + np.float32(1e-3))  # what a bf16/TF32 math mode amounts to
+    with pytest.raises(InexactArithmeticError):
+        lin.self_test()
+
+
+@pytest.mark.parametrize("spec", [None, str(T1)], ids=["shipped-lstm", "t1"])
+def test_probabilities_do_not_depend_on_the_thread_count(spec):
+    from ziplab.models import load_model
+
+    one, two = load_model(spec, threads=1), load_model(spec, threads=2)
+    lanes = 128
+    s1, s2 = one.start(lanes), two.start(lanes)
+    prev = np.full(lanes, 256, dtype=np.int64)
+    rng = np.random.default_rng(3)
+    for _ in range(12):
+        p1, _ = one.step(s1, prev)
+        p2, _ = two.step(s2, prev)
+        assert p1.tobytes() == p2.tobytes()
+        prev = rng.integers(32, 127, lanes)
+
+
+def test_quantised_shipped_model_costs_under_1_percent_of_cross_entropy():
+    """On 32 KiB of the built-in corpus's held-out split (text the shipped model never saw):
+    portable coding's ideal bits against the float model's cross-entropy over the same lanes."""
+    from ziplab.corpora import load_corpus
+    from ziplab.models import load_model
+    from ziplab.models.train import heldout_bits
+
+    data = np.frombuffer(load_corpus("stdlib").heldout()[:32768], dtype=np.uint8)
+    lanes = 16
+    pred = load_model(None)
+    streams = data.reshape(lanes, -1)
+    state, prev, bits = pred.start(lanes), np.full(lanes, 256, dtype=np.int64), 0.0
+    for t in range(streams.shape[1]):
+        probs, state = pred.step(state, prev)
+        bits -= np.log2(probs[np.arange(lanes), streams[:, t]].astype(np.float64)).sum()
+        prev = streams[:, t].astype(np.int64)
+    ref = heldout_bits(pred.model, data, lanes=lanes)
+    assert bits / ref < 1.01, bits / ref

@@ -1,0 +1,91 @@
+"""What machine this is, as far as speed and numerics care: CPU model, ISA flags, torch's kernel
+level, and whether bf16 is native. Every benchmark and sweep records it, because every speed
+figure depends on it (a bf16 matmul is ~100x slower on a CPU without native bf16)."""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+#: the ISA flags worth recording (from /proc/cpuinfo)
+FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "asimd", "sve")
+
+
+def _cpuinfo() -> list[str]:
+    try:
+        return Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return []
+
+
+def cpu_name() -> str:
+    """Model name from /proc/cpuinfo on Linux (platform.processor() is often empty there)."""
+    for line in _cpuinfo():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> list[str]:
+    for line in _cpuinfo():
+        if line.startswith(("flags", "Features")):
+            have = set(line.split(":", 1)[1].split())
+            return [f for f in FLAGS if f in have]
+    return []
+
+
+def torch_capability() -> str | None:
+    """torch's CPU kernel level (DEFAULT, AVX2, AVX512...; ATEN_CPU_CAPABILITY lowers it)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.backends.cpu.get_cpu_capability()
+
+
+def native_bf16() -> bool:
+    """True where bf16 matmuls run in hardware (AVX-512 BF16 or AMX) and neither torch's nor
+    oneDNN's kernel level has been lowered below it. Elsewhere bf16 is emulated, ~100x slower
+    than fp32, and oneDNN's bf16 LSTM has no kernel at all."""
+    import torch
+
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    if isa not in ("ALL", "AVX512_CORE_BF16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX",
+                   "AVX10_1_512_AMX_FP16", "AVX512_CORE_FP16", "AVX10_1_512"):
+        return False
+    if not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
+        return False
+    cpu = torch.cpu
+    return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+                or getattr(cpu, "_is_amx_tile_supported", lambda: False)())
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_record() -> dict[str, Any]:
+    """CPU, ISA flags, torch's kernel level and threads, library versions: for results JSON."""
+    record: dict[str, Any] = {
+        "cpu": cpu_name(), "arch": platform.machine(), "cpu_count": os.cpu_count(), "isa_flags": cpu_flags(),
+        "python": platform.python_version(),
+        **{name: _version(name) for name in ("numpy", "numba", "torch", "constriction", "ziplab")},
+    }
+    try:
+        import torch
+
+        record.update(torch_capability=torch_capability(), native_bf16=native_bf16(),
+                      torch_threads=torch.get_num_threads())
+    except ImportError:
+        pass
+    for var in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "NUMBA_CPU_NAME",
+                "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        if os.environ.get(var):
+            record[var] = os.environ[var]
+    return record

@@ -1,0 +1,262 @@
+"""Arithmetic that gives the same bits on every CPU: the building blocks of portable inference.
+
+Two rules make a computation reproducible on any x86-64 (with or without AVX2/AVX-512), ARM,
+any thread count and any BLAS:
+
+1. **Matrix products only over small integers.** Weights are int8 per output column, inputs are
+   integers scaled per row, and every product and every partial sum stays below 2^24 in
+   magnitude. Then an fp32 GEMM computes the exact integer result in *any* summation order, with
+   or without FMA, blocked or not — the fast vendor BLAS is kept and its choices cannot matter.
+2. **Everything else in float64 with IEEE basic operations only** (+ - * / sqrt, floor), in a
+   fixed order, in numba kernels compiled without fast-math (so no reassociation and no FMA
+   contraction). Those operations are correctly rounded by the IEEE standard, so they agree
+   everywhere. Transcendentals (exp, tanh, erf, sin, cos) are *not* taken from libm or SIMD
+   libraries, whose last bits differ between platforms; they are built here from basic
+   operations and a 64-entry table computed with the `decimal` module (pure software).
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal, localcontext
+
+import numba as nb
+import numpy as np
+
+#: products and partial sums of an exact GEMM stay strictly below this (fp32 has a 24-bit mantissa)
+EXACT = 1 << 24
+#: int8 weights: symmetric, per output column
+WEIGHT_MAX = 127
+
+
+def _pow2_fraction_table() -> np.ndarray:
+    """2^(j/64) for j = 0..63, correctly rounded to float64 via 40-digit decimal arithmetic."""
+    with localcontext() as ctx:
+        ctx.prec = 40
+        ln2 = Decimal(2).ln()
+        return np.array([float((ln2 * j / 64).exp()) for j in range(64)], dtype=np.float64)
+
+
+POW2_64 = _pow2_fraction_table()
+LOG2E = 1.4426950408889634  # 1/ln 2 as float64 literals: the same constant everywhere
+LN2 = 0.6931471805599453
+SQRT1_2 = 0.7071067811865476
+TWO_PI = 6.283185307179586
+HALF_PI = 1.5707963267948966
+
+
+#: exact powers of two 2^k for k in [-POW2_BIAS, 1023], indexed k + POW2_BIAS
+POW2_BIAS = 1100
+POW2_INT = np.array([2.0**k for k in range(-POW2_BIAS, 1024)], dtype=np.float64)
+
+
+@nb.njit(cache=True, nogil=True)
+def det_exp(x: float) -> float:
+    """exp(x) to ~1e-15 relative, deterministic: 2^(n/64) from the table and an exact power of
+    two, times a degree-5 Taylor polynomial on |z| < 0.0055."""
+    if x < -700.0:
+        return 0.0
+    if x > 700.0:
+        x = 700.0
+    y = x * LOG2E
+    n = math.floor(y * 64.0 + 0.5)
+    r = y - n / 64.0
+    z = r * LN2
+    p = 1.0 + z * (1.0 + z * (0.5 + z * (1.0 / 6.0 + z * (1.0 / 24.0 + z * (1.0 / 120.0)))))
+    ni = np.int64(n)
+    return (p * POW2_64[ni & 63]) * POW2_INT[(ni >> 6) + POW2_BIAS]
+
+
+#: sigmoid sampled every 1/SIG_RES on [-SIG_RANGE, SIG_RANGE] (computed with det_exp at import,
+#: so identical everywhere); linear interpolation between samples is within 2e-7 of sigmoid.
+SIG_RANGE = 16
+SIG_RES = 256
+
+
+@nb.njit(cache=True)
+def _sigmoid_table() -> np.ndarray:
+    n = 2 * SIG_RANGE * SIG_RES
+    t = np.empty(n + 2, dtype=np.float64)
+    for i in range(n + 1):
+        t[i] = det_sigmoid(i / SIG_RES - SIG_RANGE)
+    t[n + 1] = t[n]
+    return t
+
+
+@nb.njit(cache=True, nogil=True)
+def lut_sigmoid(x: float, table) -> float:
+    u = (x + SIG_RANGE) * SIG_RES
+    if u <= 0.0:
+        return table[0]
+    if u >= 2 * SIG_RANGE * SIG_RES:
+        return table[2 * SIG_RANGE * SIG_RES]
+    i = np.int64(u)
+    f = u - i
+    return table[i] + f * (table[i + 1] - table[i])
+
+
+@nb.njit(cache=True, nogil=True)
+def lut_tanh(x: float, table) -> float:
+    return 2.0 * lut_sigmoid(2.0 * x, table) - 1.0
+
+
+@nb.njit(cache=True, nogil=True)
+def det_sigmoid(x: float) -> float:
+    if x >= 0.0:
+        return 1.0 / (1.0 + det_exp(-x))
+    e = det_exp(x)
+    return e / (1.0 + e)
+
+
+@nb.njit(cache=True, nogil=True)
+def det_tanh(x: float) -> float:
+    a = abs(x)
+    t = 1.0 - 2.0 / (det_exp(2.0 * a) + 1.0)
+    if a < 0.01:  # 1 - 2/(e+1) cancels near 0; the series is exact enough there
+        a2 = a * a
+        t = a * (1.0 - a2 * (1.0 / 3.0 - a2 * (2.0 / 15.0)))
+    return t if x >= 0.0 else -t
+
+
+@nb.njit(cache=True, nogil=True)
+def det_erf(x: float) -> float:
+    """erf to ~1e-14: Taylor series below 2.5, continued fraction for erfc above (both from
+    basic operations and det_exp)."""
+    a = abs(x)
+    if a < 2.5:
+        a2 = a * a
+        term = a
+        total = a
+        k = 0
+        while True:
+            k += 1
+            term = -term * a2 / k
+            add = term / (2 * k + 1)
+            total += add
+            if abs(add) < 1e-17 * abs(total) or k > 80:
+                break
+        r = total * 1.1283791670955126  # 2/sqrt(pi)
+    elif a > 6.0:
+        r = 1.0
+    else:
+        # erfc(a) = exp(-a^2)/sqrt(pi) * 1/(a + 1/2/(a + 1/(a + 3/2/(a + ...)))) (Lentz-free, 60 terms backward)
+        f = a
+        for k in range(60, 0, -1):
+            f = a + (k / 2.0) / f
+        r = 1.0 - det_exp(-a * a) / (1.7724538509055159 * f)
+    return r if x >= 0.0 else -r
+
+
+@nb.njit(cache=True, nogil=True)
+def det_gelu(x: float) -> float:
+    """The exact (erf) GELU torch trains with."""
+    return 0.5 * x * (1.0 + det_erf(x * SQRT1_2))
+
+
+@nb.njit(cache=True, nogil=True)
+def _sin_kernel(x: float) -> float:  # |x| <= pi/4
+    x2 = x * x
+    return x * (1.0 - x2 / 6.0 * (1.0 - x2 / 20.0 * (1.0 - x2 / 42.0 * (1.0 - x2 / 72.0 * (1.0 - x2 / 110.0 * (1.0 - x2 / 156.0 * (1.0 - x2 / 210.0)))))))
+
+
+@nb.njit(cache=True, nogil=True)
+def _cos_kernel(x: float) -> float:  # |x| <= pi/4
+    x2 = x * x
+    return 1.0 - x2 / 2.0 * (1.0 - x2 / 12.0 * (1.0 - x2 / 30.0 * (1.0 - x2 / 56.0 * (1.0 - x2 / 90.0 * (1.0 - x2 / 132.0 * (1.0 - x2 / 182.0 * (1.0 - x2 / 240.0)))))))
+
+
+@nb.njit(cache=True, nogil=True)
+def det_sincos(x: float) -> tuple[float, float]:
+    """(sin x, cos x) for x in [0, 2*pi) to ~1e-15: quadrant reduction by exact multiples."""
+    q = math.floor(x / HALF_PI + 0.5)
+    r = x - q * HALF_PI
+    s, c = _sin_kernel(r), _cos_kernel(r)
+    k = np.int64(q) & 3
+    if k == 0:
+        return s, c
+    if k == 1:
+        return c, -s
+    if k == 2:
+        return -s, -c
+    return -c, s
+
+
+# ---- exact integer GEMMs ------------------------------------------------------------------
+def quantize_columns(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float [K, N] -> (int8-valued float32 [K, N], float64 scale [N]) with w ≈ q * scale.
+
+    Only float64 elementwise operations (max, divide, round), so the result is the same on every
+    machine for the same input weights."""
+    w = np.asarray(w, dtype=np.float64)
+    amax = np.abs(w).max(axis=0)
+    scale = np.where(amax > 0, amax / WEIGHT_MAX, 1.0)
+    q = np.clip(np.round(w / scale), -WEIGHT_MAX, WEIGHT_MAX)
+    return np.ascontiguousarray(q, dtype=np.float32), scale.astype(np.float64)
+
+
+def input_limit(q: np.ndarray) -> int:
+    """Largest |integer input| for which x @ q is exact: (max column sum of |q|) * limit < 2^24."""
+    colsum = np.abs(q.astype(np.int64)).sum(axis=0).max()
+    return int((EXACT - 1) // max(int(colsum), 1))
+
+
+@nb.njit(cache=True, nogil=True)
+def quantize_rows(x, limit, out, col0, scales):
+    """Per-row dynamic quantisation of float64 x [L, n] into out[:, col0:col0+n] (float32 holding
+    integers in [-limit, limit]); scales[row] = the row's step, so x ≈ out * scale."""
+    L, n = x.shape
+    for r in range(L):
+        m = 0.0
+        for j in range(n):
+            a = abs(x[r, j])
+            if a > m:
+                m = a
+        s = m / limit if m > 0.0 else 1.0
+        inv = 1.0 / s
+        for j in range(n):
+            v = math.floor(x[r, j] * inv + 0.5)
+            if v > limit:
+                v = limit
+            elif v < -limit:
+                v = -limit
+            out[r, col0 + j] = v
+        scales[r] = s
+
+
+@nb.njit(cache=True, nogil=True)
+def det_matmul(a, b):
+    """float64 a [M, K] @ b [K, N] with each dot product summed left to right: slow, exact in
+    the sense of reproducible; used once per model load (e.g. the LSTM's input table)."""
+    M, K = a.shape
+    N = b.shape[1]
+    out = np.zeros((M, N), dtype=np.float64)
+    for i in range(M):
+        for j in range(N):
+            s = 0.0
+            for k in range(K):
+                s += a[i, k] * b[k, j]
+            out[i, j] = s
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def softmax_probs(logits, probs, floor):
+    """float64 logits [L, 256] -> float32 probabilities with a uniform floor, summed in order."""
+    L, V = logits.shape
+    e = np.empty(V, dtype=np.float64)
+    for r in range(L):
+        m = logits[r, 0]
+        for j in range(1, V):
+            if logits[r, j] > m:
+                m = logits[r, j]
+        s = 0.0
+        for j in range(V):
+            e[j] = det_exp(logits[r, j] - m)
+            s += e[j]
+        keep = (1.0 - floor) / s
+        add = floor / V
+        for j in range(V):
+            probs[r, j] = np.float32(e[j] * keep + add)
+
+
+SIGMOID_TABLE = _sigmoid_table()

@@ -1,0 +1,136 @@
+"""Portable LSTM step: exact int8 GEMMs, float64 cell arithmetic from basic operations.
+
+Per step and layer: the layer's input row ([h below, own h] — layer 0 only its own h, since its
+byte input is a 257-row table) is quantised with one scale per lane, multiplied exactly, and
+rescaled; gates, cell and hidden state are then float64, sigmoid and tanh interpolated in
+`arith`'s deterministic table. The output layer is one more exact GEMM and a deterministic softmax.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+import torch
+
+from ..predictor import FLOOR, VOCAB_OUT
+from .arith import SIGMOID_TABLE, det_matmul, lut_sigmoid, lut_tanh, quantize_rows, softmax_probs
+from .exactmm import ExactLinear
+
+ENGINE = "lstm-int8-v1"
+
+
+@nb.njit(cache=True, nogil=True)
+def _cell(acc, row_scale, col_scale, base, rows, c, h, sig):
+    """pre = acc * row_scale * col_scale + base[rows]; torch gate order i, f, g, o."""
+    L, H = c.shape
+    for r in range(L):
+        rs = row_scale[r]
+        b = rows[r]
+        for j in range(H):
+            pi = acc[r, j] * rs * col_scale[j] + base[b, j]
+            pf = acc[r, H + j] * rs * col_scale[H + j] + base[b, H + j]
+            pg = acc[r, 2 * H + j] * rs * col_scale[2 * H + j] + base[b, 2 * H + j]
+            po = acc[r, 3 * H + j] * rs * col_scale[3 * H + j] + base[b, 3 * H + j]
+            cn = lut_sigmoid(pf, sig) * c[r, j] + lut_sigmoid(pi, sig) * lut_tanh(pg, sig)
+            c[r, j] = cn
+            h[r, j] = lut_sigmoid(po, sig) * lut_tanh(cn, sig)
+
+
+@nb.njit(cache=True, nogil=True)
+def _dequant(acc, row_scale, col_scale, bias, out):
+    L, N = acc.shape
+    for r in range(L):
+        rs = row_scale[r]
+        for j in range(N):
+            out[r, j] = acc[r, j] * rs * col_scale[j] + bias[j]
+
+
+@dataclass
+class LSTMState:
+    lanes: int
+    h: list[np.ndarray]  # float64 [L, H] per layer
+    c: list[np.ndarray]
+    cat: list[np.ndarray]  # float64 GEMM input rows per layer
+    xq: list[np.ndarray]  # float32 quantised inputs (shared memory with xq_t)
+    xq_t: list[torch.Tensor]
+    acc: list[np.ndarray]
+    acc_t: list[torch.Tensor]
+    rs: np.ndarray  # float64 [L] row scales
+    zero_rows: np.ndarray  # int64 [L]
+    out_q: np.ndarray
+    out_q_t: torch.Tensor
+    out_acc: np.ndarray
+    out_acc_t: torch.Tensor
+    logits: np.ndarray
+    probs: np.ndarray
+
+
+class PortableLSTM:
+    """Quantised copy of an `LSTM` module; weights are read once, torch only multiplies."""
+
+    engine = ENGINE
+
+    def __init__(self, model) -> None:
+        cfg = model.cfg
+        self.H, self.n_layer = cfg.n_hidden, cfg.n_layer
+        r = model.rnn
+        f64 = lambda t: t.detach().double().cpu().numpy()  # noqa: E731 - exact widening of stored weights
+        bias = [f64(getattr(r, f"bias_ih_l{i}")) + f64(getattr(r, f"bias_hh_l{i}")) for i in range(self.n_layer)]
+        # layer 0's input is a byte: its input projection (+ bias) is a 257-row table, summed in order
+        self.x0 = det_matmul(np.ascontiguousarray(f64(model.wte.weight)),
+                             np.ascontiguousarray(f64(r.weight_ih_l0).T)) + bias[0][None, :]
+        self.layers = []
+        self.bias = []
+        for i in range(self.n_layer):
+            w_hh = f64(getattr(r, f"weight_hh_l{i}"))
+            stacked = w_hh if i == 0 else np.concatenate([f64(getattr(r, f"weight_ih_l{i}")), w_hh], axis=1)
+            self.layers.append(ExactLinear(stacked.T))
+            self.bias.append(bias[i][None, :].copy())
+        w_out = f64(model.wte.weight)[:VOCAB_OUT] if model.head is None else f64(model.head.weight)
+        self.out = ExactLinear(w_out.T)
+        self.b_out = f64(model.head_bias)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        named = {"x0": self.x0, "b_out": self.b_out, **self.out.arrays("out")}
+        for i, (layer, b) in enumerate(zip(self.layers, self.bias)):
+            named.update(layer.arrays(f"l{i}"))
+            named[f"l{i}.bias"] = b
+        return named
+
+    def linears(self) -> list[ExactLinear]:
+        return [*self.layers, self.out]
+
+    def start(self, lanes: int) -> LSTMState:
+        L, H = lanes, self.H
+        cat = [np.zeros((L, H if i == 0 else 2 * H)) for i in range(self.n_layer)]
+        xq = [np.zeros(c.shape, dtype=np.float32) for c in cat]
+        acc = [np.zeros((L, 4 * H), dtype=np.float32) for _ in range(self.n_layer)]
+        out_q = np.zeros((L, H), dtype=np.float32)
+        out_acc = np.zeros((L, VOCAB_OUT), dtype=np.float32)
+        return LSTMState(
+            lanes=L, h=[np.zeros((L, H)) for _ in range(self.n_layer)], c=[np.zeros((L, H)) for _ in range(self.n_layer)],
+            cat=cat, xq=xq, xq_t=[torch.from_numpy(a) for a in xq], acc=acc, acc_t=[torch.from_numpy(a) for a in acc],
+            rs=np.zeros(L), zero_rows=np.zeros(L, dtype=np.int64), out_q=out_q, out_q_t=torch.from_numpy(out_q),
+            out_acc=out_acc, out_acc_t=torch.from_numpy(out_acc), logits=np.zeros((L, VOCAB_OUT)),
+            probs=np.zeros((L, VOCAB_OUT), dtype=np.float32))
+
+    def step(self, st: LSTMState, prev: np.ndarray) -> np.ndarray:
+        H = self.H
+        for i, layer in enumerate(self.layers):
+            cat = st.cat[i]
+            if i == 0:
+                cat[:] = st.h[0]
+            else:
+                cat[:, :H] = st.h[i - 1]
+                cat[:, H:] = st.h[i]
+            quantize_rows(cat, layer.limit, st.xq[i], 0, st.rs)
+            layer.mm(st.xq_t[i], st.acc_t[i])
+            base, rows = (self.x0, prev) if i == 0 else (self.bias[i], st.zero_rows)
+            _cell(st.acc[i], st.rs, layer.scale, base, rows, st.c[i], st.h[i], SIGMOID_TABLE)
+        quantize_rows(st.h[-1], self.out.limit, st.out_q, 0, st.rs)
+        self.out.mm(st.out_q_t, st.out_acc_t)
+        _dequant(st.out_acc, st.rs, self.out.scale, self.b_out, st.logits)
+        softmax_probs(st.logits, st.probs, FLOOR)
+        return st.probs

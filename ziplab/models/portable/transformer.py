@@ -1,0 +1,306 @@
+"""Portable transformer step: exact int8 GEMMs for every weight matrix, exact integer attention
+products, float64 norms/rotations/softmax/GELU from basic operations.
+
+The KV cache is a ring buffer of the last T keys and values, each vector quantised with its own
+scale (|k|, |v| integers small enough that q.k and p.v are exact in fp32), rotated at its
+absolute position: RoPE makes attention depend on distance only, so this reproduces training's
+window. Attention weights are folded with the value scales and quantised to integers that sum to
+at most WEIGHT_SUM, so the weighted sum of values is exact too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+
+import numba as nb
+import numpy as np
+import torch
+
+from ..predictor import FLOOR, VOCAB_OUT
+from .arith import EXACT, TWO_PI, det_erf, det_exp, det_sincos, quantize_rows, softmax_probs
+from .exactmm import ExactLinear
+
+ENGINE = "transformer-int8-v1"
+LN_EPS = 1e-5  # nn.LayerNorm's default
+VALUE_LIMIT = 2047
+GELU_RANGE = 8
+GELU_RES = 1024
+
+
+@nb.njit(cache=True)
+def _phi_table():
+    """Standard normal CDF every 1/GELU_RES on [-GELU_RANGE, GELU_RANGE], from det_erf."""
+    n = 2 * GELU_RANGE * GELU_RES
+    t = np.empty(n + 2, dtype=np.float64)
+    for i in range(n + 1):
+        t[i] = 0.5 * (1.0 + det_erf((i / GELU_RES - GELU_RANGE) * 0.7071067811865476))
+    t[n + 1] = t[n]
+    return t
+
+
+PHI_TABLE = _phi_table()
+
+
+@nb.njit(cache=True, nogil=True)
+def _gelu_rows(x, phi):
+    L, n = x.shape
+    top = 2 * GELU_RANGE * GELU_RES
+    for r in range(L):
+        for j in range(n):
+            v = x[r, j]
+            u = (v + GELU_RANGE) * GELU_RES
+            if u <= 0.0:
+                x[r, j] = 0.0
+            elif u >= top:
+                pass  # Phi = 1
+            else:
+                i = np.int64(u)
+                f = u - i
+                x[r, j] = v * (phi[i] + f * (phi[i + 1] - phi[i]))
+
+
+@nb.njit(cache=True, nogil=True)
+def _layernorm(x, out):
+    L, d = x.shape
+    for r in range(L):
+        s = 0.0
+        for j in range(d):
+            s += x[r, j]
+        mean = s / d
+        v = 0.0
+        for j in range(d):
+            t = x[r, j] - mean
+            v += t * t
+        inv = 1.0 / math.sqrt(v / d + LN_EPS)
+        for j in range(d):
+            out[r, j] = (x[r, j] - mean) * inv
+
+
+@nb.njit(cache=True, nogil=True)
+def _dequant_add(acc, rs, cs, out, accumulate):
+    L, n = acc.shape
+    for r in range(L):
+        s = rs[r]
+        for j in range(n):
+            v = acc[r, j] * s * cs[j]
+            if accumulate:
+                out[r, j] += v
+            else:
+                out[r, j] = v
+
+
+@nb.njit(cache=True, nogil=True)
+def _angles(pos, inv_freq, cos, sin):
+    for i in range(inv_freq.shape[0]):
+        a = pos * inv_freq[i]
+        a = a - math.floor(a / TWO_PI) * TWO_PI
+        if a < 0.0:
+            a = 0.0
+        s, c = det_sincos(a)
+        sin[i] = s
+        cos[i] = c
+
+
+@nb.njit(cache=True, nogil=True)
+def _quant_vec(src, off, hd, limit, dst):
+    """Quantise src[off:off+hd] into dst[:hd] with its own step; returns the step."""
+    m = 0.0
+    for i in range(hd):
+        a = abs(src[off + i])
+        if a > m:
+            m = a
+    s = m / limit if m > 0.0 else 1.0
+    inv = 1.0 / s
+    for i in range(hd):
+        v = math.floor(src[off + i] * inv + 0.5)
+        if v > limit:
+            v = limit
+        elif v < -limit:
+            v = -limit
+        dst[i] = v
+    return s
+
+
+@nb.njit(cache=True, nogil=True)
+def _attend_prep(qkv, cos, sin, H, kv, hd, qscale, qk_limit, qq, qs, kq, ks, vq, vs, slot):
+    """Rotate q and k heads, quantise q (scaled by 1/sqrt(hd)) per head and store k, v per kv head."""
+    L = qkv.shape[0]
+    half = hd // 2
+    d = H * hd
+    rot = np.empty(hd, dtype=np.float64)
+    for r in range(L):
+        for h in range(H + kv):
+            base = h * hd if h < H else d + (h - H) * hd
+            for i in range(half):
+                x1 = qkv[r, base + i]
+                x2 = qkv[r, base + half + i]
+                rot[i] = x1 * cos[i] - x2 * sin[i]
+                rot[half + i] = x1 * sin[i] + x2 * cos[i]
+            if h < H:
+                for i in range(hd):
+                    rot[i] = rot[i] * qscale
+                g = H // kv
+                qs[r, h // g, h % g] = _quant_vec(rot, 0, hd, qk_limit, qq[r, h // g, h % g])
+            else:
+                ks[r, h - H, slot] = _quant_vec(rot, 0, hd, qk_limit, kq[r, h - H, slot])
+        for h in range(kv):
+            vs[r, h, slot] = _quant_vec(qkv[r], d + kv * hd + h * hd, hd, VALUE_LIMIT, vq[r, h, slot])
+
+
+@nb.njit(cache=True, nogil=True)
+def _attend_weights(scores, qs, ks, vs, weight_sum, wq, ws):
+    """Softmax over each row of exact integer scores (rescaled by the q and k steps), folded with
+    the value steps and quantised so that the integer weights of a row sum to <= weight_sum + n/2."""
+    L, kv, g, n = scores.shape
+    e = np.empty(n, dtype=np.float64)
+    for r in range(L):
+        for a in range(kv):
+            for b in range(g):
+                sq = qs[r, a, b]
+                m = -1e308
+                for t in range(n):
+                    e[t] = scores[r, a, b, t] * sq * ks[r, a, t]
+                    if e[t] > m:
+                        m = e[t]
+                tot = 0.0
+                for t in range(n):
+                    e[t] = det_exp(e[t] - m)
+                    tot += e[t]
+                wsum = 0.0
+                for t in range(n):
+                    e[t] = e[t] / tot * vs[r, a, t]
+                    wsum += e[t]
+                step = wsum / weight_sum if wsum > 0.0 else 1.0
+                inv = 1.0 / step
+                for t in range(n):
+                    wq[r, a, b, t] = math.floor(e[t] * inv + 0.5)
+                ws[r, a, b] = step
+
+
+@nb.njit(cache=True, nogil=True)
+def _attend_out(yacc, ws, out):
+    L, kv, g, hd = yacc.shape
+    for r in range(L):
+        for a in range(kv):
+            for b in range(g):
+                s = ws[r, a, b]
+                base = (a * g + b) * hd
+                for i in range(hd):
+                    out[r, base + i] = yacc[r, a, b, i] * s
+
+
+def _inv_freq(head_dim: int, base: float) -> np.ndarray:
+    """RoPE frequencies base^(-2i/hd), from 40-digit decimal arithmetic (libm pow differs by platform)."""
+    with localcontext() as ctx:
+        ctx.prec = 40
+        ln_base = Decimal(repr(float(base))).ln()
+        return np.array([float((-ln_base * (2 * i) / head_dim).exp()) for i in range(head_dim // 2)])
+
+
+@dataclass
+class TransformerState:
+    lanes: int
+    pos: int
+    x: np.ndarray  # float64 residual [L, d]
+    buf: dict  # scratch arrays and their torch views
+    kq: list  # per layer float32 [L, kv, T, hd] integer keys
+    ks: list  # float64 [L, kv, T] key steps
+    vq: list
+    vs: list
+
+
+class PortableTransformer:
+    engine = ENGINE
+
+    def __init__(self, model) -> None:
+        c = model.cfg
+        self.cfg = c
+        self.d, self.H, self.kv, self.hd, self.T = c.n_embd, c.n_head, c.n_kv_head, c.head_dim, c.context
+        f64 = lambda t: t.detach().double().cpu().numpy()  # noqa: E731
+        self.emb = f64(model.wte.weight)
+        self.layers = []
+        for b in model.blocks:
+            g1, g2 = f64(b.ln1.weight)[:, None], f64(b.ln2.weight)[:, None]  # LayerNorm gains fold into the next matrix
+            self.layers.append({
+                "qkv": ExactLinear(g1 * f64(b.qkv.weight).T), "proj": ExactLinear(f64(b.proj.weight).T),
+                "fc": ExactLinear(g2 * f64(b.fc.weight).T), "out": ExactLinear(f64(b.out.weight).T),
+            })
+        self.head = ExactLinear(f64(model.ln_f.weight)[:, None] * self.emb[:VOCAB_OUT].T)
+        self.inv_freq = _inv_freq(self.hd, c.rope_base)
+        self.qscale = 1.0 / math.sqrt(self.hd)
+        self.qk_limit = int(math.isqrt((EXACT - 1) // self.hd))
+        self.weight_sum = (EXACT - 1) // VALUE_LIMIT - self.T // 2 - 1
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        named = {"emb": self.emb, "inv_freq": self.inv_freq, **self.head.arrays("head"),
+                 "limits": np.array([self.qk_limit, VALUE_LIMIT, self.weight_sum], dtype=np.int64)}
+        for i, layer in enumerate(self.layers):
+            for k, lin in layer.items():
+                named.update(lin.arrays(f"b{i}.{k}"))
+        return named
+
+    def linears(self) -> list[ExactLinear]:
+        return [lin for layer in self.layers for lin in layer.values()] + [self.head]
+
+    def start(self, lanes: int) -> TransformerState:
+        L, d, H, kv, hd, T = lanes, self.d, self.H, self.kv, self.hd, self.T
+        g = H // kv
+        f32 = lambda *s: np.zeros(s, dtype=np.float32)  # noqa: E731
+        l0 = self.layers[0]
+        buf = {
+            "n": np.zeros((L, d)), "rs": np.zeros(L), "xq_d": f32(L, d), "acc_qkv": f32(L, l0["qkv"].n),
+            "qkv": np.zeros((L, l0["qkv"].n)), "acc_d": f32(L, d), "acc_fc": f32(L, l0["fc"].n),
+            "hid": np.zeros((L, l0["fc"].n)), "xq_fc": f32(L, l0["fc"].n), "y": np.zeros((L, d)),
+            "qq": f32(L, kv, g, hd), "qs": np.zeros((L, kv, g)), "ws": np.zeros((L, kv, g)),
+            "acc_out": f32(L, VOCAB_OUT), "logits": np.zeros((L, VOCAB_OUT)),
+            "probs": np.zeros((L, VOCAB_OUT), dtype=np.float32),
+            "cos": np.zeros(hd // 2), "sin": np.zeros(hd // 2),
+        }
+        buf["t"] = {k: torch.from_numpy(v) for k, v in buf.items() if isinstance(v, np.ndarray) and v.dtype == np.float32}
+        n = len(self.layers)
+        return TransformerState(
+            lanes=L, pos=0, x=np.zeros((L, d)), buf=buf,
+            kq=[f32(L, kv, T, hd) for _ in range(n)], ks=[np.ones((L, kv, T)) for _ in range(n)],
+            vq=[f32(L, kv, T, hd) for _ in range(n)], vs=[np.zeros((L, kv, T)) for _ in range(n)])
+
+    def step(self, st: TransformerState, prev: np.ndarray) -> np.ndarray:
+        b, bt = st.buf, st.buf["t"]
+        H, kv, hd, T = self.H, self.kv, self.hd, self.T
+        slot, filled = st.pos % T, min(st.pos + 1, T)
+        _angles(float(st.pos), self.inv_freq, b["cos"], b["sin"])
+        x = st.x
+        x[:] = self.emb[prev]
+        for i, layer in enumerate(self.layers):
+            qkv, proj, fc, out = layer["qkv"], layer["proj"], layer["fc"], layer["out"]
+            _layernorm(x, b["n"])
+            quantize_rows(b["n"], qkv.limit, b["xq_d"], 0, b["rs"])
+            qkv.mm(bt["xq_d"], bt["acc_qkv"])
+            _dequant_add(b["acc_qkv"], b["rs"], qkv.scale, b["qkv"], False)
+            _attend_prep(b["qkv"], b["cos"], b["sin"], H, kv, hd, self.qscale, self.qk_limit,
+                         b["qq"], b["qs"], st.kq[i], st.ks[i], st.vq[i], st.vs[i], slot)
+            kq = torch.from_numpy(st.kq[i])[:, :, :filled]
+            scores = torch.matmul(bt["qq"], kq.transpose(-1, -2)).numpy()  # [L, kv, g, filled], exact
+            wq = np.empty(scores.shape, dtype=np.float32)
+            _attend_weights(scores, b["qs"], st.ks[i], st.vs[i], float(self.weight_sum), wq, b["ws"])
+            yacc = torch.matmul(torch.from_numpy(wq), torch.from_numpy(st.vq[i])[:, :, :filled]).numpy()
+            _attend_out(yacc, b["ws"], b["y"])
+            quantize_rows(b["y"], proj.limit, b["xq_d"], 0, b["rs"])
+            proj.mm(bt["xq_d"], bt["acc_d"])
+            _dequant_add(b["acc_d"], b["rs"], proj.scale, x, True)
+            _layernorm(x, b["n"])
+            quantize_rows(b["n"], fc.limit, b["xq_d"], 0, b["rs"])
+            fc.mm(bt["xq_d"], bt["acc_fc"])
+            _dequant_add(b["acc_fc"], b["rs"], fc.scale, b["hid"], False)
+            _gelu_rows(b["hid"], PHI_TABLE)
+            quantize_rows(b["hid"], out.limit, b["xq_fc"], 0, b["rs"])
+            out.mm(bt["xq_fc"], bt["acc_d"])
+            _dequant_add(b["acc_d"], b["rs"], out.scale, x, True)
+        _layernorm(x, b["n"])
+        quantize_rows(b["n"], self.head.limit, b["xq_d"], 0, b["rs"])
+        self.head.mm(bt["xq_d"], bt["acc_out"])
+        _dequant_add(b["acc_out"], b["rs"], self.head.scale, b["logits"], False)
+        softmax_probs(b["logits"], b["probs"], FLOOR)
+        st.pos += 1
+        return b["probs"]
