@@ -85,8 +85,10 @@ def test_header_round_trip():
 
 
 def test_long_params_are_stored_deflated_and_read_back():
-    params = {"model_sha256": "ab" * 32, "config": {"n_layer": 2, "n_embd": 224, "n_hidden": 224}}
-    raw = Header("store", params, 1024, 0, 0).encode()
+    params = {"model": "shipped", "model_sha256": "ab" * 32, "engine": "lstm-int8-v1", "quant_sha256": "cd" * 32,
+              "family": "lstm", "size": "l4", "config": {"n_layer": 2, "n_embd": 224, "n_hidden": 224},
+              "lanes": 128, "substreams": 2}
+    raw = Header("nn", params, 1024, 0, 0, version=2).encode()
     assert raw[5] == container.FLAG_PARAMS_DEFLATED
     assert container.read_header(io.BytesIO(raw)).params == params
     assert Header("lzh", {"level": 9}, 1024, 0, 0).encode()[5] == 0  # too short to gain

@@ -113,14 +113,15 @@ def read_header(src: BinaryIO) -> Header:
     try:
         name = name_raw.decode("ascii")
         params = json.loads(_inflate_params(params_raw) if flags & FLAG_PARAMS_DEFLATED else params_raw)
-    except (UnicodeDecodeError, ValueError, zlib.error):
+    except (UnicodeDecodeError, ValueError, zlib.error, RecursionError):
         raise FormatError("header holds an unreadable codec name or parameters") from None
-    if not isinstance(params, dict):
-        raise FormatError("header parameters are not a mapping")
-    codec = codecs.get(name)  # unknown codec -> UnknownCodecError
+    if not name.isprintable():
+        raise FormatError("header holds an unreadable codec name")
+    codec = codecs.get(name[:40])  # unknown codec -> UnknownCodecError
     if version != codec.format_version:
         raise FormatError(f"this is a format {version} {name!r} file; this ziplab decodes {name!r} "
                           f"format {codec.format_version} only{codec.version_hint(version)}")
+    codec.check_params(params)
     if not 0 < block_size <= MAX_BLOCK:
         raise FormatError(f"implausible block size {block_size}")
     return Header(name, params, block_size, original, crc, header_size=len(head) + 4, version=version)

@@ -63,7 +63,7 @@ def native_bf16() -> bool:
                 or getattr(cpu, "_is_amx_tile_supported", lambda: False)())
 
 
-def _version(dist: str) -> str:
+def package_version(dist: str) -> str:
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
@@ -75,7 +75,7 @@ def machine_record() -> dict[str, Any]:
     record: dict[str, Any] = {
         "cpu": cpu_name(), "arch": platform.machine(), "cpu_count": os.cpu_count(), "isa_flags": cpu_flags(),
         "python": platform.python_version(),
-        **{name: _version(name) for name in ("numpy", "numba", "torch", "constriction", "ziplab")},
+        **{name: package_version(name) for name in ("numpy", "numba", "torch", "constriction", "ziplab")},
     }
     try:
         import torch

@@ -46,6 +46,7 @@ def cli() -> None:
 def main() -> None:
     """Entry point: ziplab errors become one line on stderr and exit code 1, never a traceback."""
     from ..errors import ZiplabError
+    from .signals import Interrupted
 
     try:
         code = cli.main(standalone_mode=False)
@@ -61,6 +62,9 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("ziplab: interrupted", err=True)
         sys.exit(130)
+    except Interrupted as exc:  # a signal, acted on at a safe point; partial outputs are gone
+        click.echo(f"ziplab: interrupted ({exc.name})", err=True)
+        sys.exit(exc.exit_code)
     except OSError as exc:
         name = f" {exc.filename}:" if getattr(exc, "filename", None) else ""
         click.echo(f"ziplab: error:{name} {exc.strerror or exc}", err=True)

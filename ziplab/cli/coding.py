@@ -11,6 +11,7 @@ from .. import codecs as registry
 from .. import container
 from ..errors import ZiplabError
 from .files import PROGRESS_MIN_BYTES, atomic_output, input_size, open_input, progress_bar
+from .signals import deferred_signals, with_checkpoint
 
 SUFFIX = ".zl"
 SLOW_CODEC_PROGRESS_BYTES = 1 << 16  # model-driven codecs run at KB/s: show progress early
@@ -50,23 +51,46 @@ def compress(files, codec, level, output, to_stdout, force, quiet, block_size, m
     _check_outputs(files, output)
     predictive = _is_predictive(codec)
     options = _neural_options(model, lanes, workers)
-    for name in files:
+
+    def one(name: str) -> None:
         size = input_size(name)
         threshold = SLOW_CODEC_PROGRESS_BYTES if predictive else PROGRESS_MIN_BYTES
         with open_input(name) as src, progress_bar(f"compress {name}", size, quiet, threshold) as bar:
             step = _progress_options(bar, predictive)
             if to_stdout or (name == "-" and not output):
                 _to_stdout(force, True)
-                header = container.compress_file(src, sys.stdout.buffer, codec, level,
-                                                 block_size=block_size, **step, **options)
+                container.compress_file(src, sys.stdout.buffer, codec, level, block_size=block_size, **step, **options)
                 sys.stdout.buffer.flush()
-                continue
+                return
             target = Path(output or name + SUFFIX)
-            with atomic_output(target, force) as dst:
+            with atomic_output(target, force, like=_regular(name)) as dst:
                 header = container.compress_file(src, dst, codec, level, block_size=block_size, **step, **options)
                 written = dst.tell()
         if not quiet:
             _summary(name, header.original_size, written, str(target))
+
+    return _each_file(files, one)
+
+
+def _regular(name: str) -> Path | None:
+    """The input whose mode and times the output takes (not standard input)."""
+    return None if name == "-" else Path(name)
+
+
+def _each_file(files: tuple[str, ...], one) -> int:
+    """Run `one` on every file like gzip: a failure is reported (naming the file) and the rest
+    still run; the exit code is 1 if any failed. Signals stop everything (deferred to a safe point)."""
+    failed = 0
+    with deferred_signals():
+        for name in files:
+            try:
+                one(name)
+            except (ZiplabError, OSError) as exc:
+                failed += 1
+                text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                text = text if text.startswith(name) else f"{name}: {text}"
+                click.echo(f"ziplab: error: {text}", err=True)
+    return 1 if failed else 0
 
 
 def _is_predictive(codec: str) -> bool:
@@ -76,14 +100,14 @@ def _is_predictive(codec: str) -> bool:
 
 
 def _progress_options(bar, predictive: bool) -> dict:
-    """Model-driven codecs report every few steps through their stats; others per block."""
-    if bar is None:
-        return {}
+    """Model-driven codecs report every few steps through their stats; others per block. Either
+    way the callback is where a pending signal is acted on (see `signals`)."""
+    report = with_checkpoint(bar)
     if predictive:
         from ..codecs.predictive import CodingStats
 
-        return {"stats": CodingStats(progress=bar)}
-    return {"progress": bar}
+        return {"stats": CodingStats(progress=report)}
+    return {"progress": report}
 
 
 def _summary(name: str, original: int, compressed: int, target: str) -> None:
@@ -109,40 +133,48 @@ def _decompressed_name(name: str) -> Path:
 def decompress(files, output, to_stdout, force, quiet, model, workers):
     """Decompress FILE.zl files (codec and settings come from each header)."""
     _check_outputs(files, output)
-    options = {"model": model} if model else {}
+    base = {"model": model} if model else {}
     if workers:
-        options["workers"] = workers
-    for name in files:
+        base["workers"] = workers
+
+    def one(name: str) -> None:
         with open_input(name) as src:
-            if to_stdout or (name == "-" and not output):
-                container.decompress_file(src, sys.stdout.buffer, **options)
-                sys.stdout.buffer.flush()
-                continue
-            target = Path(output) if output else _decompressed_name(name)
             header = container.read_header(src)
             predictive = _is_predictive(header.codec)
             threshold = SLOW_CODEC_PROGRESS_BYTES if predictive else PROGRESS_MIN_BYTES
-            with progress_bar(f"decompress {name}", header.original_size, quiet, threshold) as bar, \
-                    atomic_output(target, force) as dst:
-                step = {"progress": bar} if bar else {}
-                if predictive and bar:
-                    options = {**options, "progress": bar}
-                    step = {}
-                container.decompress_file(src, dst, header=header, **step, **options)
+            with progress_bar(f"decompress {name}", header.original_size, quiet, threshold) as bar:
+                report = with_checkpoint(bar)
+                # predictive decoders report every few steps, the container once per block
+                step, options = ({}, {**base, "progress": report}) if predictive else ({"progress": report}, base)
+                if to_stdout or (name == "-" and not output):
+                    container.decompress_file(src, sys.stdout.buffer, header=header, **step, **options)
+                    sys.stdout.buffer.flush()
+                    return
+                target = Path(output) if output else _decompressed_name(name)
+                with atomic_output(target, force, like=_regular(name)) as dst:
+                    container.decompress_file(src, dst, header=header, **step, **options)
+
+    return _each_file(files, one)
+
+
+def _printable(value: object) -> str:
+    """Header text as data, never as terminal control sequences."""
+    text = str(value)
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @click.command()
 @click.argument("files", nargs=-1, required=True)
 def info(files):
     """Show the header of .zl files: codec, parameters, sizes, ratio and bpb."""
-    for name in files:
+    def one(name: str) -> None:
         with open_input(name) as src:
             header = container.read_header(src)
         compressed = input_size(name)
-        click.echo(f"{name}:")
+        click.echo(f"{_printable(name)}:")
         click.echo(f"  codec        {header.codec} (format {header.version})")
         for key, value in sorted(header.params.items()):
-            click.echo(f"  {key:<12} {value}")
+            click.echo(f"  {_printable(key):<12} {_printable(value)}")
         click.echo(f"  original     {header.original_size} bytes")
         click.echo(f"  blocks       {header.blocks} x {header.block_size} bytes")
         click.echo(f"  crc32        {header.crc32:08x}")
@@ -150,6 +182,8 @@ def info(files):
             ratio = header.original_size / compressed if compressed else 0.0
             bpb = 8 * compressed / header.original_size if header.original_size else 0.0
             click.echo(f"  compressed   {compressed} bytes (ratio {ratio:.3f}, {bpb:.3f} bpb)")
+
+    return _each_file(files, one)
 
 
 @click.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -18,9 +19,28 @@ class OutputExistsError(ZiplabError):
     """An output file already exists and --force was not given."""
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _copy_metadata(tmp: str, like: Path | None) -> None:
+    """The input's permission bits and times, as gzip and zstd keep them; a file made from
+    standard input gets the usual 0666 & ~umask (mkstemp's 0600 would surprise)."""
+    if like is None:
+        os.chmod(tmp, 0o666 & ~_umask())
+        return
+    st = like.stat()
+    os.chmod(tmp, stat.S_IMODE(st.st_mode))
+    os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
 @contextlib.contextmanager
-def atomic_output(path: Path, force: bool) -> Iterator[BinaryIO]:
-    """Write to a temp file beside `path`, renamed over it only if the block exits cleanly."""
+def atomic_output(path: Path, force: bool, like: Path | None = None) -> Iterator[BinaryIO]:
+    """Write to a temp file beside `path`, renamed over it only if the block exits cleanly
+    (exceptions and signals, which arrive as exceptions, remove it); the result takes the mode
+    and times of `like`, the input."""
     if path.exists() and not force:
         raise OutputExistsError(f"{path} already exists (use -f/--force to overwrite)")
     folder = path.parent if str(path.parent) else Path(".")
@@ -30,6 +50,7 @@ def atomic_output(path: Path, force: bool) -> Iterator[BinaryIO]:
             yield out
             out.flush()
             os.fsync(out.fileno())
+        _copy_metadata(tmp, like)
         if path.exists() and not force:  # appeared while we worked
             raise OutputExistsError(f"{path} already exists (use -f/--force to overwrite)")
         os.replace(tmp, path)

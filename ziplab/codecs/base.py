@@ -41,6 +41,18 @@ class Codec:
             raise ParameterError(f"codec {self.name!r} takes no option {sorted(options)[0]!r}")
         return {"level": self.check_level(level)} if self.levels else {}
 
+    def params_schema(self) -> dict[str, Any]:
+        """What a header's params may hold for this codec (see `schema`)."""
+        from .schema import Int
+
+        return {"level": Int(*self.levels)} if self.levels else {}
+
+    def check_params(self, params: Any) -> None:
+        """Validate params read from a file before anything is built from them."""
+        from .schema import check
+
+        check(params, self.params_schema())
+
     def check_level(self, level: int | None) -> int | None:
         if self.levels is None:
             if level is not None:

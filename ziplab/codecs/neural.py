@@ -37,6 +37,13 @@ class NeuralCodec(PredictiveCodec):
                     "CPU kind that wrote them can reproduce)")
         return ""
 
+    def params_schema(self) -> dict[str, Any]:
+        from .schema import Flat, Hex, Text
+
+        return {**super().params_schema(), "model": Text(4096), "model_sha256": Hex(64), "engine": Text(64),
+                "quant_sha256": Hex(64), "family": Text(16, choices=("lstm", "transformer")),
+                "size": Text(16, optional=True), "config": Flat(32)}
+
     def describe_options(self, level: int | None, options: dict) -> dict:
         spec = options.pop("model", None)
         return {"model": str(spec) if spec is not None else SHIPPED}

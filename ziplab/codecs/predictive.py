@@ -32,6 +32,8 @@ BOS = 256
 MIN_LANE_BYTES = 256
 #: below this a block is coded in-process even when workers are asked for
 PARALLEL_MIN_BYTES = 1 << 16
+MAX_LANES = 4096
+MAX_STREAMS = 64
 PROBE = b"ziplab fingerprint probe: It was the best of times, it was the worst of times.\x00\xff\n"
 PROBE_STEPS = 8
 
@@ -77,11 +79,10 @@ def encode_lanes(predictor: Any, chunk: np.ndarray, lanes: int, stats: CodingSta
         return b""
     L = lane_count(n, lanes)
     T = -(-n // L)
-    grid = np.zeros(L * T, dtype=np.int64)
+    grid = np.zeros(L * T, dtype=np.uint8)  # one byte of memory per coded byte (plus one transient copy)
     grid[:n] = chunk
     grid = np.ascontiguousarray(grid.reshape(L, T).T)  # [T, L]: row t = byte t of every lane
     active = np.minimum(L, -(-(n - np.arange(T)) // T))  # lanes still running at each step
-    symbols = grid.astype(np.int32)  # what constriction takes, converted once rather than per step
     family = _family()
     encoder = constriction.stream.queue.RangeEncoder()
     state = predictor.start(L)
@@ -92,7 +93,7 @@ def encode_lanes(predictor: Any, chunk: np.ndarray, lanes: int, stats: CodingSta
     for t in range(T):
         probs, state = predictor.step(state, prev)
         k = int(active[t])
-        encoder.encode(symbols[t, :k], family, probs[:k])
+        encoder.encode(grid[t, :k].astype(np.int32), family, probs[:k])
         if chosen is not None:
             chosen[t, :k] = probs[lane[:k], grid[t, :k]]
             _report(stats.progress, t, T, active)
@@ -119,7 +120,7 @@ def decode_lanes(predictor: Any, payload: bytes, n: int, lanes: int,
         raise CorruptDataError("neural payload is not a whole number of 32-bit words")
     L = lane_count(n, lanes)
     T = -(-n // L)
-    grid = np.zeros((T, L), dtype=np.int64)
+    grid = np.zeros((T, L), dtype=np.uint8)
     active = np.minimum(L, -(-(n - np.arange(T)) // T))
     family = _family()
     try:
@@ -134,7 +135,7 @@ def decode_lanes(predictor: Any, payload: bytes, n: int, lanes: int,
             _report(progress, t, T, active)
     except (ValueError, RuntimeError, AssertionError) as exc:
         raise CorruptDataError(f"neural payload cannot be decoded: {exc}") from None
-    return grid.T.reshape(-1)[:n].astype(np.uint8)
+    return grid.T.reshape(-1)[:n]
 
 
 def fingerprint(predictor: Any, lanes: int) -> str:
@@ -178,7 +179,10 @@ class PredictiveCodec(Codec):
     from header params (`build_predictor`) and what goes in the params (`describe`)."""
 
     default_lanes = 64
-    max_ratio = float(1 << 24)  # a near-certain byte can cost well under a bit
+    #: constriction quantises every distribution to 24-bit precision and leaves every byte at
+    #: least one unit, so a byte costs >= -log2(1 - 255 / 2^24) ~ 2.2e-5 bits: one payload byte
+    #: holds at most ~365,000 coded bytes. 2^19 is that bound, rounded up.
+    max_ratio = float(1 << 19)
     block_size = 1 << 20
 
     def build_predictor(self, params: dict, options: dict) -> Any:
@@ -199,10 +203,10 @@ class PredictiveCodec(Codec):
     def params(self, level: int | None = None, **options: Any) -> dict:
         lanes = int(options.pop("lanes", None) or self.default_lanes)
         workers = int(options.pop("workers", None) or 1)
-        if not 1 <= lanes <= 4096:
-            raise ParameterError("lanes must be between 1 and 4096")
-        if not 1 <= workers <= 64:
-            raise ParameterError("workers must be between 1 and 64")
+        if not 1 <= lanes <= MAX_LANES:
+            raise ParameterError(f"lanes must be between 1 and {MAX_LANES}")
+        if not 1 <= workers <= MAX_STREAMS:
+            raise ParameterError(f"workers must be between 1 and {MAX_STREAMS}")
         params = {"lanes": lanes, self.streams_key: max(self.min_substreams, workers)}
         if self.fingerprinted:
             params["threads"] = 1
@@ -219,6 +223,21 @@ class PredictiveCodec(Codec):
     def describe_options(self, level: int | None, options: dict) -> dict:
         """Params that `build_predictor` needs, popped from `options`; `describe` adds the rest."""
         return {}
+
+    def params_schema(self) -> dict[str, Any]:
+        from .schema import Hex, Int
+
+        schema: dict[str, Any] = {"lanes": Int(1, MAX_LANES), self.streams_key: Int(self.min_substreams, MAX_STREAMS)}
+        if self.fingerprinted:
+            schema.update(threads=Int(1, 1), fingerprint=Hex(32))
+        return {**super().params_schema(), **schema}
+
+    def check_params(self, params: Any) -> None:
+        super().check_params(params)
+        if params["lanes"] < self.streams(params):
+            from ..errors import FormatError
+
+            raise FormatError("header parameters give a substream fewer than one lane")
 
     def streams(self, params: dict) -> int:
         return int(params[self.streams_key])

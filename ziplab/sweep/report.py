@@ -18,11 +18,11 @@ import json
 import os
 import platform
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..hardware import cpu_name, cpu_flags
+from ..hardware import cpu_flags, cpu_name
+from ..hardware import package_version as _version
 from .fit import FamilyFit, as_family_fits, fits_to_json
 
 SIZE_COLUMNS = [
@@ -40,13 +40,6 @@ SIZE_COLUMNS = [
     "encode_kbps",
     "decode_kbps",
 ]
-
-
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def environment() -> dict[str, Any]:

@@ -224,6 +224,21 @@ def quantize_rows(x, limit, out, col0, scales):
 
 
 @nb.njit(cache=True, nogil=True)
+def dequant_rows(acc, row_scale, col_scale, bias, out, accumulate):
+    """out[r, j] (+)= acc[r, j] * row_scale[r] * col_scale[j] + bias[j]: an exact GEMM's integer
+    result back to float64, multiplied in this order everywhere."""
+    L, n = acc.shape
+    for r in range(L):
+        s = row_scale[r]
+        for j in range(n):
+            v = acc[r, j] * s * col_scale[j] + bias[j]
+            if accumulate:
+                out[r, j] += v
+            else:
+                out[r, j] = v
+
+
+@nb.njit(cache=True, nogil=True)
 def det_matmul(a, b):
     """float64 a [M, K] @ b [K, N] with each dot product summed left to right: slow, exact in
     the sense of reproducible; used once per model load (e.g. the LSTM's input table)."""

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..predictor import FLOOR, VOCAB_OUT
-from .arith import SIGMOID_TABLE, det_matmul, lut_sigmoid, lut_tanh, quantize_rows, softmax_probs
+from .arith import SIGMOID_TABLE, det_matmul, dequant_rows, lut_sigmoid, lut_tanh, quantize_rows, softmax_probs
 from .exactmm import ExactLinear
 
 ENGINE = "lstm-int8-v1"
@@ -36,15 +36,6 @@ def _cell(acc, row_scale, col_scale, base, rows, c, h, sig):
             cn = lut_sigmoid(pf, sig) * c[r, j] + lut_sigmoid(pi, sig) * lut_tanh(pg, sig)
             c[r, j] = cn
             h[r, j] = lut_sigmoid(po, sig) * lut_tanh(cn, sig)
-
-
-@nb.njit(cache=True, nogil=True)
-def _dequant(acc, row_scale, col_scale, bias, out):
-    L, N = acc.shape
-    for r in range(L):
-        rs = row_scale[r]
-        for j in range(N):
-            out[r, j] = acc[r, j] * rs * col_scale[j] + bias[j]
 
 
 @dataclass
@@ -131,6 +122,6 @@ class PortableLSTM:
             _cell(st.acc[i], st.rs, layer.scale, base, rows, st.c[i], st.h[i], SIGMOID_TABLE)
         quantize_rows(st.h[-1], self.out.limit, st.out_q, 0, st.rs)
         self.out.mm(st.out_q_t, st.out_acc_t)
-        _dequant(st.out_acc, st.rs, self.out.scale, self.b_out, st.logits)
+        dequant_rows(st.out_acc, st.rs, self.out.scale, self.b_out, st.logits, False)
         softmax_probs(st.logits, st.probs, FLOOR)
         return st.probs

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..predictor import FLOOR, VOCAB_OUT
-from .arith import EXACT, TWO_PI, det_erf, det_exp, det_sincos, quantize_rows, softmax_probs
+from .arith import EXACT, TWO_PI, dequant_rows, det_erf, det_exp, det_sincos, quantize_rows, softmax_probs
 from .exactmm import ExactLinear
 
 ENGINE = "transformer-int8-v1"
@@ -76,19 +76,6 @@ def _layernorm(x, out):
         inv = 1.0 / math.sqrt(v / d + LN_EPS)
         for j in range(d):
             out[r, j] = (x[r, j] - mean) * inv
-
-
-@nb.njit(cache=True, nogil=True)
-def _dequant_add(acc, rs, cs, out, accumulate):
-    L, n = acc.shape
-    for r in range(L):
-        s = rs[r]
-        for j in range(n):
-            v = acc[r, j] * s * cs[j]
-            if accumulate:
-                out[r, j] += v
-            else:
-                out[r, j] = v
 
 
 @nb.njit(cache=True, nogil=True)
@@ -232,6 +219,7 @@ class PortableTransformer:
         self.qscale = 1.0 / math.sqrt(self.hd)
         self.qk_limit = int(math.isqrt((EXACT - 1) // self.hd))
         self.weight_sum = (EXACT - 1) // VALUE_LIMIT - self.T // 2 - 1
+        self.zero_bias = np.zeros(max(lin.n for lin in self.linears()))  # these matrices have no bias
 
     def arrays(self) -> dict[str, np.ndarray]:
         named = {"emb": self.emb, "inv_freq": self.inv_freq, **self.head.arrays("head"),
@@ -277,7 +265,7 @@ class PortableTransformer:
             _layernorm(x, b["n"])
             quantize_rows(b["n"], qkv.limit, b["xq_d"], 0, b["rs"])
             qkv.mm(bt["xq_d"], bt["acc_qkv"])
-            _dequant_add(b["acc_qkv"], b["rs"], qkv.scale, b["qkv"], False)
+            dequant_rows(b["acc_qkv"], b["rs"], qkv.scale, self.zero_bias, b["qkv"], False)
             _attend_prep(b["qkv"], b["cos"], b["sin"], H, kv, hd, self.qscale, self.qk_limit,
                          b["qq"], b["qs"], st.kq[i], st.ks[i], st.vq[i], st.vs[i], slot)
             kq = torch.from_numpy(st.kq[i])[:, :, :filled]
@@ -288,19 +276,19 @@ class PortableTransformer:
             _attend_out(yacc, b["ws"], b["y"])
             quantize_rows(b["y"], proj.limit, b["xq_d"], 0, b["rs"])
             proj.mm(bt["xq_d"], bt["acc_d"])
-            _dequant_add(b["acc_d"], b["rs"], proj.scale, x, True)
+            dequant_rows(b["acc_d"], b["rs"], proj.scale, self.zero_bias, x, True)
             _layernorm(x, b["n"])
             quantize_rows(b["n"], fc.limit, b["xq_d"], 0, b["rs"])
             fc.mm(bt["xq_d"], bt["acc_fc"])
-            _dequant_add(b["acc_fc"], b["rs"], fc.scale, b["hid"], False)
+            dequant_rows(b["acc_fc"], b["rs"], fc.scale, self.zero_bias, b["hid"], False)
             _gelu_rows(b["hid"], PHI_TABLE)
             quantize_rows(b["hid"], out.limit, b["xq_fc"], 0, b["rs"])
             out.mm(bt["xq_fc"], bt["acc_d"])
-            _dequant_add(b["acc_d"], b["rs"], out.scale, x, True)
+            dequant_rows(b["acc_d"], b["rs"], out.scale, self.zero_bias, x, True)
         _layernorm(x, b["n"])
         quantize_rows(b["n"], self.head.limit, b["xq_d"], 0, b["rs"])
         self.head.mm(bt["xq_d"], bt["acc_out"])
-        _dequant_add(b["acc_out"], b["rs"], self.head.scale, b["logits"], False)
+        dequant_rows(b["acc_out"], b["rs"], self.head.scale, self.zero_bias, b["logits"], False)
         softmax_probs(b["logits"], b["probs"], FLOOR)
         st.pos += 1
         return b["probs"]
