@@ -32,20 +32,20 @@ def corpus_dir(tmp_path_factory):
 @pytest.fixture(scope="module", params=["l1", "t1"])
 def model(request, corpus_dir, tmp_path_factory):
     """A briefly trained tiny model: good enough that blocks are really coded, not stored."""
-    from ziplab.models.train import train_model
+    from ziplab.models.train import TrainConfig, train_model
 
     path = tmp_path_factory.mktemp("ckpt") / f"{request.param}.safetensors"
-    train_model(request.param, str(corpus_dir), train_bytes=200_000, seed=1, out=path, progress=False,
-                final_eval_bytes=4096)
+    train_model(TrainConfig(request.param, str(corpus_dir), train_bytes=200_000, seed=1, out=str(path),
+                            final_eval_bytes=4096))
     return str(path)
 
 
 @pytest.fixture(scope="module")
 def other_model(corpus_dir, tmp_path_factory):
-    from ziplab.models.train import train_model
+    from ziplab.models.train import TrainConfig, train_model
 
     path = tmp_path_factory.mktemp("ckpt2") / "other.safetensors"
-    train_model("l1", str(corpus_dir), train_bytes=8192, seed=2, out=path, progress=False, final_eval_bytes=4096)
+    train_model(TrainConfig("l1", str(corpus_dir), train_bytes=8192, seed=2, out=str(path), final_eval_bytes=4096))
     return str(path)
 
 

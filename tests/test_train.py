@@ -13,7 +13,7 @@ from click.testing import CliRunner  # noqa: E402
 from ziplab.cli import cli  # noqa: E402
 from ziplab.errors import ZiplabError  # noqa: E402
 from ziplab.models.checkpoint import load_model, read_meta  # noqa: E402
-from ziplab.models.train import lr_at, train_model  # noqa: E402
+from ziplab.models.train import TrainConfig, lr_at, train_model  # noqa: E402
 
 TEXT = (b"The quick brown fox jumps over the lazy dog. " * 40 + b"Pack my box with five dozen liquor jugs. " * 40) * 3
 
@@ -46,7 +46,7 @@ def test_cli_train_writes_loadable_checkpoint(corpus, tmp_path, monkeypatch):
 
 def test_default_location_and_load_by_size(corpus, tmp_path, monkeypatch):
     monkeypatch.setenv("ZIPLAB_MODELS_DIR", str(tmp_path / "models"))
-    res = train_model("t1", str(corpus), train_bytes=8192, seed=0, threads=1, progress=False, final_eval_bytes=1024)
+    res = train_model(TrainConfig("t1", str(corpus), train_bytes=8192, seed=0, threads=1, final_eval_bytes=1024))
     assert res.path.parent == tmp_path / "models" and res.path.name.startswith("t1-")
     assert load_model("t1").weights_sha256 == load_model(str(res.path)).weights_sha256
 
@@ -54,17 +54,17 @@ def test_default_location_and_load_by_size(corpus, tmp_path, monkeypatch):
 def test_training_is_deterministic_given_seed_and_threads(corpus, tmp_path):
     shas = []
     for name in ("a", "b"):
-        res = train_model("l1", str(corpus), train_bytes=12000, seed=5, threads=1, progress=False,
-                          out=tmp_path / f"{name}.safetensors", final_eval_bytes=1024)
+        res = train_model(TrainConfig("l1", str(corpus), train_bytes=12000, seed=5, threads=1,
+                                      out=str(tmp_path / f"{name}.safetensors"), final_eval_bytes=1024))
         shas.append(load_model(str(res.path)).weights_sha256)
     assert shas[0] == shas[1]
 
 
 def test_bad_size_and_corpus_are_ziplab_errors(corpus, tmp_path):
     with pytest.raises(ZiplabError):
-        train_model("z9", str(corpus), train_bytes=1000, progress=False)
+        train_model(TrainConfig("z9", str(corpus), train_bytes=1000))
     with pytest.raises(ZiplabError):
-        train_model("l1", str(tmp_path / "nope"), train_bytes=1000, progress=False)
+        train_model(TrainConfig("l1", str(tmp_path / "nope"), train_bytes=1000))
 
 
 def test_schedule_warms_up_then_decays():

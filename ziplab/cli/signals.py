@@ -58,6 +58,16 @@ def deferred_signals() -> Iterator[None]:
         _pending.clear()
 
 
+def received() -> int | None:
+    """The first signal that arrived, if any."""
+    return _pending[0] if _pending else None
+
+
+def pending() -> bool:
+    """Whether a signal arrived (for loops that stop on their own terms, like training)."""
+    return bool(_pending)
+
+
 def checkpoint() -> None:
     """Raise Interrupted if a signal arrived since the last call."""
     if _pending:

@@ -4,31 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from contextlib import contextmanager
-from typing import Callable, Iterator
-
 import click
-
-# `ziplab sweep` with no arguments: the built-in corpus, done in under 10 minutes on 2 cores.
-DEFAULT = {"corpus": "stdlib", "sizes": ("l0", "l1", "l2", "l3", "t0", "t1", "t2", "t3"),
-           "train_bytes": 5_000_000, "eval_bytes": 1 << 17}
-# --quick: a smoke test of every stage in well under a minute.
-QUICK = {"sizes": ("l1", "l2", "t1"), "train_bytes": 16_384, "eval_bytes": 4096}
-
-
-@contextmanager
-def _coding_progress() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn,
-                               TransferSpeedColumn)
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TransferSpeedColumn(),
-                  TimeRemainingColumn(), transient=True) as bar:
-        def make(label: str, total: int) -> Callable[[int], None]:
-            task = bar.add_task(label, total=total)
-            return lambda n: bar.advance(task, n)
-
-        yield make
-
 
 @click.command()
 @click.option("--corpus", default=None, help="Corpus name or path (default: the built-in stdlib corpus).")
@@ -40,13 +16,17 @@ def _coding_progress() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
 @click.option("--eval-bytes", type=int, default=None, help="Held-out bytes coded per size.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", default="sweep", show_default=True, type=click.Path(file_okay=False))
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True,
+              help="Training device (auto: CUDA when torch sees a GPU); coding is portable and runs on the CPU.")
 @click.option("--lanes", type=int, default=64, show_default=True, help="Coding lanes.")
 @click.option("--workers", type=int, default=1, show_default=True, help="Coding worker processes.")
-@click.option("--threads", type=int, default=None, help="Training threads (default: torch's).")
+@click.option("--threads", type=click.IntRange(1, 1024), default=None,
+              help="Training threads (default: torch's; with --jobs, CPUs / jobs).")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Sizes trained at once, one process each (results.json is shared safely).")
 @click.option("--quick", is_flag=True, help="Tiny budget: checks every stage in well under a minute.")
 def sweep(corpus, families, sizes, train_bytes, minutes, eval_bytes, seed, out, device, lanes, workers,
-          threads, quick):
+          threads, jobs, quick):
     """Train the size ladder, compress held-out text for real, fit and plot bpb against size.
 
     With no options: the built-in corpus (Python's standard library), sizes l0-l3 and t0-t3,
@@ -54,20 +34,26 @@ def sweep(corpus, families, sizes, train_bytes, minutes, eval_bytes, seed, out, 
     Rerunning resumes: finished sizes are skipped."""
     from rich.console import Console
 
-    from ..sweep.run import SweepSettings, run_sweep
+    from ..sweep.run import PRESETS, SweepSettings, run_sweep
+    from .progress import byte_bars
 
     explicit = any(v is not None for v in (sizes, train_bytes, minutes)) or families != "lstm,transformer"
-    preset = QUICK if quick else ({} if explicit else DEFAULT)
+    preset = PRESETS["quick"] if quick else ({} if explicit else PRESETS["default"])
     if train_bytes is not None and minutes is not None:
         raise click.UsageError("give --train-bytes or --minutes, not both")
+    chosen = tuple(f.strip() for f in families.split(",") if f.strip())
+    if quick and not sizes:  # the quick preset's sizes, of the families asked for
+        from ..models.ladder import rung
+
+        preset = {**preset, "sizes": tuple(z for z in preset["sizes"] if rung(z).family in chosen)}
     settings = SweepSettings(
-        corpus=corpus or DEFAULT["corpus"],
-        families=tuple(f.strip() for f in families.split(",") if f.strip()),
+        corpus=corpus or SweepSettings.corpus,
+        families=chosen,
         sizes=tuple(s.strip() for s in sizes.split(",")) if sizes else preset.get("sizes", ()),
         train_bytes=train_bytes if train_bytes is not None else (None if minutes else preset.get("train_bytes")),
         minutes=minutes,
-        eval_bytes=eval_bytes or preset.get("eval_bytes", 1 << 20),
-        seed=seed, out=out, device=device, lanes=lanes, workers=workers, threads=threads,
+        eval_bytes=eval_bytes or preset.get("eval_bytes", SweepSettings.eval_bytes),
+        seed=seed, out=out, device=device, lanes=lanes, workers=workers, threads=threads, jobs=jobs,
         command="ziplab sweep " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
     )
     console = Console(stderr=True)
@@ -80,13 +66,13 @@ def sweep(corpus, families, sizes, train_bytes, minutes, eval_bytes, seed, out, 
         elif event == "reuse":
             console.print(f"{info['size']}: reusing checkpoint {info['path']}")
         elif event == "size":
-            console.print(f"[bold]{info['size']}[/bold]: training")
+            console.print(f"[bold]{info['size']}[/bold]: " + ("queued" if info.get("queued") else "training"))
         elif event == "measured":
             console.print(f"{info['size']}: {info['non_embedding_params']:,} params, actual {info['actual_bpb']:.4f} bpb "
                           f"(cross-entropy {info['cross_entropy_bpb']:.4f}), encode {info['encode_kbps']:.1f} KB/s, "
                           f"decode {info['decode_kbps']:.1f} KB/s")
 
-    with _coding_progress() as progress:
+    with byte_bars() as progress:
         results = run_sweep(settings, hook, progress)
     console.print(f"wrote {out}/results.json, results.csv, fit.json, curve.png, report.md "
                   f"({len(results['sizes'])} sizes)")

@@ -25,9 +25,9 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import CorruptDataError, ModelMismatchError, ParameterError
+from ..models.predictor import BOS, Predictor
 from .base import BlockDecoder, BlockEncoder, Codec
 
-BOS = 256
 #: a lane gets at least this many bytes, so small inputs are not shredded into cold starts
 MIN_LANE_BYTES = 256
 #: below this a block is coded in-process even when workers are asked for
@@ -71,7 +71,7 @@ class CodingStats:
 PROGRESS_EVERY = 64  # steps between progress calls
 
 
-def encode_lanes(predictor: Any, chunk: np.ndarray, lanes: int, stats: CodingStats | None = None) -> bytes:
+def encode_lanes(predictor: Predictor, chunk: np.ndarray, lanes: int, stats: CodingStats | None = None) -> bytes:
     import constriction
 
     n = len(chunk)
@@ -110,7 +110,7 @@ def _report(progress: Callable[[int], None] | None, t: int, T: int, active: np.n
         progress(int(active[start:t + 1].sum()))
 
 
-def decode_lanes(predictor: Any, payload: bytes, n: int, lanes: int,
+def decode_lanes(predictor: Predictor, payload: bytes, n: int, lanes: int,
                  progress: Callable[[int], None] | None = None) -> np.ndarray:
     import constriction
 
@@ -138,7 +138,7 @@ def decode_lanes(predictor: Any, payload: bytes, n: int, lanes: int,
     return grid.T.reshape(-1)[:n]
 
 
-def fingerprint(predictor: Any, lanes: int) -> str:
+def fingerprint(predictor: Predictor, lanes: int) -> str:
     """Hash of the predictor's exact output on a fixed probe, at the coding batch shape.
 
     A different model, different weights or different numerics (library, thread count, CPU
@@ -185,10 +185,10 @@ class PredictiveCodec(Codec):
     max_ratio = float(1 << 19)
     block_size = 1 << 20
 
-    def build_predictor(self, params: dict, options: dict) -> Any:
+    def build_predictor(self, params: dict, options: dict) -> Predictor:
         raise ParameterError(f"codec {self.name!r} has no predictor")
 
-    def describe(self, predictor: Any, level: int | None, options: dict) -> dict:
+    def describe(self, predictor: Predictor, level: int | None, options: dict) -> dict:
         return {}
 
     #: record a hash of the predictor's output on a probe input, checked before decoding (ctx);
@@ -245,9 +245,9 @@ class PredictiveCodec(Codec):
     def lanes_per_stream(self, params: dict) -> int:
         return max(1, params["lanes"] // self.streams(params))
 
-    _cache: dict[str, Any] = {}
+    _cache: dict[str, Predictor] = {}
 
-    def cached_predictor(self, params: dict, options: dict) -> Any:
+    def cached_predictor(self, params: dict, options: dict) -> Predictor:
         key = self.name + json.dumps({k: v for k, v in params.items() if k != "fingerprint"}, sort_keys=True)
         key += json.dumps(options, sort_keys=True, default=str)
         if key not in self._cache:
@@ -255,7 +255,7 @@ class PredictiveCodec(Codec):
             self._cache[key] = self.build_predictor(params, options)
         return self._cache[key]
 
-    def check_fingerprint(self, predictor: Any, params: dict) -> None:
+    def check_fingerprint(self, predictor: Predictor, params: dict) -> None:
         found = fingerprint(predictor, self.lanes_per_stream(params))
         if found != params.get("fingerprint"):
             raise ModelMismatchError(

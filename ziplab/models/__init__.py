@@ -16,11 +16,11 @@ def load_model(spec: str | Path | None = None, threads: int = 1) -> Any:
     return _load(spec, threads=threads)
 
 
-def train_model(size: str, corpus: Any, **kwargs: Any) -> Any:
-    """Train one ladder rung; see ziplab.models.train.train_model for the options."""
+def train_model(config: Any, corpus: Any = None, on_step: Any = None) -> Any:
+    """Train one ladder rung from a `ziplab.models.train.TrainConfig`."""
     from .train import train_model as _train
 
-    return _train(size, corpus, **kwargs)
+    return _train(config, corpus, on_step)
 
 
 __all__ = ["LADDER", "SHIPPED_SIZE", "Rung", "load_model", "rung", "train_model"]

@@ -90,15 +90,20 @@ def rung(size: str) -> Rung:
 LEGACY_CONFIG_KEYS = ("step_dtype",)
 
 
+#: family -> (module, model class, config class), imported on first use (they import torch)
+FAMILIES: dict[str, tuple[str, str, str]] = {
+    "lstm": ("ziplab.models.lstm", "LSTM", "LSTMConfig"),
+    "transformer": ("ziplab.models.transformer", "Transformer", "TransformerConfig"),
+}
+
+
 def build_model(family: str, config: dict):
     """Module for a family + config dict (as stored in checkpoints); extra keys are rejected."""
+    import importlib
+
+    if family not in FAMILIES:
+        raise UnknownSizeError(f"unknown model family {family!r} (known: {', '.join(FAMILIES)})")
+    module, model_cls, config_cls = FAMILIES[family]
+    mod = importlib.import_module(module)
     cfg = {k: v for k, v in config.items() if k not in ("family", *LEGACY_CONFIG_KEYS)}
-    if family == "lstm":
-        from .lstm import LSTM, LSTMConfig
-
-        return LSTM(LSTMConfig(**cfg))
-    if family == "transformer":
-        from .transformer import Transformer, TransformerConfig
-
-        return Transformer(TransformerConfig(**cfg))
-    raise UnknownSizeError(f"unknown model family {family!r} (known: lstm, transformer)")
+    return getattr(mod, model_cls)(getattr(mod, config_cls)(**cfg))

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
+from .base import ByteModel
 from .predictor import VOCAB_IN, VOCAB_OUT
 
 
@@ -26,7 +27,7 @@ class LSTMConfig:
         return {"family": "lstm", **asdict(self)}
 
 
-class LSTM(nn.Module):
+class LSTM(ByteModel):
     family = "lstm"
 
     def __init__(self, cfg: LSTMConfig) -> None:
@@ -53,13 +54,10 @@ class LSTM(nn.Module):
         if self.head is not None:
             nn.init.normal_(self.head.weight, std=h**-0.5)
 
-    def num_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    def non_embedding_params(self) -> int:
-        """Everything but the byte embedding, the output matrix and its bias (Kaplan-style)."""
+    def embedding_params(self) -> int:
+        """The byte embedding, the output matrix (if untied) and its bias."""
         head = 0 if self.head is None else self.head.weight.numel()
-        return self.num_params() - self.wte.weight.numel() - head - self.head_bias.numel()
+        return self.wte.weight.numel() + head + self.head_bias.numel()
 
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
         w = self.wte.weight[:VOCAB_OUT] if self.head is None else self.head.weight

@@ -9,9 +9,9 @@ budget (--minutes) makes the schedule follow the wall clock, so it is not.
 
 from __future__ import annotations
 
+import json
 import math
-import shlex
-import sys
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,106 +114,163 @@ def _round_weights(model: torch.nn.Module, dtype: str) -> None:
 
 
 # ---- the loop ------------------------------------------------------------------------------
-def train_model(
-    size: str,
-    corpus: Any,
-    train_bytes: int | None = None,
-    minutes: float | None = None,
-    seed: int = 0,
-    device: str = "cpu",
-    threads: int | None = None,
-    out: str | Path | None = None,
-    autocast: bool = True,
-    eval_every: int = 0,
-    eval_bytes: int = 1 << 16,
-    final_eval_bytes: int = 1 << 20,
-    storage_dtype: str = "float16",
-    progress: bool = True,
-    command: str | None = None,
-    on_eval: Callable[[int, float], None] | None = None,
-) -> TrainResult:
-    """Train one ladder rung on a corpus (a name/path for load_corpus, or a Corpus) and write a
-    checkpoint. Stops at train_bytes bytes seen or `minutes` of wall clock, whichever is first;
-    with neither, trains on 20 bytes per non-embedding parameter (at least 1 MB)."""
-    from ..corpora import Corpus, load_corpus
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on. Given seed, threads and a byte budget, a run is
+    deterministic (a wall-clock budget, `minutes`, is not)."""
 
-    r: Rung = rung(size)
-    if isinstance(corpus, (str, Path)):
-        corpus = load_corpus(corpus)
+    size: str
+    corpus: str = "stdlib"  # a name or path for load_corpus (recorded in the checkpoint)
+    train_bytes: int | None = None  # with neither budget: 20 bytes per non-embedding parameter, >= 1 MB
+    minutes: float | None = None
+    seed: int = 0
+    device: str = "cpu"  # cpu | cuda | auto
+    threads: int | None = None
+    out: str | None = None  # checkpoint path (default: the models folder)
+    autocast: bool = True  # bf16 autocast where it is native: CUDA, and CPUs with AVX-512 BF16/AMX
+    eval_every: int = 0  # optimiser steps between held-out evaluations (0: about every 2 MB)
+    eval_bytes: int = 1 << 16
+    final_eval_bytes: int = 1 << 20
+    storage_dtype: str = "float16"
+    command: str = ""
+    state_every: int = 0  # optimiser steps between saved training states (0: never)
+    resume: bool = False  # continue from the training state saved beside `out`, if it matches
+
+
+@dataclass
+class StepInfo:
+    """What `on_step` hears after every optimiser step (on rank 0 only)."""
+
+    step: int
+    seen: int
+    new_bytes: int
+    elapsed: float
+    budget_bytes: float
+    budget_s: float
+    train_bpb: float  # moving average
+    heldout_bpb: float | None  # set on evaluation steps
+
+
+def state_path(checkpoint: Path) -> Path:
+    return checkpoint.with_name(checkpoint.name + ".state.pt")
+
+
+def _recipe(cfg: TrainConfig, corpus_sha: str, world: int) -> dict:
+    """What a saved training state must match to be resumed."""
+    return {"size": cfg.size, "corpus_sha256": corpus_sha, "seed": cfg.seed, "train_bytes": cfg.train_bytes,
+            "minutes": cfg.minutes, "world": world}
+
+
+class TrainingStopped(ParameterError):
+    """Training was asked to stop (`should_stop`); the state to resume from was saved."""
+
+    def __init__(self, path: Path, step: int) -> None:
+        super().__init__(f"training stopped at step {step}; its state is in {path} (rerun with --resume)")
+        self.path, self.step = path, step
+
+
+def train_model(cfg: TrainConfig, corpus: Any = None, on_step: Callable[[StepInfo], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> TrainResult:
+    """Train one ladder rung and write a checkpoint; `corpus` (a Corpus) overrides `cfg.corpus`.
+
+    Under torchrun every rank runs this: each trains on its slice of the same global batch,
+    rank 0 evaluates, reports and writes; all ranks return the same result. `should_stop` is
+    asked after every step (rank 0 decides for all): on true the training state is saved and
+    TrainingStopped raised, so a preempted or interrupted run resumes where it stopped."""
+    from ..corpora import Corpus, load_corpus
+    from . import distributed
+
+    r: Rung = rung(cfg.size)
+    corpus = load_corpus(cfg.corpus) if corpus is None else corpus
     assert isinstance(corpus, Corpus)
-    if threads:
-        torch.set_num_threads(int(threads))
-    if device not in ("cpu", "cuda"):
-        raise ParameterError(f"device must be cpu or cuda, not {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ParameterError("--device cuda asked for, but torch sees no CUDA device")
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    device = distributed.resolve_device(cfg.device)
+    dist = distributed.from_env(device)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
 
     train = np.frombuffer(corpus.train(), dtype=np.uint8)
     held = np.frombuffer(corpus.heldout(), dtype=np.uint8)
     T, B = r.context, r.batch
     if len(train) < T + 2 or len(held) < 64:
-        raise ParameterError(f"corpus {corpus.name!r} is too small to train {size} (context {T})")
+        raise ParameterError(f"corpus {corpus.name!r} is too small to train {cfg.size} (context {T})")
+    mine = dist.share(B)
     model = r.build().to(device)
-    if train_bytes is None and minutes is None:
+    train_bytes = cfg.train_bytes
+    if train_bytes is None and cfg.minutes is None:
         train_bytes = max(1 << 20, 20 * model.non_embedding_params())
     budget_bytes = train_bytes if train_bytes is not None else float("inf")
-    budget_s = minutes * 60.0 if minutes is not None else float("inf")
+    budget_s = cfg.minutes * 60.0 if cfg.minutes is not None else float("inf")
     per_step = B * T
-    eval_slice = held[: min(len(held), eval_bytes)]
-    eval_every = eval_every or max(50, int(2_000_000 // per_step))
+    eval_slice = held[: min(len(held), cfg.eval_bytes)]
+    eval_every = cfg.eval_every or max(50, int(2_000_000 // per_step))
     opt = make_optimizer(model, r.lr)
-    use_amp = autocast and device == "cpu" and native_bf16()  # emulated bf16 is ~100x slower than fp32
+    if device == "cuda":
+        amp = {"device_type": "cuda", "dtype": torch.bfloat16, "enabled": cfg.autocast}
+    else:  # emulated bf16 is ~100x slower than fp32 and has no LSTM kernel
+        amp = {"device_type": "cpu", "dtype": torch.bfloat16, "enabled": cfg.autocast and native_bf16()}
 
-    step, seen, t0 = 0, 0, time.perf_counter()
-    ema = None
-    bar = _Bar(progress, size, budget_bytes, budget_s)
-    with bar:
-        while True:
-            elapsed = time.perf_counter() - t0
-            frac = max(seen / budget_bytes, elapsed / budget_s)
-            if frac >= 1.0:
-                break
-            for g in opt.param_groups:
-                g["lr"] = lr_at(frac, step, r.lr, r.warmup)
-            x, y = sample_batch(train, rng, B, T)
-            model.train()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_amp):
-                logits, _ = model(x.to(device))
-            loss = F.cross_entropy(logits.float().reshape(-1, 256), y.to(device).reshape(-1))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            step += 1
-            seen += per_step
-            bpb = loss.item() / LN2
-            ema = bpb if ema is None else 0.98 * ema + 0.02 * bpb
-            held_now = None
-            if step % eval_every == 0:
-                model.eval()
-                held_now = heldout_bpb(model, eval_slice)
-                if on_eval:
-                    on_eval(seen, held_now)
-            bar.update(seen, time.perf_counter() - t0, ema, held_now)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path(cfg.out) if cfg.out else default_path(cfg.size, corpus.sha256, cfg.seed, stamp)
+    recipe = _recipe(cfg, corpus.sha256, dist.world)
+    step, seen, spent, ema = 0, 0, 0.0, None
+    if cfg.resume and state_path(path).is_file():
+        step, seen, spent, ema = _load_state(state_path(path), recipe, model, opt, rng)
+    net = distributed.wrap(model, dist, device)
+    t0 = time.perf_counter() - spent
+    while True:
+        elapsed = time.perf_counter() - t0
+        frac = max(seen / budget_bytes, elapsed / budget_s)
+        if distributed.agree(frac >= 1.0, dist) if cfg.minutes is not None else frac >= 1.0:
+            break
+        for g in opt.param_groups:
+            g["lr"] = lr_at(frac, step, r.lr, r.warmup)
+        x, y = sample_batch(train, rng, B, T)  # every rank draws the global batch; each trains on its rows
+        net.train()
+        with torch.autocast(**amp):
+            logits, _ = net(x[mine].to(device))
+        loss = F.cross_entropy(logits.float().reshape(-1, 256), y[mine].to(device).reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        seen += per_step
+        bpb = loss.item() / LN2
+        ema = bpb if ema is None else 0.98 * ema + 0.02 * bpb
+        held_now = None
+        if dist.main and step % eval_every == 0:
+            model.eval()
+            held_now = heldout_bpb(model, eval_slice)
+        if dist.main and cfg.state_every and step % cfg.state_every == 0:
+            _save_state(state_path(path), recipe, model, opt, rng, step, seen, time.perf_counter() - t0, ema)
+        if on_step is not None and dist.main:
+            on_step(StepInfo(step, seen, per_step, time.perf_counter() - t0, budget_bytes, budget_s, ema, held_now))
+        if should_stop is not None and distributed.agree(should_stop(), dist):
+            if dist.main:
+                _save_state(state_path(path), recipe, model, opt, rng, step, seen, time.perf_counter() - t0, ema)
+            distributed.barrier(dist)
+            raise TrainingStopped(state_path(path), step)
 
     seconds = time.perf_counter() - t0
     model.eval()
-    _round_weights(model, storage_dtype)
-    final = heldout_bpb(model, held[: min(len(held), final_eval_bytes)])
+    _round_weights(model, cfg.storage_dtype)
+    final = heldout_bpb(model, held[: min(len(held), cfg.final_eval_bytes)]) if dist.main else 0.0
+    final = distributed.broadcast_float(final, dist)
     meta = {
         "family": r.family,
-        "size": size,
+        "size": cfg.size,
         "config": model.cfg.to_dict(),
         "corpus": corpus.name,
         "corpus_sha256": corpus.sha256,
         "bytes_seen": seen,
         "steps": step,
-        "seed": seed,
+        "seed": cfg.seed,
         "threads": torch.get_num_threads(),
         "device": device,
-        "autocast_bf16": use_amp,
+        "processes": dist.world,
+        "autocast_bf16": bool(amp["enabled"]),
         "lr": r.lr,
         "batch": B,
         "warmup": r.warmup,
@@ -221,58 +278,40 @@ def train_model(
         "train_bytes_per_s": round(seen / max(seconds, 1e-9), 1),
         "final_train_bpb": round(float(ema or float("nan")), 4),
         "final_heldout_bpb": round(final, 4),
-        "heldout_bytes": int(min(len(held), final_eval_bytes)),
+        "heldout_bytes": int(min(len(held), cfg.final_eval_bytes)),
         "num_params": model.num_params(),
         "non_embedding_params": model.non_embedding_params(),
-        "command": command or " ".join(shlex.quote(a) for a in sys.argv),
+        "command": cfg.command,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = Path(out) if out else default_path(size, corpus.sha256, seed, stamp)
-    save_checkpoint(model.cpu(), meta, path, dtype=storage_dtype)
-    bar.done(final, path)
-    return TrainResult(path, size, r.family, seen, seconds, meta["final_train_bpb"], final, meta["train_bytes_per_s"], meta)
+    if dist.main:
+        save_checkpoint(model.cpu(), meta, path, dtype=cfg.storage_dtype)
+        state_path(path).unlink(missing_ok=True)  # finished: nothing left to resume
+    distributed.barrier(dist)
+    return TrainResult(path, cfg.size, r.family, seen, seconds, meta["final_train_bpb"], final,
+                       meta["train_bytes_per_s"], meta)
 
 
-class _Bar:
-    """Rich progress bar over whichever budget (bytes or time) binds; silent when disabled."""
+def _save_state(path: Path, recipe: dict, model, opt, rng: np.random.Generator, step: int, seen: int,
+                elapsed: float, ema: float | None) -> None:
+    """Weights, optimiser moments, data-sampler state and counters: enough to continue exactly."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"recipe": recipe, "model": model.state_dict(), "opt": opt.state_dict(),
+                "rng": json.dumps(rng.bit_generator.state), "step": step, "seen": seen,
+                "elapsed": elapsed, "ema": ema}, tmp)
+    os.replace(tmp, path)
 
-    def __init__(self, enabled: bool, size: str, budget_bytes: float, budget_s: float) -> None:
-        self.enabled = enabled
-        self.size = size
-        self.by_bytes = budget_bytes != float("inf")
-        self.total = budget_bytes if self.by_bytes else budget_s
-        self.held: float | None = None
-        self.progress = None
 
-    def __enter__(self) -> "_Bar":
-        if self.enabled:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(), transient=False,
-            )
-            self.progress.__enter__()
-            self.task = self.progress.add_task(f"train {self.size}", total=self.total, info="")
-        return self
-
-    def update(self, seen: int, elapsed: float, bpb: float | None, held: float | None) -> None:
-        if held is not None:
-            self.held = held
-        if self.progress is None:
-            return
-        done = seen if self.by_bytes else elapsed
-        held_txt = f" held {self.held:.3f}" if self.held is not None else ""
-        info = f"{seen / 1e6:.2f} MB  bpb {bpb:.3f}{held_txt}  {seen / max(elapsed, 1e-9) / 1e3:.1f} KB/s"
-        self.progress.update(self.task, completed=min(done, self.total), info=info)
-        if held is not None and not self.progress.console.is_terminal:
-            self.progress.console.print(f"{self.size} {elapsed:.0f}s {info}")  # logs get a line per eval
-
-    def done(self, final: float, path: Path) -> None:
-        if self.progress is not None:
-            self.progress.console.print(f"held-out bpb {final:.4f} -> {path}")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.__exit__(*exc)
+def _load_state(path: Path, recipe: dict, model, opt, rng: np.random.Generator) -> tuple[int, int, float, float | None]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a torn or foreign file: say so in one line
+        raise ParameterError(f"cannot resume from {path}: {str(exc).splitlines()[0]}") from None
+    if state.get("recipe") != recipe:
+        raise ParameterError(f"{path} was saved by a different run (size, corpus, seed, budget or process "
+                             "count differ): delete it to start afresh")
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["opt"])
+    rng.bit_generator.state = json.loads(state["rng"])
+    return int(state["step"]), int(state["seen"]), float(state["elapsed"]), state["ema"]

@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .base import ByteModel
 from .predictor import VOCAB_IN, VOCAB_OUT
 
 
@@ -80,7 +81,7 @@ class Block(nn.Module):
         return x + self.out(F.gelu(self.fc(self.ln2(x))))
 
 
-class Transformer(nn.Module):
+class Transformer(ByteModel):
     family = "transformer"
 
     def __init__(self, cfg: TransformerConfig) -> None:
@@ -104,11 +105,8 @@ class Transformer(nn.Module):
         if isinstance(m, (nn.Linear, nn.Embedding)):
             nn.init.normal_(m.weight, std=0.02)
 
-    def num_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    def non_embedding_params(self) -> int:
-        return self.num_params() - self.wte.weight.numel()
+    def embedding_params(self) -> int:
+        return self.wte.weight.numel()  # tied: the output matrix is the embedding
 
     def forward(self, idx: torch.Tensor, state: None = None) -> tuple[torch.Tensor, None]:
         """idx [B, T<=context] (0..256) -> (logits [B, T, 256], None): the same signature as the

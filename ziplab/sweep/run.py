@@ -32,13 +32,14 @@ class SweepSettings:
     sizes: tuple[str, ...] = ()  # empty: every rung of each family
     train_bytes: int | None = None
     minutes: float | None = None  # per size, when train_bytes is not given
-    eval_bytes: int = 1 << 16
+    eval_bytes: int = 1 << 20
     seed: int = 0
     out: str = "sweep"
     device: str = "cpu"
     lanes: int = 64
     workers: int = 1
     threads: int | None = None  # training threads (coding always uses one per process)
+    jobs: int = 1  # sizes trained and measured at once, one process each
     command: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -57,6 +58,15 @@ class SweepSettings:
             raise ParameterError(f"unknown family {unknown[0]!r} (known: {', '.join(FAMILY_PREFIX)})")
         return [s for f in self.families for s, r in LADDER.items() if r.family == f]
 
+
+#: named settings the CLI starts from; explicit options override them
+PRESETS: dict[str, dict[str, Any]] = {
+    # `ziplab sweep` with no options: the built-in corpus, about 4-5 minutes on 2 cores
+    "default": {"sizes": ("l0", "l1", "l2", "l3", "t0", "t1", "t2", "t3"), "train_bytes": 5_000_000,
+                "eval_bytes": 1 << 17},
+    # --quick: every stage in well under a minute
+    "quick": {"sizes": ("l1", "l2", "t1"), "train_bytes": 16_384, "eval_bytes": 4096},
+}
 
 Hook = Callable[[str, dict], None]
 
@@ -121,10 +131,14 @@ def _checkpoint(s: SweepSettings, size: str, corpus_sha: str) -> Path:
     return Path(s.out) / "checkpoints" / f"{size}-{corpus_sha[:12]}-{s.budget_tag()}-s{s.seed}.safetensors"
 
 
-def _trained(s: SweepSettings, size: str, corpus: Any, hook: Hook) -> tuple[Path, dict]:
+Progress = Callable[[str, Any], Callable[[int], None]]
+
+
+def _trained(s: SweepSettings, size: str, corpus: Any, hook: Hook,
+             progress: Progress | None = None) -> tuple[Path, dict]:
     from ..models.checkpoint import read_meta
     from ..models.ladder import rung
-    from ..models.train import train_model
+    from ..models.train import TrainConfig, train_model
 
     path = _checkpoint(s, size, corpus.sha256)
     if path.is_file():
@@ -134,16 +148,18 @@ def _trained(s: SweepSettings, size: str, corpus: Any, hook: Hook) -> tuple[Path
             hook("reuse", {"size": size, "path": str(path)})
             return path, meta
     path.parent.mkdir(parents=True, exist_ok=True)
-    result = train_model(size, corpus, train_bytes=s.train_bytes, minutes=s.minutes, seed=s.seed,
-                         device=s.device, threads=s.threads, out=path, command=s.command or None,
-                         final_eval_bytes=s.eval_bytes)
+    cfg = TrainConfig(size=size, corpus=s.corpus, train_bytes=s.train_bytes, minutes=s.minutes, seed=s.seed,
+                      device=s.device, threads=s.threads, out=str(path), command=s.command,
+                      final_eval_bytes=s.eval_bytes)
+    advance = progress(f"train {size}", s.train_bytes) if progress else None
+    result = train_model(cfg, corpus, on_step=(lambda info: advance(info.new_bytes)) if advance else None)
     return result.path, result.meta
 
 
 def measure_size(s: SweepSettings, size: str, corpus: Any, data: bytes, hook: Hook,
-                 progress: Callable[[str, int], Callable[[int], None]] | None = None) -> dict:
+                 progress: Progress | None = None) -> dict:
     """Train (or reuse) one rung, then code the slice for real and decode it back."""
-    path, meta = _trained(s, size, corpus, hook)
+    path, meta = _trained(s, size, corpus, hook, progress)
     stats = CodingStats(progress=progress("encode " + size, len(data)) if progress else None)
     t0 = time.perf_counter()
     blob = container.compress(data, "nn", model=str(path), lanes=s.lanes, workers=s.workers, stats=stats)
@@ -170,8 +186,7 @@ def measure_size(s: SweepSettings, size: str, corpus: Any, data: bytes, hook: Ho
     }
 
 
-def run_sweep(s: SweepSettings, hook: Hook | None = None,
-              progress: Callable[[str, int], Callable[[int], None]] | None = None) -> dict:
+def run_sweep(s: SweepSettings, hook: Hook | None = None, progress: Progress | None = None) -> dict:
     """Run (or resume) a sweep; returns the results dict also written to `s.out`."""
     from ..corpora import load_corpus
     from .report import environment
@@ -199,10 +214,15 @@ def run_sweep(s: SweepSettings, hook: Hook | None = None,
             results["baselines"] = baselines(data)
 
     results = _update(out, fresh, start)
+    todo = []
     for size in sizes:
         if size in {r["size"] for r in results["sizes"]}:
             hook("skip", {"size": size})
-            continue
+        else:
+            todo.append(size)
+    if s.jobs > 1 and len(todo) > 1:
+        _run_jobs(s, todo, fresh, hook)
+    for size in todo if s.jobs <= 1 or len(todo) <= 1 else []:
         hook("size", {"size": size})
         record = measure_size(s, size, corpus, data, hook, progress)
         results = _update(out, fresh, lambda res: _add(res, record))
@@ -212,6 +232,37 @@ def run_sweep(s: SweepSettings, hook: Hook | None = None,
         results["sizes"].sort(key=lambda r: (r["family"], r["non_embedding_params"]))
         finish(results, out)
     return results
+
+
+def _run_jobs(s: SweepSettings, sizes: list[str], fresh: dict, hook: Hook) -> None:
+    """Sizes in `s.jobs` worker processes, biggest first (they take longest); each worker trains
+    with cpus // jobs threads unless told otherwise and saves its record under the lock."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from ..models.ladder import rung
+
+    threads = s.threads or max(1, (os.cpu_count() or 1) // s.jobs)
+    job = {**asdict(s), "threads": threads, "jobs": 1}
+    order = sorted(sizes, key=lambda size: -rung(size).build().num_params())
+    with ProcessPoolExecutor(s.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_measure_job, job, size, fresh): size for size in order}
+        for size in order:
+            hook("size", {"size": size, "queued": True})
+        for done in as_completed(futures):
+            hook("measured", done.result())
+
+
+def _measure_job(settings: dict, size: str, fresh: dict) -> dict:
+    """One size in a worker process: train, code, decode, and save the record (locked)."""
+    from ..corpora import load_corpus
+
+    s = SweepSettings(**{**settings, "families": tuple(settings["families"]), "sizes": tuple(settings["sizes"])})
+    corpus = load_corpus(s.corpus)
+    data = corpus.heldout()[: s.eval_bytes]
+    record = measure_size(s, size, corpus, data, lambda event, info: None)
+    _update(Path(s.out), fresh, lambda res: _add(res, record))
+    return record
 
 
 def _add(results: dict, record: dict) -> None:
