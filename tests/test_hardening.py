@@ -150,8 +150,12 @@ def test_decoder_process_count_is_the_decoders_choice(monkeypatch):
 
 # ---- the process around the codecs ---------------------------------------------------------
 def _interrupt(args: list[str], sig: int, after: float, cwd: Path) -> subprocess.CompletedProcess:
+    """Send `sig` `after` seconds once the output's temp file exists (the work has started)."""
     p = subprocess.Popen([sys.executable, "-m", "ziplab", *args], cwd=cwd, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not list(cwd.glob(".*.part")) and p.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
     time.sleep(after)
     p.send_signal(sig)
     out, err = p.communicate(timeout=120)
@@ -165,7 +169,7 @@ def test_signals_during_compress_leave_nothing_and_exit_conventionally(tmp_path,
     (tmp_path / "big.txt").write_bytes(b" ".join(words[i] for i in rng.integers(0, 3000, 600_000)))
     zl("compress", "-q", "-c", "lzh", "-l", "9", "--block-size", "65536", "-o", str(tmp_path / "warm.zl"),
        str(tmp_path / "big.txt"))  # warm numba's cache, so the signal lands while coding
-    r = _interrupt(["compress", "-q", "-c", "lzh", "-l", "9", "big.txt"], sig, 2.5, tmp_path)
+    r = _interrupt(["compress", "-q", "-c", "lzh", "-l", "9", "big.txt"], sig, 1.0, tmp_path)
     assert r.returncode == 128 + sig, (r.returncode, r.stderr[-500:])
     assert b"interrupted" in r.stderr and b"Traceback" not in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt", "warm.zl"]
@@ -265,3 +269,31 @@ def test_long_fuzz(codec, level, options):
     cases = int(os.environ.get("ZIPLAB_FUZZ_CASES", "100000"))
     counts = fuzz(codec, level, options, cases=cases, seed=int(os.environ.get("ZIPLAB_FUZZ_SEED", "1")))
     print(f"\nfuzz {codec}: {counts}")
+
+
+def test_hostile_files_through_the_cli_one_line_exit_1_nothing_left(tmp_path):
+    blob = _ctx_blob()
+    deep = b"{\"x\":" * 3000 + b"1" + b"}" * 3000
+    cases = {
+        "threads.zl": _with_params(blob, {**_ctx_params(), "threads": 100000}),
+        "lanes.zl": _with_params(blob, {**_ctx_params(), "lanes": 2**31}),
+        "bomb.zl": _with_params(blob, _ctx_params(), original_size=1 << 40, block_size=256 << 20) + bytes(155_000),
+        "junk.zl": container.MAGIC + bytes([1, 0]) + deep,
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+    t0 = time.perf_counter()
+    r = zl("decompress", *(str(tmp_path / n) for n in cases), cwd=tmp_path)
+    lines = r.stderr.decode().strip().splitlines()
+    assert r.returncode == 1 and len(lines) == len(cases), r.stderr
+    assert all(line.startswith("ziplab: error:") for line in lines) and b"Traceback" not in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(cases)
+    assert time.perf_counter() - t0 < 60
+
+
+def test_sigint_during_nn_decompress_leaves_nothing(tmp_path):
+    data = (TEXT * 120)[:600_000]
+    (tmp_path / "t.zl").write_bytes(ziplab.compress(data, "nn", model=T1, lanes=64))
+    r = _interrupt(["decompress", "-q", "--workers", "1", "t.zl"], signal.SIGINT, 1.0, tmp_path)
+    assert r.returncode == 130 and b"Traceback" not in r.stderr, r.stderr[-500:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.zl"]

@@ -129,8 +129,9 @@ def test_sigterm_under_torchrun_saves_state_and_resume_finishes_the_same_run(cor
 
 def test_sweep_jobs_2_records_equal_jobs_1(corpus, tmp_path):
     def records(out: Path, jobs: int) -> dict:
-        s = SweepSettings(corpus=corpus, sizes=("l1", "t1", "l2"), train_bytes=8192, eval_bytes=3000, out=str(out),
-                          threads=1, jobs=jobs)
+        # 70 KB coded: with workers=2 each job process starts its own coding pool (and must stop it)
+        s = SweepSettings(corpus=corpus, sizes=("l1", "t1", "l2"), train_bytes=8192, eval_bytes=70_000, out=str(out),
+                          threads=1, jobs=jobs, workers=jobs)
         res = run_sweep(s)
         return {r["size"]: r for r in res["sizes"]}
 

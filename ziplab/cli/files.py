@@ -82,8 +82,9 @@ def input_size(name: str) -> int | None:
 @contextlib.contextmanager
 def progress_bar(label: str, total: int | None, quiet: bool,
                  min_bytes: int = PROGRESS_MIN_BYTES) -> Iterator[Callable[[int], None] | None]:
-    """A rich progress bar on stderr for inputs large enough to make people wait."""
-    if quiet or total is None or total < min_bytes:
+    """A rich progress bar on stderr for inputs large enough to make people wait, when stderr is a
+    terminal (a pipe or log gets no bar, and no stray blank line)."""
+    if quiet or total is None or total < min_bytes or not sys.stderr.isatty():
         yield None
         return
     from rich.console import Console

@@ -332,7 +332,9 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 
 
 @atexit.register
-def _shutdown_pools() -> None:
+def shutdown_pools() -> None:
+    """Stop the worker processes (also at exit). A process that is itself a pool worker must call
+    this before returning: multiprocessing joins its children before atexit handlers run."""
     for pool in _pools.values():
         pool.shutdown(cancel_futures=True)
     _pools.clear()

@@ -165,7 +165,8 @@ def measure_size(s: SweepSettings, size: str, corpus: Any, data: bytes, hook: Ho
     blob = container.compress(data, "nn", model=str(path), lanes=s.lanes, workers=s.workers, stats=stats)
     enc_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    back = container.decompress(blob, **({"progress": progress("decode " + size, len(data))} if progress else {}))
+    back = container.decompress(blob, workers=s.workers,
+                                **({"progress": progress("decode " + size, len(data))} if progress else {}))
     dec_s = time.perf_counter() - t0
     if back != data:
         raise CorruptDataError(f"{size}: the decoded slice differs from the original")
@@ -257,10 +258,15 @@ def _measure_job(settings: dict, size: str, fresh: dict) -> dict:
     """One size in a worker process: train, code, decode, and save the record (locked)."""
     from ..corpora import load_corpus
 
+    from ..codecs.predictive import shutdown_pools
+
     s = SweepSettings(**{**settings, "families": tuple(settings["families"]), "sizes": tuple(settings["sizes"])})
     corpus = load_corpus(s.corpus)
     data = corpus.heldout()[: s.eval_bytes]
-    record = measure_size(s, size, corpus, data, lambda event, info: None)
+    try:
+        record = measure_size(s, size, corpus, data, lambda event, info: None)
+    finally:
+        shutdown_pools()  # coding workers of this job process, or it never exits
     _update(Path(s.out), fresh, lambda res: _add(res, record))
     return record
 
