@@ -6,7 +6,7 @@
 
 Writes benchmarks/results/scaleout.json (with the machine record) and prints a table.
 
-    python benchmarks/scaleout.py [--size l3] [--train-bytes 3000000] [--skip-sweep]
+    python benchmarks/scaleout.py [--size l4] [--train-bytes 2000000] [--skip-sweep]
 """
 
 from __future__ import annotations
@@ -68,16 +68,17 @@ def ddp(tmp: Path, size: str, train_bytes: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", default="l3")
-    ap.add_argument("--train-bytes", type=int, default=3_000_000)
+    ap.add_argument("--size", default="l4")
+    ap.add_argument("--train-bytes", type=int, default=2_000_000)
     ap.add_argument("--skip-sweep", action="store_true")
     args = ap.parse_args()
-    result = {"machine": machine_record(), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "cpus": os.cpu_count()}
+    result = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}  # a partial rerun keeps the rest
+    result.update(machine=machine_record(), when=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                  cpus=os.cpu_count())
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_sweep:
             result["sweep_jobs"] = sweep_jobs(Path(tmp))
-        result["ddp"] = ddp(Path(tmp), args.size, args.train_bytes)
+        result.setdefault("ddp_runs", {})[args.size] = result["ddp"] = ddp(Path(tmp), args.size, args.train_bytes)
     t = Table(title="scale-out on this machine")
     for col in ("measure", "one", "two", "ratio", "target"):
         t.add_column(col)

@@ -39,10 +39,10 @@ def test_compress_keeps_input_and_round_trips(src, tmp_path):
 def test_refuses_to_overwrite_without_force(src):
     assert zl("compress", "-q", str(src)).returncode == 0
     before = Path(str(src) + ".zl").read_bytes()
-    r = zl("compress", "-q", "-c", "huffman", str(src))
+    r = zl("compress", "-q", "-m", "huffman", str(src))
     assert r.returncode == 1 and b"--force" in r.stderr
     assert Path(str(src) + ".zl").read_bytes() == before
-    r = zl("compress", "-q", "-f", "-c", "huffman", str(src))
+    r = zl("compress", "-q", "-f", "-m", "huffman", str(src))
     assert r.returncode == 0
     assert Path(str(src) + ".zl").read_bytes() != before
 
@@ -56,7 +56,7 @@ def test_decompress_refuses_to_overwrite_the_original(src):
 
 
 def test_stdin_to_stdout_and_back():
-    r = zl("compress", "-c", "lzss", "-", stdin=DATA)
+    r = zl("compress", "-m", "lzss", "-", stdin=DATA)
     assert r.returncode == 0, r.stderr
     back = zl("decompress", "-", stdin=r.stdout)
     assert back.returncode == 0 and back.stdout == DATA
@@ -78,8 +78,8 @@ def test_corrupt_input_leaves_no_output_and_one_line_error(src, tmp_path):
 @pytest.mark.parametrize("args", [
     ("compress", "/no/such/file"),
     ("decompress", "/no/such/file.zl"),
-    ("compress", "-c", "nope", "x"),
-    ("compress", "-c", "lzh", "-l", "42", "x"),
+    ("compress", "-m", "nope", "x"),
+    ("compress", "-m", "lzh", "-l", "42", "x"),
     ("info", "/no/such/file.zl"),
 ])
 def test_bad_requests_are_one_line_errors(args, tmp_path):
@@ -92,11 +92,15 @@ def test_bad_requests_are_one_line_errors(args, tmp_path):
 
 def test_usage_errors_exit_2():
     assert zl("compress", "--no-such-flag").returncode == 2
-    assert zl("frobnicate").returncode == 2
+    assert zl("--frobnicate").returncode == 2
+    r = zl("compres", "x")  # a typo'd command is not taken for a file name
+    assert r.returncode == 2 and b"ziplab compress" in r.stderr
+    r = zl("frobnicate")  # gzip-style: a file that does not exist
+    assert r.returncode == 1 and b"frobnicate" in r.stderr
 
 
 def test_info_shows_codec_and_sizes(src):
-    assert zl("compress", "-q", "-c", "huffman", str(src)).returncode == 0
+    assert zl("compress", "-q", "-m", "huffman", str(src)).returncode == 0
     r = zl("info", str(src) + ".zl")
     assert r.returncode == 0
     out = r.stdout.decode()

@@ -167,9 +167,9 @@ def test_signals_during_compress_leave_nothing_and_exit_conventionally(tmp_path,
     rng = np.random.default_rng(0)
     words = [bytes(w) for w in rng.integers(97, 123, (3000, 6), dtype=np.uint8)]
     (tmp_path / "big.txt").write_bytes(b" ".join(words[i] for i in rng.integers(0, 3000, 600_000)))
-    zl("compress", "-q", "-c", "lzh", "-l", "9", "--block-size", "65536", "-o", str(tmp_path / "warm.zl"),
+    zl("compress", "-q", "-m", "lzh", "-l", "9", "--block-size", "65536", "-o", str(tmp_path / "warm.zl"),
        str(tmp_path / "big.txt"))  # warm numba's cache, so the signal lands while coding
-    r = _interrupt(["compress", "-q", "-c", "lzh", "-l", "9", "big.txt"], sig, 1.0, tmp_path)
+    r = _interrupt(["compress", "-q", "-m", "lzh", "-l", "9", "big.txt"], sig, 1.0, tmp_path)
     assert r.returncode == 128 + sig, (r.returncode, r.stderr[-500:])
     assert b"interrupted" in r.stderr and b"Traceback" not in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt", "warm.zl"]

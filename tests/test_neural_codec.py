@@ -92,7 +92,7 @@ def test_nn_is_deterministic_across_processes(model, tmp_path):
     assert ziplab.compress(data, "nn", model=model, lanes=16) == blob
     src = tmp_path / "in.txt"
     src.write_bytes(data)
-    out = subprocess.run([sys.executable, "-m", "ziplab", "compress", "-q", "-c", "nn", "--model", model,
+    out = subprocess.run([sys.executable, "-m", "ziplab", "compress", "-q", "-m", "nn", "--model", model,
                           "--lanes", "16", "--stdout", str(src)], capture_output=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout == blob
@@ -176,7 +176,7 @@ def test_nn_corrupted_payload_is_detected(model):
 def test_nn_cli_leaves_no_output_on_wrong_model(model, other_model, tmp_path):
     src = tmp_path / "t.txt"
     src.write_bytes(TEXT[:3000])
-    assert subprocess.run([sys.executable, "-m", "ziplab", "compress", "-q", "-c", "nn", "--model", model,
+    assert subprocess.run([sys.executable, "-m", "ziplab", "compress", "-q", "-m", "nn", "--model", model,
                            str(src)], timeout=300).returncode == 0
     src.unlink()
     r = subprocess.run([sys.executable, "-m", "ziplab", "decompress", "--model", other_model, str(src) + ".zl"],

@@ -82,13 +82,14 @@ def test_resume_continues_exactly_where_training_stopped(corpus, tmp_path):
     whole = train_model(cfg)
     steps = []
 
-    def stop_at_10() -> bool:
+    def stop_at_second_check() -> bool:  # checks come every STOP_EVERY steps: this stops at step 16
         steps.append(1)
-        return len(steps) == 10
+        return len(steps) == 2
 
     part = TrainConfig(**{**cfg.__dict__, "out": str(tmp_path / "b.safetensors")})
-    with pytest.raises(TrainingStopped):
-        train_model(part, should_stop=stop_at_10)
+    with pytest.raises(TrainingStopped) as stopped:
+        train_model(part, should_stop=stop_at_second_check)
+    assert stopped.value.step == 16
     assert state_path(Path(part.out)).is_file()
     resumed = train_model(TrainConfig(**{**part.__dict__, "resume": True}))
     assert not state_path(Path(part.out)).exists()

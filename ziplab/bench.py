@@ -14,6 +14,8 @@ from .errors import ParameterError
 from .peers import all_peers
 
 DEFAULT_CODECS = ["huffman", "lz77", "lzss", "lzh:1", "lzh:6", "lzh:9"]
+#: model-driven codecs, in `ziplab bench` unless --fast (nn only where a model is available)
+MODEL_CODECS = ["ctx:2", "ctx:4", "nn"]
 MIN_SECONDS = 0.25  # repeat fast runs until this much time has passed, keep the best
 
 
@@ -101,3 +103,43 @@ def builtin_sample() -> tuple[str, bytes]:
 
     data = load_corpus("stdlib").heldout()[: 1 << 20]
     return f"stdlib held-out ({len(data) >> 10} KiB of Python sources)", data
+
+
+def pareto(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both speed (higher) and bpb (lower), by speed."""
+    order = sorted(range(len(points)), key=lambda i: (-points[i][0], points[i][1]))
+    front, best = [], float("inf")
+    for i in order:
+        if points[i][1] < best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def plot_tradeoff(results: list[Measurement], path: str, title: str = "") -> None:
+    """bpb against compression speed, one labelled point per codec, the Pareto front drawn: the
+    picture people choose a compressor from."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=120)
+    pts = [(max(m.compress_mbps, 1e-4), m.bpb) for m in results]
+    for m, (x, y) in zip(results, pts):
+        ax.scatter(x, y, s=40, color="tab:red" if m.ours else "tab:gray", zorder=3)
+        ax.annotate(m.codec, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    front = pareto(pts)
+    ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "--", color="tab:blue", lw=1,
+            label="Pareto front (faster and smaller: none)", zorder=2)
+    ax.set_xscale("log")
+    ax.set_xlabel("compression speed, MB/s (log)")
+    ax.set_ylabel("bits per byte (lower is better)")
+    ax.scatter([], [], color="tab:red", label="ziplab")
+    ax.scatter([], [], color="tab:gray", label="peers")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(title or "size against speed")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -90,9 +90,10 @@ def _inflate_params(raw: bytes) -> bytes:
     return out
 
 
-def read_header(src: BinaryIO) -> Header:
-    """Parse and validate a header; raises before trusting any field it cannot check."""
-    start = _read_exact(src, 4, "magic number")
+def read_header(src: BinaryIO, magic: bytes | None = None) -> Header:
+    """Parse and validate a header; raises before trusting any field it cannot check.
+    `magic`: the first four bytes, if the caller already read them (the next member of a stream)."""
+    start = magic if magic is not None else _read_exact(src, 4, "magic number")
     if start != MAGIC:
         raise FormatError("not a .zl file (bad magic number)")
     version, flags, name_len = _read_exact(src, 3, "header")
@@ -238,8 +239,46 @@ def _iter_blocks(src: BinaryIO, header: Header, **options) -> Iterator[bytes]:
         yield raw
     if crc != header.crc32:
         raise ChecksumError("the decoded file fails its CRC32: the data is corrupt")
-    if src.read(1):
+
+
+def next_member(src: BinaryIO) -> Header | None:
+    """After a member's last block: the header of the next member of a concatenated stream
+    (`cat a.zl b.zl`, `ziplab -c a b`), None at the end; anything else is an error."""
+    magic = src.read(4)
+    if not magic:
+        return None
+    if magic != MAGIC:
         raise FormatError("unexpected data after the last block")
+    return read_header(src, magic)
+
+
+def members(src: BinaryIO) -> Iterator[tuple[Header, int]]:
+    """(header, compressed bytes) of every member, reading block framing only (no decoding)."""
+    header: Header | None = read_header(src)
+    while header is not None:
+        size = header.header_size
+        for index in range(header.blocks):
+            raw_len, pay_len, kind, _ = _BLOCK.unpack(_read_exact(src, _BLOCK.size, f"block {index} header"))
+            if pay_len > MAX_BLOCK:
+                raise FormatError(f"block {index} claims an implausible payload of {pay_len} bytes")
+            skipped = _skip(src, pay_len)
+            if skipped != pay_len:
+                raise TruncatedError(f"file is truncated: it ends inside block {index}")
+            size += _BLOCK.size + pay_len
+        yield header, size
+        header = next_member(src)
+
+
+def _skip(src: BinaryIO, n: int) -> int:
+    if src.seekable():
+        here = src.tell()
+        end = src.seek(0, io.SEEK_END)
+        src.seek(min(end, here + n))
+        return min(end, here + n) - here
+    done = 0
+    while done < n and (chunk := src.read(min(1 << 20, n - done))):
+        done += len(chunk)
+    return done
 
 
 def _decoded(out: np.ndarray, size: int, index: int) -> bytes:
@@ -255,11 +294,14 @@ def decompress_file(src: BinaryIO, dst: BinaryIO, *, progress: Progress | None =
     `options` reach the codec's decoder (e.g. model=PATH for nn); `header`, if the caller
     already read it from `src`, is not read again."""
     header = header or read_header(src)
-    for raw in _iter_blocks(src, header, **options):
-        dst.write(raw)
-        if progress:
-            progress(len(raw))
-    return header
+    first = header
+    while header is not None:  # every member of a concatenated stream, in order
+        for raw in _iter_blocks(src, header, **options):
+            dst.write(raw)
+            if progress:
+                progress(len(raw))
+        header = next_member(src)
+    return first
 
 
 def compress(data: bytes, codec: str = "lzh", level: int | None = None, *,
@@ -281,8 +323,14 @@ class ZLReader(io.RawIOBase):
     def __init__(self, src: BinaryIO, close_source: bool = False):
         self._src, self._close_source = src, close_source
         self.header = read_header(src)
-        self._blocks = _iter_blocks(src, self.header)
+        self._blocks = self._all_blocks()
         self._buf, self._pos = b"", 0
+
+    def _all_blocks(self) -> Iterator[bytes]:
+        header: Header | None = self.header
+        while header is not None:
+            yield from _iter_blocks(self._src, header)
+            header = next_member(self._src)
 
     def readable(self) -> bool:
         return True

@@ -43,13 +43,78 @@ def cli() -> None:
     """ziplab: compression as intelligence. Classic coders, neural range coding, bpb curves."""
 
 
+#: single-letter flags that may be bundled gzip-style (-dc, -9v, -kf)
+_BUNDLABLE = set("dctlkfqv123456789")
+_ROUTES = {"-d": "decompress", "--decompress": "decompress", "--uncompress": "decompress",
+           "-t": "test", "--test": "test", "-l": "info", "--list": "info"}
+
+
+def gzip_style(argv: list[str]) -> list[str]:
+    """`ziplab FILE...`, `ziplab -d FILE.zl`, `ziplab -t`, `ziplab -l`, `-1`...`-9`, bundled short
+    flags: rewritten into the subcommands, so gzip/zstd habits work. Subcommands are unchanged."""
+    if argv and (argv[0] in COMMANDS or argv[0] in ("-h", "--help", "--version")):
+        if argv[0] == "compress":
+            return ["compress", *_levels(argv[1:])]
+        return argv
+    if not argv:  # `cat f | ziplab > f.zl`, like gzip; on a terminal, the help
+        return ["compress"] if not sys.stdin.isatty() else argv
+    _check_typo(argv[0])
+    flags: list[str] = []
+    for arg in argv:
+        if arg == "--":
+            flags.append(arg)
+            continue
+        if len(arg) > 2 and arg[0] == "-" and arg[1] != "-" and set(arg[1:]) <= _BUNDLABLE:
+            flags += [f"-{c}" for c in arg[1:]]
+        else:
+            flags.append(arg)
+    route = "compress"
+    rest = []
+    for i, arg in enumerate(flags):
+        level_follows = arg == "-l" and i + 1 < len(flags) and flags[i + 1].isdigit()  # old habit: -l 9
+        if arg in _ROUTES and route == "compress" and not level_follows:
+            route = _ROUTES[arg]
+        else:
+            rest.append(arg)
+    if route == "test":
+        return ["decompress", "--test", *rest]
+    if route == "compress":
+        return ["compress", *_levels(rest)]
+    return [route, *rest]
+
+
+def _check_typo(first: str) -> None:
+    """`ziplab compres f` would compress files "compres" and "f": say what was meant instead."""
+    import difflib
+    import os
+
+    if first.startswith("-") or os.path.exists(first):
+        return
+    close = difflib.get_close_matches(first, list(COMMANDS), n=1, cutoff=0.75)
+    if close:
+        raise click.UsageError(f"no such command or file {first!r} (did you mean `ziplab {close[0]}`?)")
+
+
+def _levels(args: list[str]) -> list[str]:
+    """-1 ... -9 -> --level N (before a lone --, after which everything is a file name)."""
+    out, files_only = [], False
+    for arg in args:
+        if arg == "--":
+            files_only = True
+        if not files_only and len(arg) == 2 and arg[0] == "-" and arg[1] in "123456789":
+            out += ["--level", arg[1]]
+        else:
+            out.append(arg)
+    return out
+
+
 def main() -> None:
     """Entry point: ziplab errors become one line on stderr and exit code 1, never a traceback."""
     from ..errors import ZiplabError
     from .signals import Interrupted
 
     try:
-        code = cli.main(standalone_mode=False)
+        code = cli.main(args=gzip_style(sys.argv[1:]), prog_name="ziplab", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("ziplab: aborted", err=True)
         sys.exit(1)

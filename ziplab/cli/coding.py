@@ -22,11 +22,18 @@ def _neural_options(model: str | None, lanes: int | None, workers: int | None) -
     return {k: v for k, v in options.items() if v is not None}
 
 
-def _check_outputs(files: tuple[str, ...], output: str | None) -> None:
-    if not files:
+def _inputs(files: tuple[str, ...]) -> tuple[str, ...]:
+    """No file named: standard input, when it is not a terminal (like gzip and zstd)."""
+    if files:
+        return files
+    if sys.stdin.isatty():
         raise click.UsageError("no input files given (use - for standard input)")
-    if output and len(files) > 1:
-        raise click.UsageError("-o/--output takes a single input file")
+    return ("-",)
+
+
+def _check_outputs(files: tuple[str, ...], output: str | None) -> None:
+    if output and output != "-" and len(files) > 1:
+        raise click.UsageError("-o/--output takes a single input file (use -c to concatenate to standard output)")
 
 
 def _to_stdout(force: bool, binary_for_terminal: bool) -> None:
@@ -34,25 +41,91 @@ def _to_stdout(force: bool, binary_for_terminal: bool) -> None:
         raise ZiplabError("compressed data not written to a terminal (use -f to force)")
 
 
+def _check_codec_choice(codec: str, files: tuple[str, ...], to_stdout: bool) -> None:
+    """`-c lzh` meant "codec lzh" before 0.2; now -c is standard output, as in gzip and zstd."""
+    if to_stdout and files and files[0] in registry.names() and not Path(files[0]).exists():
+        raise click.UsageError(f"-c now means 'write to standard output' (as in gzip); choose the codec "
+                               f"with -m {files[0]} (or --codec {files[0]})")
+
+
+def _remove_input(name: str, target: Path | None, verify) -> None:
+    """--rm: delete the input only after its output has been read back and verified."""
+    if name == "-" or target is None:
+        return
+    verify(target)
+    Path(name).unlink()
+
+
+def _verify_compressed(original: str, model: str | None):
+    def check(target: Path) -> None:
+        import zlib
+
+        with open(target, "rb") as f:
+            sink = _CrcSink()
+            container.decompress_file(f, sink, **({"model": model} if model else {}))
+        crc, size = 0, 0
+        with open(original, "rb") as f:
+            while chunk := f.read(1 << 20):
+                crc, size = zlib.crc32(chunk, crc), size + len(chunk)
+        if (sink.crc, sink.size) != (crc, size):
+            raise ZiplabError(f"{target} does not decode to {original}: input kept")
+
+    return check
+
+
+class _CrcSink:
+    """A write-only file that keeps only the CRC32 and length of what it is given (-t, --rm)."""
+
+    def __init__(self) -> None:
+        self.crc, self.size = 0, 0
+
+    def write(self, data: bytes) -> int:
+        import zlib
+
+        self.crc = zlib.crc32(data, self.crc)
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
 @click.command()
 @click.argument("files", nargs=-1)
-@click.option("-c", "--codec", default="lzh", show_default=True, help="Codec name (see `ziplab codecs`).")
-@click.option("-l", "--level", type=int, default=None, help="Codec level (codec's default if omitted).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Output file.")
-@click.option("--stdout", "to_stdout", is_flag=True, help="Write to standard output.")
-@click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
+@click.option("-m", "--codec", default="lzh", show_default=True, help="Codec (method) name, see `ziplab codecs`.")
+@click.option("-l", "--level", type=int, default=None, help="Codec level (-1 ... -9 work too).")
+@click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output (concatenating several files).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Output file (- for standard output).")
+@click.option("-f", "--force", is_flag=True, help="Overwrite outputs; compress files already ending in .zl.")
+@click.option("-k", "--keep", is_flag=True, help="Keep inputs (the default; accepted for gzip habits).")
+@click.option("--rm", "remove", is_flag=True, help="Delete each input after its output was written and verified.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-@click.option("--block-size", type=int, default=None, help="Block size in bytes (codec's default if omitted).")
+@click.option("-v", "--verbose", is_flag=True, help="Name the codec and settings in the summary.")
+@click.option("--block-size", type=click.IntRange(1, container.MAX_BLOCK), default=None,
+              help="Block size in bytes (codec's default if omitted).")
 @click.option("--model", default=None, help="nn: size name, checkpoint path, or the shipped default.")
-@click.option("--lanes", type=int, default=None, help="nn/ctx: parallel lanes coded in lockstep.")
-@click.option("--workers", type=int, default=None, help="nn: worker processes, one thread each.")
-def compress(files, codec, level, output, to_stdout, force, quiet, block_size, model, lanes, workers):
-    """Compress FILES to FILE.zl, keeping the inputs (- reads standard input)."""
+@click.option("--lanes", type=click.IntRange(1, 4096), default=None, help="nn/ctx: parallel lanes coded in lockstep.")
+@click.option("-T", "--workers", type=click.IntRange(1, 64), default=None,
+              help="nn/ctx: worker processes, one thread each.")
+def compress(files, codec, level, to_stdout, output, force, keep, remove, quiet, verbose, block_size, model, lanes,
+             workers):
+    """Compress FILES to FILE.zl, keeping the inputs (- or nothing reads standard input)."""
+    _check_codec_choice(codec, files, to_stdout)
+    files = _inputs(files)
     _check_outputs(files, output)
+    impl = registry.get(codec)
+    if level is not None:
+        impl.check_level(level)
     predictive = _is_predictive(codec)
+    if not predictive and (model or lanes or workers):
+        raise click.UsageError(f"--model, --lanes and -T/--workers are for the nn and ctx codecs, not {codec}")
     options = _neural_options(model, lanes, workers)
+    to_stdout = to_stdout or output == "-"
 
     def one(name: str) -> None:
+        if name != "-" and name.endswith(SUFFIX) and not force and not to_stdout and not output:
+            raise ZiplabError(f"{name}: already has the {SUFFIX} suffix, skipped (use -f to compress it anyway)")
         size = input_size(name)
         threshold = SLOW_CODEC_PROGRESS_BYTES if predictive else PROGRESS_MIN_BYTES
         with open_input(name) as src, progress_bar(f"compress {name}", size, quiet, threshold) as bar:
@@ -67,7 +140,9 @@ def compress(files, codec, level, output, to_stdout, force, quiet, block_size, m
                 header = container.compress_file(src, dst, codec, level, block_size=block_size, **step, **options)
                 written = dst.tell()
         if not quiet:
-            _summary(name, header.original_size, written, str(target))
+            _summary(name, header.original_size, written, str(target), header if verbose else None)
+        if remove:
+            _remove_input(name, target, _verify_compressed(name, model))
 
     return _each_file(files, one)
 
@@ -110,9 +185,10 @@ def _progress_options(bar, predictive: bool) -> dict:
     return {"progress": report}
 
 
-def _summary(name: str, original: int, compressed: int, target: str) -> None:
+def _summary(name: str, original: int, compressed: int, target: str, header=None) -> None:
     bpb = 8 * compressed / original if original else 0.0
-    click.echo(f"{name}: {original} -> {compressed} bytes ({bpb:.3f} bpb) -> {target}", err=True)
+    how = f" [{header.codec} {_printable(header.params)}]" if header is not None else ""
+    click.echo(f"{name}: {original} -> {compressed} bytes ({bpb:.3f} bpb) -> {target}{how}", err=True)
 
 
 def _decompressed_name(name: str) -> Path:
@@ -123,19 +199,26 @@ def _decompressed_name(name: str) -> Path:
 
 @click.command()
 @click.argument("files", nargs=-1)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Output file.")
-@click.option("--stdout", "to_stdout", is_flag=True, help="Write to standard output.")
+@click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Output file (- for standard output).")
+@click.option("-t", "--test", "test", is_flag=True, help="Decode and verify every checksum; write nothing.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
+@click.option("-k", "--keep", is_flag=True, help="Keep inputs (the default; accepted for gzip habits).")
+@click.option("--rm", "remove", is_flag=True, help="Delete each .zl input after its output was written.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("-v", "--verbose", is_flag=True, help="Say what each file held.")
 @click.option("--model", default=None, help="nn: checkpoint to decode with, if not where the header says.")
-@click.option("--workers", type=click.IntRange(1, 64), default=None,
+@click.option("-T", "--workers", type=click.IntRange(1, 64), default=None,
               help="nn/ctx: worker processes (default: one per substream, at most one per CPU).")
-def decompress(files, output, to_stdout, force, quiet, model, workers):
-    """Decompress FILE.zl files (codec and settings come from each header)."""
+def decompress(files, to_stdout, output, test, force, keep, remove, quiet, verbose, model, workers):
+    """Decompress FILE.zl files (codec and settings come from each header); -t only verifies."""
+    files = _inputs(files)
     _check_outputs(files, output)
     base = {"model": model} if model else {}
     if workers:
         base["workers"] = workers
+    to_stdout = to_stdout or output == "-"
 
     def one(name: str) -> None:
         with open_input(name) as src:
@@ -146,6 +229,12 @@ def decompress(files, output, to_stdout, force, quiet, model, workers):
                 report = with_checkpoint(bar)
                 # predictive decoders report every few steps, the container once per block
                 step, options = ({}, {**base, "progress": report}) if predictive else ({"progress": report}, base)
+                if test:
+                    sink = _CrcSink()
+                    container.decompress_file(src, sink, header=header, **step, **options)
+                    if verbose or not quiet:
+                        click.echo(f"{name}: OK ({sink.size} bytes)", err=True)
+                    return
                 if to_stdout or (name == "-" and not output):
                     container.decompress_file(src, sys.stdout.buffer, header=header, **step, **options)
                     sys.stdout.buffer.flush()
@@ -153,6 +242,10 @@ def decompress(files, output, to_stdout, force, quiet, model, workers):
                 target = Path(output) if output else _decompressed_name(name)
                 with atomic_output(target, force, like=_regular(name)) as dst:
                     container.decompress_file(src, dst, header=header, **step, **options)
+        if verbose:
+            click.echo(f"{name}: {header.codec} (format {header.version}) -> {target}", err=True)
+        if remove and name != "-":
+            Path(name).unlink()  # the output passed every block and file checksum on the way
 
     return _each_file(files, one)
 
@@ -163,37 +256,70 @@ def _printable(value: object) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def _member_record(name: str, header, compressed: int, index: int) -> dict:
+    ratio = header.original_size / compressed if compressed else 0.0
+    bpb = 8 * compressed / header.original_size if header.original_size else 0.0
+    return {"file": name, "member": index, "format_version": header.version, "codec": header.codec,
+            "params": header.params, "original_bytes": header.original_size, "compressed_bytes": compressed,
+            "block_size": header.block_size, "blocks": header.blocks, "crc32": f"{header.crc32:08x}",
+            "ratio": round(ratio, 4), "bpb": round(bpb, 4)}
+
+
 @click.command()
 @click.argument("files", nargs=-1, required=True)
-def info(files):
-    """Show the header of .zl files: codec, parameters, sizes, ratio and bpb."""
+@click.option("--json", "as_json", is_flag=True, help="One JSON list of members (keys documented in the README).")
+def info(files, as_json):
+    """Show the header of .zl files (every member of a concatenated stream): codec, parameters,
+    sizes, ratio and bpb."""
+    records: list[dict] = []
+
     def one(name: str) -> None:
         with open_input(name) as src:
-            header = container.read_header(src)
-        compressed = input_size(name)
-        click.echo(f"{_printable(name)}:")
-        click.echo(f"  codec        {header.codec} (format {header.version})")
-        for key, value in sorted(header.params.items()):
-            click.echo(f"  {_printable(key):<12} {_printable(value)}")
-        click.echo(f"  original     {header.original_size} bytes")
-        click.echo(f"  blocks       {header.blocks} x {header.block_size} bytes")
-        click.echo(f"  crc32        {header.crc32:08x}")
-        if compressed is not None:
-            ratio = header.original_size / compressed if compressed else 0.0
-            bpb = 8 * compressed / header.original_size if header.original_size else 0.0
-            click.echo(f"  compressed   {compressed} bytes (ratio {ratio:.3f}, {bpb:.3f} bpb)")
+            found = [_member_record(name, h, n, i) for i, (h, n) in enumerate(container.members(src))]
+        records.extend(found)
+        if as_json:
+            return
+        for rec in found:
+            member = f" (member {rec['member'] + 1} of {len(found)})" if len(found) > 1 else ""
+            click.echo(f"{_printable(name)}{member}:")
+            click.echo(f"  codec        {rec['codec']} (format {rec['format_version']})")
+            for key, value in sorted(rec["params"].items()):
+                click.echo(f"  {_printable(key):<12} {_printable(value)}")
+            click.echo(f"  original     {rec['original_bytes']} bytes")
+            click.echo(f"  blocks       {rec['blocks']} x {rec['block_size']} bytes")
+            click.echo(f"  crc32        {rec['crc32']}")
+            click.echo(f"  compressed   {rec['compressed_bytes']} bytes (ratio {rec['ratio']:.3f}, {rec['bpb']:.3f} bpb)")
 
-    return _each_file(files, one)
+    code = _each_file(files, one)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(records, indent=2))
+    return code
 
 
 @click.command()
-def codecs():
+@click.option("--json", "as_json", is_flag=True, help="One JSON list of codecs.")
+def codecs(as_json):
     """List the codecs, one line each."""
+    rows = []
     for name in registry.names():
         try:
             impl = registry.get(name)
         except ImportError as exc:
-            click.echo(f"{name:<8} (unavailable: {exc})")
+            rows.append({"name": name, "available": False, "reason": str(exc)})
             continue
-        levels = f"levels {impl.levels[0]}-{impl.levels[1]}, default {impl.default_level}" if impl.levels else "no levels"
-        click.echo(f"{name:<8} {impl.summary} [{levels}]")
+        rows.append({"name": name, "available": True, "summary": impl.summary, "levels": impl.levels,
+                     "default_level": impl.default_level, "format_version": impl.format_version})
+    if as_json:
+        import json
+
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        if not row["available"]:
+            click.echo(f"{row['name']:<8} (unavailable: {row['reason']})")
+            continue
+        lv = row["levels"]
+        levels = f"levels {lv[0]}-{lv[1]}, default {row['default_level']}" if lv else "no levels"
+        click.echo(f"{row['name']:<8} {row['summary']} [{levels}]")

@@ -16,8 +16,9 @@ def _human(n: int | None) -> str:
 
 
 @click.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON list of corpora.")
 @click.pass_context
-def corpora(ctx: click.Context) -> None:
+def corpora(ctx: click.Context, as_json: bool) -> None:
     """List corpora: name, size, whether it is available offline, and what it is."""
     if ctx.invoked_subcommand is not None:
         return
@@ -25,6 +26,13 @@ def corpora(ctx: click.Context) -> None:
     from rich.table import Table
 
     from ..corpora import REGISTRY, corpora_cache_dir
+
+    if as_json:
+        import json
+
+        click.echo(json.dumps([{"name": e.name, "bytes": e.size(), "status": e.status(), "description": e.description}
+                               for e in REGISTRY.values()], indent=2))
+        return
 
     table = Table(title="ziplab corpora")
     for col in ("name", "size", "status", "description"):

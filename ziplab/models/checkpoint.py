@@ -116,7 +116,8 @@ def resolve(spec: str | Path | None) -> Path:
     if isinstance(spec, str) and spec in LADDER:
         found = list_checkpoints(spec)
         if not found:
-            raise CheckpointError(f"no trained checkpoint for size {spec!r}: run `ziplab train --size {spec}`")
+            raise CheckpointError(f"no trained checkpoint for size {spec!r}: train one with "
+                                  f"`ziplab train --size {spec} --corpus stdlib` (or another corpus)")
         return found[0]
     path = Path(spec).expanduser()
     if path.is_file():

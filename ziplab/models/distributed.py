@@ -74,7 +74,12 @@ def wrap(model: torch.nn.Module, dist: Dist, device: str) -> torch.nn.Module:
         return model
     from torch.nn.parallel import DistributedDataParallel
 
-    return DistributedDataParallel(model, device_ids=[dist.local_rank] if device == "cuda" else None)
+    # buffers (RoPE tables) are constants: no broadcast per forward; gradients live in the
+    # all-reduce buckets themselves (one copy fewer per step); one big bucket: where every core
+    # computes, overlapping many small all-reduces with backward only adds overhead (2 CPU
+    # processes of l4: 1.52x one process with the default 25 MB buckets, 1.61x with one)
+    return DistributedDataParallel(model, device_ids=[dist.local_rank] if device == "cuda" else None,
+                                   broadcast_buffers=False, gradient_as_bucket_view=True, bucket_cap_mb=64)
 
 
 def agree(flag: bool, dist: Dist) -> bool:

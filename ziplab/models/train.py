@@ -28,6 +28,8 @@ from .ladder import Rung, rung
 from .predictor import BOS
 
 LN2 = math.log(2.0)
+#: optimiser steps between stop checks (each is a collective under torchrun: not every step)
+STOP_EVERY = 8
 
 
 @dataclass
@@ -247,7 +249,7 @@ def train_model(cfg: TrainConfig, corpus: Any = None, on_step: Callable[[StepInf
             _save_state(state_path(path), recipe, model, opt, rng, step, seen, time.perf_counter() - t0, ema)
         if on_step is not None and dist.main:
             on_step(StepInfo(step, seen, per_step, time.perf_counter() - t0, budget_bytes, budget_s, ema, held_now))
-        if should_stop is not None and distributed.agree(should_stop(), dist):
+        if should_stop is not None and step % STOP_EVERY == 0 and distributed.agree(should_stop(), dist):
             if dist.main:
                 _save_state(state_path(path), recipe, model, opt, rng, step, seen, time.perf_counter() - t0, ema)
             distributed.barrier(dist)
