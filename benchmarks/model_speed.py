@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -18,7 +17,9 @@ import torch
 
 from ziplab.models.context import ContextPredictor
 from ziplab.models.ladder import LADDER, rung
-from ziplab.models.predictor import BOS, TorchPredictor
+from ziplab.hardware import machine_record
+from ziplab.models.portable import PortablePredictor
+from ziplab.models.predictor import BOS
 
 RESULTS = Path(__file__).resolve().parent / "results" / "model_speed.json"
 
@@ -85,7 +86,7 @@ def main() -> None:
         r = rung(size)
         model = r.build().eval()
         torch.set_num_threads(1)
-        bps = step_speed(TorchPredictor(model, size, threads=1), args.lanes, args.seconds, r.context + 8)
+        bps = step_speed(PortablePredictor(model, size, threads=1), args.lanes, args.seconds, r.context + 8)
         row = {"size": size, "family": r.family, "params": model.num_params(),
                "non_embedding": model.non_embedding_params(), "context": r.context, "lanes": args.lanes,
                "step_bytes_per_s": round(bps)}
@@ -107,7 +108,7 @@ def main() -> None:
               f"{r['step_bytes_per_s']:>10} {r.get('train_bytes_per_s', '-'):>10}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
-        "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+        "machine": machine_record(),
         "note": "1 thread for stepping; machine shared with other jobs, so numbers are noisy",
         "rows": rows,
     }, indent=2) + "\n")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Callable
+
+from ziplab.hardware import machine_record
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = ROOT.parent / "shared" / "corpora"
@@ -59,5 +60,5 @@ def write_results(name: str, reps: int, fields: dict) -> None:
     """benchmarks/results/<name>.json: the machine, ``reps`` and ``fields``."""
     path = RESULTS_DIR / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "reps": reps, **fields}, indent=1))
+    path.write_text(json.dumps({"machine": machine_record(), "reps": reps, **fields}, indent=1))
     print(f"\nwrote {path.relative_to(ROOT)}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +40,17 @@ def sample(request) -> bytes:
     return SAMPLES[request.param]
 
 
+def missing_shared(what: str) -> None:
+    """Without ../shared a local run skips the tests that read it; CI (CI=true) fails loudly,
+    because there a missing corpus means the checks silently stopped running."""
+    import os
+
+    message = f"../shared/corpora/{what} is not present"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (CI=true: the shared corpora must be beside the checkout)")
+    pytest.skip(message)
+
+
 def bench_files() -> list[Path]:
     return sorted(BENCH_DIR.glob("*")) if BENCH_DIR.is_dir() else []
 
@@ -46,5 +59,22 @@ def bench_files() -> list[Path]:
 def bench_file(request) -> bytes:
     path = BENCH_DIR / request.param
     if not path.is_file():
-        pytest.skip("../shared/corpora/bench is not present")
+        missing_shared("bench")
     return path.read_bytes()
+
+
+#: what the CLI tests compress: text plus every byte value
+CLI_DATA = SAMPLES["text"] + SAMPLES["all256"]
+
+
+def zl(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`ziplab ARGS` in a real process."""
+    return subprocess.run([sys.executable, "-m", "ziplab", *args], input=stdin, capture_output=True,
+                          cwd=cwd, timeout=300)
+
+
+@pytest.fixture
+def src(tmp_path) -> Path:
+    path = tmp_path / "data.txt"
+    path.write_bytes(CLI_DATA)
+    return path

@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import SAMPLES
-
-DATA = SAMPLES["text"] + SAMPLES["all256"]
-
-
-def zl(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ziplab", *args], input=stdin, capture_output=True,
-                          cwd=cwd, timeout=300)
-
-
-@pytest.fixture
-def src(tmp_path) -> Path:
-    path = tmp_path / "data.txt"
-    path.write_bytes(DATA)
-    return path
+from .conftest import CLI_DATA as DATA
+from .conftest import zl
 
 
 def test_compress_keeps_input_and_round_trips(src, tmp_path):

@@ -4,27 +4,12 @@ concatenated streams, --json everywhere, bench --plot, and the option values tha
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import SAMPLES
-
-DATA = SAMPLES["text"] + SAMPLES["all256"]
-
-
-def zl(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ziplab", *args], input=stdin, capture_output=True, cwd=cwd,
-                          timeout=300)
-
-
-@pytest.fixture
-def src(tmp_path) -> Path:
-    path = tmp_path / "data.txt"
-    path.write_bytes(DATA)
-    return path
+from .conftest import CLI_DATA as DATA
+from .conftest import zl
 
 
 def test_plain_file_argument_compresses_and_dash_d_decompresses(src, tmp_path):

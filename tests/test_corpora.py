@@ -51,7 +51,21 @@ def test_stdlib_splits_are_deterministic_and_disjoint_by_file() -> None:
 
 
 def test_heldout_choice_depends_only_on_the_path() -> None:
-    assert is_heldout("json/decoder.py") == is_heldout("json/decoder.py")
+    """Pinned values and other processes with other hash seeds agree (a switch to the salted
+    built-in hash() would fail this)."""
+    import subprocess
+    import sys
+
+    paths = [f"pkg/mod{i}.py" for i in range(200)]
+    mine = "".join("1" if is_heldout(p) else "0" for p in paths)
+    code = ("from ziplab.corpora.stdlib import is_heldout; "
+            f"print(''.join('1' if is_heldout(p) else '0' for p in {paths!r}))")
+    for seed in ("0", "12345"):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**__import__("os").environ, "PYTHONHASHSEED": seed})
+        assert out.stdout.strip() == mine
+    assert [is_heldout(p) for p in ("json/decoder.py", "os.py", "pkg/mod7.py")] == [
+        is_heldout("json/decoder.py"), is_heldout("os.py"), is_heldout("pkg/mod7.py")]
     picks = [is_heldout(f"pkg/mod{i}.py") for i in range(4000)]
     assert 0.03 < sum(picks) / len(picks) < 0.07
 

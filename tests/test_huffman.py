@@ -17,10 +17,10 @@ from ziplab.errors import CorruptDataError
 
 try:
     from . import corruption
-    from .conftest import GUTENBERG_DIR, SAMPLES
+    from .conftest import GUTENBERG_DIR, SAMPLES, missing_shared
 except ImportError:  # tests/ is not a package: pytest put it on sys.path
     import corruption
-    from conftest import GUTENBERG_DIR, SAMPLES
+    from conftest import GUTENBERG_DIR, SAMPLES, missing_shared
 
 CODEC = get("huffman")
 
@@ -116,7 +116,7 @@ def test_code_lengths_edge_cases() -> None:
 def test_size_near_entropy_on_gutenberg() -> None:
     path = GUTENBERG_DIR / "dev.txt"
     if not path.is_file():
-        pytest.skip("../shared/corpora/gutenberg/dev.txt is not present")
+        missing_shared("gutenberg/dev.txt")
     data = np.frombuffer(path.read_bytes()[: 1 << 20], np.uint8)
     payload = roundtrip(data.tobytes())
     f = np.bincount(data, minlength=256)
@@ -140,8 +140,18 @@ def test_decode_rejects_empty_payload() -> None:
     assert CODEC.decode_block(b"", 0, {}).size == 0
 
 
-def test_max_len_constant() -> None:
-    assert MAX_LEN <= 12
+def test_code_lengths_respect_max_len_on_a_skewed_alphabet() -> None:
+    """Fibonacci-like counts make an unlimited Huffman code far deeper than MAX_LEN."""
+    counts = [1, 1]
+    while len(counts) < 40:
+        counts.append(counts[-1] + counts[-2])
+    data = b"".join(bytes([i]) * c for i, c in enumerate(counts[:30]))
+    payload = CODEC.encode_block(np.frombuffer(data, dtype=np.uint8), {})
+    assert CODEC.decode_block(payload, len(data), {}).tobytes() == data
+    from ziplab.codecs.canonical import code_lengths
+
+    lengths = code_lengths(np.bincount(np.frombuffer(data, dtype=np.uint8), minlength=256), MAX_LEN)
+    assert lengths.max() == MAX_LEN
 
 
 def test_boundscheck_subprocess() -> None:

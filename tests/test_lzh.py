@@ -16,10 +16,10 @@ from ziplab.errors import CorruptDataError, ParameterError
 
 try:
     from . import corruption
-    from .conftest import BENCH_DIR, SAMPLES
+    from .conftest import BENCH_DIR, SAMPLES, missing_shared
 except ImportError:  # tests/ is not a package: pytest put it on sys.path
     import corruption
-    from conftest import BENCH_DIR, SAMPLES
+    from conftest import BENCH_DIR, SAMPLES, missing_shared
 
 CODEC = get("lzh")
 LEVELS = list(range(1, 10))
@@ -91,7 +91,7 @@ def test_levels_and_params() -> None:
 def test_level9_beats_zlib9_on_text() -> None:
     path = BENCH_DIR / "alice29.txt"
     if not path.is_file():
-        pytest.skip("../shared/corpora/bench is not present")
+        missing_shared("bench")
     raw = path.read_bytes()
     assert len(roundtrip(raw, 9)) <= 0.95 * len(zlib.compress(raw, 9))
 

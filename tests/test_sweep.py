@@ -76,3 +76,16 @@ def test_a_retuned_rung_is_retrained_not_reused(corpus, tmp_path, monkeypatch):
     from ziplab.models.checkpoint import read_meta
 
     assert read_meta(ckpt)["lr"] == retuned.lr and retuned.trained_by(read_meta(ckpt))
+
+
+def test_a_size_recorded_with_another_recipe_is_measured_again(corpus, tmp_path):
+    import json as _json
+
+    run_sweep(_settings(corpus, tmp_path, ("l1",)))
+    saved = _json.loads((tmp_path / "results.json").read_text())
+    saved["sizes"][0]["recipe"]["lr"] = 123.0  # as if the rung had been retuned since
+    (tmp_path / "results.json").write_text(_json.dumps(saved))
+    events: list[tuple[str, dict]] = []
+    res = run_sweep(_settings(corpus, tmp_path, ("l1",)), lambda e, i: events.append((e, i)))
+    assert [e for e, _ in events if e in ("skip", "stale", "size")] == ["stale", "size"]
+    assert res["sizes"][0]["recipe"]["lr"] != 123.0

@@ -63,6 +63,8 @@ def sweep(corpus, families, sizes, train_bytes, minutes, eval_bytes, seed, out, 
             console.print(f"[bold]baselines[/bold] on {info['bytes']:,} held-out bytes")
         elif event == "skip":
             console.print(f"{info['size']}: already measured, skipped")
+        elif event == "stale":
+            console.print(f"{info['size']}: measured with another recipe (or an older ziplab): measuring again")
         elif event == "reuse":
             console.print(f"{info['size']}: reusing checkpoint {info['path']}")
         elif event == "size":

@@ -184,6 +184,7 @@ def measure_size(s: SweepSettings, size: str, corpus: Any, data: bytes, hook: Ho
         "adjusted_bpb": round(8 * (len(blob) + model_bytes) / n, 5),
         "encode_kbps": round(n / 1e3 / enc_s, 2), "decode_kbps": round(n / 1e3 / dec_s, 2),
         "verified_bytes": n, "checkpoint": path.name,
+        "recipe": {k: meta.get(k) for k in ("config", "lr", "batch", "warmup")},
     }
 
 
@@ -217,10 +218,13 @@ def run_sweep(s: SweepSettings, hook: Hook | None = None, progress: Progress | N
     results = _update(out, fresh, start)
     todo = []
     for size in sizes:
-        if size in {r["size"] for r in results["sizes"]}:
+        record = next((r for r in results["sizes"] if r["size"] == size), None)
+        if record is not None and _current(record):
             hook("skip", {"size": size})
-        else:
-            todo.append(size)
+            continue
+        if record is not None:
+            hook("stale", {"size": size})
+        todo.append(size)
     if s.jobs > 1 and len(todo) > 1:
         _run_jobs(s, todo, fresh, hook)
     for size in todo if s.jobs <= 1 or len(todo) <= 1 else []:
@@ -233,6 +237,15 @@ def run_sweep(s: SweepSettings, hook: Hook | None = None, progress: Progress | N
         results["sizes"].sort(key=lambda r: (r["family"], r["non_embedding_params"]))
         finish(results, out)
     return results
+
+
+def _current(record: dict) -> bool:
+    """Whether a recorded size was trained with the rung's current recipe (a retuned rung, or a
+    record too old to say, is measured again; its checkpoint is reused only if it matches)."""
+    from ..models.ladder import rung
+
+    recipe = record.get("recipe")
+    return recipe is not None and rung(record["size"]).trained_by({**recipe, "family": record["family"]})
 
 
 def _run_jobs(s: SweepSettings, sizes: list[str], fresh: dict, hook: Hook) -> None:
