@@ -195,7 +195,7 @@ class PredictiveCodec(Codec):
     #: the portable neural path records the hash of its quantised model instead
     fingerprinted = True
     #: header key of the substream count. ctx (format 1) calls it "workers" and makes one per
-    #: worker; nn (format 2) records "substreams", at least MIN_SUBSTREAMS, so that files coded
+    #: worker; nn (format 2) records "substreams", at least `min_substreams`, so that files coded
     #: with one or two workers are the same bytes
     streams_key = "workers"
     min_substreams = 1
