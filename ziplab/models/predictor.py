@@ -38,15 +38,6 @@ class Predictor(Protocol):
     def step(self, state: Any, prev: np.ndarray) -> tuple[np.ndarray, Any]: ...
 
 
-def floor_probs_np(p: np.ndarray) -> np.ndarray:
-    """Mix in a tiny uniform and renormalise in float32: strictly positive, sums to ~1."""
-    p = p.astype(np.float32, copy=False)
-    p *= np.float32(1.0 - FLOOR)
-    p += np.float32(FLOOR / 256.0)
-    p /= p.sum(axis=1, keepdims=True, dtype=np.float32)
-    return np.ascontiguousarray(p, dtype=np.float32)
-
-
 def check_prev(prev: np.ndarray, lanes: int) -> np.ndarray:
     """Validate the caller's prev array once per step: wrong shapes are caller bugs worth a clear error."""
     prev = np.asarray(prev)
