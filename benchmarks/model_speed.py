@@ -17,7 +17,7 @@ import torch
 
 from ziplab.models.context import ContextPredictor
 from ziplab.models.ladder import LADDER, rung
-from ziplab.hardware import machine_record
+from ziplab.hardware import machine_record, native_bf16
 from ziplab.models.portable import PortablePredictor
 from ziplab.models.predictor import BOS
 
@@ -40,8 +40,9 @@ def step_speed(pred, lanes: int, seconds: float, warm_steps: int) -> float:
     return lanes * steps / (time.perf_counter() - t0)
 
 
-def train_speed(size: str, seconds: float, autocast: bool = True) -> float:
-    """Training bytes/s for a rung's own batch and context (AdamW step included)."""
+def train_speed(size: str, seconds: float) -> float:
+    """Training bytes/s for a rung's own batch and context (AdamW step included), with bf16
+    autocast exactly where training uses it: CPUs with native bf16 (fp32 elsewhere)."""
     import torch.nn.functional as F
 
     from ziplab.models.train import make_optimizer, sample_batch
@@ -49,12 +50,13 @@ def train_speed(size: str, seconds: float, autocast: bool = True) -> float:
     r = rung(size)
     model = r.build()
     opt = make_optimizer(model, r.lr)
+    autocast = native_bf16()
     data = np.random.default_rng(0).integers(32, 127, 1 << 20).astype(np.uint8)
     rng = np.random.default_rng(0)
 
     def one() -> None:
         x, y = sample_batch(data, rng, r.batch, r.context)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):  # see train_model
             logits, _ = model(x)
         loss = F.cross_entropy(logits.float().reshape(-1, 256), y.reshape(-1))
         opt.zero_grad(set_to_none=True)
@@ -76,7 +78,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--sizes", default=",".join(LADDER))
     ap.add_argument("--ctx-orders", default="2,4,6")
-    ap.add_argument("--train", action="store_true", help="also measure training bytes/s (bf16 autocast)")
+    ap.add_argument("--train", action="store_true", help="also measure training bytes/s (bf16 autocast where native, as training does)")
     ap.add_argument("--train-threads", type=int, default=1)
     args = ap.parse_args()
 

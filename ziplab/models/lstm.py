@@ -29,6 +29,7 @@ class LSTMConfig:
 
 class LSTM(ByteModel):
     family = "lstm"
+    embedding_names = ("wte.weight", "head.weight", "head_bias")  # the output matrix only if untied
 
     def __init__(self, cfg: LSTMConfig) -> None:
         super().__init__()
@@ -54,10 +55,6 @@ class LSTM(ByteModel):
         if self.head is not None:
             nn.init.normal_(self.head.weight, std=h**-0.5)
 
-    def embedding_params(self) -> int:
-        """The byte embedding, the output matrix (if untied) and its bias."""
-        head = 0 if self.head is None else self.head.weight.numel()
-        return self.wte.weight.numel() + head + self.head_bias.numel()
 
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
         w = self.wte.weight[:VOCAB_OUT] if self.head is None else self.head.weight

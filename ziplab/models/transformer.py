@@ -83,6 +83,7 @@ class Block(nn.Module):
 
 class Transformer(ByteModel):
     family = "transformer"
+    embedding_names = ("wte.weight",)  # tied: the output matrix is the embedding
 
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
@@ -105,8 +106,6 @@ class Transformer(ByteModel):
         if isinstance(m, (nn.Linear, nn.Embedding)):
             nn.init.normal_(m.weight, std=0.02)
 
-    def embedding_params(self) -> int:
-        return self.wte.weight.numel()  # tied: the output matrix is the embedding
 
     def forward(self, idx: torch.Tensor, state: None = None) -> tuple[torch.Tensor, None]:
         """idx [B, T<=context] (0..256) -> (logits [B, T, 256], None): the same signature as the

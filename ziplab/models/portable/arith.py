@@ -201,26 +201,33 @@ def input_limit(q: np.ndarray) -> int:
 
 
 @nb.njit(cache=True, nogil=True)
+def quantize_vector(src, off, n, limit, dst):
+    """src[off:off+n] -> dst[:n] as integers in [-limit, limit] with the vector's own step
+    (max |x| / limit); returns the step, so x ~ dst * step."""
+    m = 0.0
+    for i in range(n):
+        a = abs(src[off + i])
+        if a > m:
+            m = a
+    s = m / limit if m > 0.0 else 1.0
+    inv = 1.0 / s
+    for i in range(n):
+        v = math.floor(src[off + i] * inv + 0.5)
+        if v > limit:
+            v = limit
+        elif v < -limit:
+            v = -limit
+        dst[i] = v
+    return s
+
+
+@nb.njit(cache=True, nogil=True)
 def quantize_rows(x, limit, out, col0, scales):
     """Per-row dynamic quantisation of float64 x [L, n] into out[:, col0:col0+n] (float32 holding
-    integers in [-limit, limit]); scales[row] = the row's step, so x ≈ out * scale."""
+    integers in [-limit, limit]); scales[row] = the row's step, so x ~ out * scale."""
     L, n = x.shape
     for r in range(L):
-        m = 0.0
-        for j in range(n):
-            a = abs(x[r, j])
-            if a > m:
-                m = a
-        s = m / limit if m > 0.0 else 1.0
-        inv = 1.0 / s
-        for j in range(n):
-            v = math.floor(x[r, j] * inv + 0.5)
-            if v > limit:
-                v = limit
-            elif v < -limit:
-                v = -limit
-            out[r, col0 + j] = v
-        scales[r] = s
+        scales[r] = quantize_vector(x[r], 0, n, limit, out[r, col0:])
 
 
 @nb.njit(cache=True, nogil=True)

@@ -95,7 +95,7 @@ class PortableLSTM:
 
     def start(self, lanes: int) -> LSTMState:
         L, H = lanes, self.H
-        cat = [np.zeros((L, H if i == 0 else 2 * H)) for i in range(self.n_layer)]
+        cat = [np.zeros((L, H if i == 0 else 2 * H)) for i in range(self.n_layer)]  # [0] unused
         xq = [np.zeros(c.shape, dtype=np.float32) for c in cat]
         acc = [np.zeros((L, 4 * H), dtype=np.float32) for _ in range(self.n_layer)]
         out_q = np.zeros((L, H), dtype=np.float32)
@@ -110,10 +110,8 @@ class PortableLSTM:
     def step(self, st: LSTMState, prev: np.ndarray) -> np.ndarray:
         H = self.H
         for i, layer in enumerate(self.layers):
-            cat = st.cat[i]
-            if i == 0:
-                cat[:] = st.h[0]
-            else:
+            cat = st.h[0] if i == 0 else st.cat[i]  # layer 0 multiplies its own state alone
+            if i > 0:
                 cat[:, :H] = st.h[i - 1]
                 cat[:, H:] = st.h[i]
             quantize_rows(cat, layer.limit, st.xq[i], 0, st.rs)

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from ..predictor import FLOOR, VOCAB_OUT
-from .arith import EXACT, TWO_PI, dequant_rows, det_erf, det_exp, det_sincos, quantize_rows, softmax_probs
+from .arith import (EXACT, TWO_PI, dequant_rows, det_erf, det_exp, det_sincos, quantize_rows, quantize_vector,
+                    softmax_probs)
 from .exactmm import ExactLinear
 
 ENGINE = "transformer-int8-v1"
@@ -91,26 +92,6 @@ def _angles(pos, inv_freq, cos, sin):
 
 
 @nb.njit(cache=True, nogil=True)
-def _quant_vec(src, off, hd, limit, dst):
-    """Quantise src[off:off+hd] into dst[:hd] with its own step; returns the step."""
-    m = 0.0
-    for i in range(hd):
-        a = abs(src[off + i])
-        if a > m:
-            m = a
-    s = m / limit if m > 0.0 else 1.0
-    inv = 1.0 / s
-    for i in range(hd):
-        v = math.floor(src[off + i] * inv + 0.5)
-        if v > limit:
-            v = limit
-        elif v < -limit:
-            v = -limit
-        dst[i] = v
-    return s
-
-
-@nb.njit(cache=True, nogil=True)
 def _attend_prep(qkv, cos, sin, H, kv, hd, qscale, qk_limit, qq, qs, kq, ks, vq, vs, slot):
     """Rotate q and k heads, quantise q (scaled by 1/sqrt(hd)) per head and store k, v per kv head."""
     L = qkv.shape[0]
@@ -129,11 +110,11 @@ def _attend_prep(qkv, cos, sin, H, kv, hd, qscale, qk_limit, qq, qs, kq, ks, vq,
                 for i in range(hd):
                     rot[i] = rot[i] * qscale
                 g = H // kv
-                qs[r, h // g, h % g] = _quant_vec(rot, 0, hd, qk_limit, qq[r, h // g, h % g])
+                qs[r, h // g, h % g] = quantize_vector(rot, 0, hd, qk_limit, qq[r, h // g, h % g])
             else:
-                ks[r, h - H, slot] = _quant_vec(rot, 0, hd, qk_limit, kq[r, h - H, slot])
+                ks[r, h - H, slot] = quantize_vector(rot, 0, hd, qk_limit, kq[r, h - H, slot])
         for h in range(kv):
-            vs[r, h, slot] = _quant_vec(qkv[r], d + kv * hd + h * hd, hd, VALUE_LIMIT, vq[r, h, slot])
+            vs[r, h, slot] = quantize_vector(qkv[r], d + kv * hd + h * hd, hd, VALUE_LIMIT, vq[r, h, slot])
 
 
 @nb.njit(cache=True, nogil=True)
