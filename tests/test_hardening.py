@@ -203,7 +203,7 @@ def test_info_escapes_control_characters(tmp_path):
 
 # ---- bounded mutation fuzz -----------------------------------------------------------------
 FUZZ_CASES = [("store", None, {}), ("huffman", None, {}), ("lz77", 6, {}), ("lzss", 6, {}), ("lzh", 9, {}),
-              ("ctx", 3, {"lanes": 4}), ("nn", None, {"model": T1, "lanes": 4})]
+              ("ctx", 3, {"lanes": 4}), ("nn", None, {"model": T1, "lanes": 4}), ("mix", 1, {"model": T1, "lanes": 4})]
 
 
 def _mutate(blob: bytes, rng: np.random.Generator) -> bytes:
@@ -230,9 +230,9 @@ def fuzz(codec: str, level, options: dict, cases: int, seed: int = 0) -> dict:
     """Mutated files decode to a ZiplabError or to the exact original, never anything else."""
     rng = np.random.default_rng(seed)
     data = TEXT[:3000] + bytes(range(256)) + TEXT[3000:5000]
-    if codec in ("nn", "ctx"):  # model-driven decoding runs at KB/s: a shorter file, still 3 blocks
+    if codec in ("nn", "ctx", "mix"):  # model-driven decoding runs at KB/s: a shorter file, still 3 blocks
         data = data[:700] + bytes(range(256)) + data[700:1000]
-    blob = ziplab.compress(data, codec, level, block_size=512 if codec in ("nn", "ctx") else 2048, **options)
+    blob = ziplab.compress(data, codec, level, block_size=512 if codec in ("nn", "ctx", "mix") else 2048, **options)
     model = {"model": options["model"]} if "model" in options else {}
     counts = {"cases": 0, "errors": 0, "exact": 0}
     for _ in range(cases):
@@ -250,7 +250,7 @@ def fuzz(codec: str, level, options: dict, cases: int, seed: int = 0) -> dict:
 
 @pytest.mark.parametrize("codec, level, options", FUZZ_CASES, ids=[c[0] for c in FUZZ_CASES])
 def test_bounded_fuzz(codec, level, options):
-    counts = fuzz(codec, level, options, cases=150 if codec in ("nn", "ctx") else 400)
+    counts = fuzz(codec, level, options, cases=150 if codec in ("nn", "ctx", "mix") else 400)
     assert counts["errors"] > counts["cases"] // 2
 
 

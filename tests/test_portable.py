@@ -38,7 +38,7 @@ def _manifest() -> list[dict]:
 @pytest.mark.parametrize("entry", _manifest(), ids=lambda e: e["file"])
 def test_golden_file_decodes_to_its_recorded_original(entry):
     blob = (GOLDEN / entry["file"]).read_bytes()
-    options = {"model": str(ROOT / entry["model"])} if entry.get("model", "shipped") != "shipped" else {}
+    options = {"model": str(ROOT / entry["model"])} if entry.get("model", "shipped") not in ("shipped", "none") else {}
     if "expect_error" in entry:
         with pytest.raises(ZiplabError, match=entry["expect_error"]) as info:
             ziplab.decompress(blob, **options)
@@ -64,6 +64,8 @@ CASES = [  # (name, codec, level, options)
     ("nn-lstm", "nn", None, {"lanes": 8}),  # the shipped LSTM
     ("nn-transformer", "nn", None, {"lanes": 8, "model": str(T1)}),
     ("ctx3", "ctx", 3, {"lanes": 4, "workers": 2}),  # ctx (format 1) makes one substream per worker
+    ("mix-none", "mix", 1, {"lanes": 4, "model": "none"}),
+    ("mix-transformer", "mix", 1, {"lanes": 8, "model": str(T1)}),
 ]
 
 SCRIPT = r"""

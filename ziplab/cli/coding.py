@@ -104,7 +104,8 @@ class _CrcSink:
 @click.option("-v", "--verbose", is_flag=True, help="Name the codec and settings in the summary.")
 @click.option("--block-size", type=click.IntRange(1, container.MAX_BLOCK), default=None,
               help="Block size in bytes (codec's default if omitted).")
-@click.option("--model", default=None, help="nn: size name, checkpoint path, or the shipped default.")
+@click.option("--model", default=None,
+              help="nn/mix: size name, checkpoint path, or the shipped default; mix also takes 'none'.")
 @click.option("--lanes", type=click.IntRange(1, 4096), default=None, help="nn/ctx: parallel lanes coded in lockstep.")
 @click.option("-T", "--workers", type=click.IntRange(1, 64), default=None,
               help="nn/ctx: worker processes, one thread each.")
@@ -119,7 +120,7 @@ def compress(files, codec, level, to_stdout, output, force, keep, remove, quiet,
         impl.check_level(level)
     predictive = _is_predictive(codec)
     if not predictive and (model or lanes or workers):
-        raise click.UsageError(f"--model, --lanes and -T/--workers are for the nn and ctx codecs, not {codec}")
+        raise click.UsageError(f"--model, --lanes and -T/--workers are for the nn, ctx and mix codecs, not {codec}")
     options = _neural_options(model, lanes, workers)
     to_stdout = to_stdout or output == "-"
 
@@ -169,9 +170,7 @@ def _each_file(files: tuple[str, ...], one) -> int:
 
 
 def _is_predictive(codec: str) -> bool:
-    from ..codecs.predictive import PredictiveCodec
-
-    return isinstance(registry.get(codec), PredictiveCodec)
+    return registry.get(codec).model_driven
 
 
 def _progress_options(bar, predictive: bool) -> dict:

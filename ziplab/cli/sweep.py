@@ -24,9 +24,20 @@ import click
               help="Training threads (default: torch's; with --jobs, CPUs / jobs).")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Sizes trained at once, one process each (results.json is shared safely).")
+@click.option("--codec", "codecs", default="nn", show_default=True,
+              help="nn, or nn,mix: also code the slice with each model inside `mix` (a second curve).")
 @click.option("--quick", is_flag=True, help="Tiny budget: checks every stage in well under a minute.")
+@click.option("--grid", is_flag=True,
+              help="The (N, D) grid: each size at every --budgets value, learning rate tuned per size; "
+                   "joint fit bpb(N, D), held-out prediction, compute-optimal frontier, model cost.")
+@click.option("--budgets", default=None, metavar="B1,B2,...",
+              help="Grid training budgets in bytes (default 1e6,2.83e6,8e6; '1e6' notation accepted).")
+@click.option("--lr-factors", default="0.5,1,2", show_default=True,
+              help="Grid: learning rates tried per size at the smallest budget, as multiples of the rung's.")
+@click.option("--transfer", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Grid: a second text (other authors) whose first --eval-bytes are coded by every run too.")
 def sweep(corpus, families, sizes, train_bytes, minutes, eval_bytes, seed, out, device, lanes, workers,
-          threads, jobs, quick):
+          threads, jobs, codecs, quick, grid, budgets, lr_factors, transfer):
     """Train the size ladder, compress held-out text for real, fit and plot bpb against size.
 
     With no options: the built-in corpus (Python's standard library), sizes l0-l3 and t0-t3,
@@ -37,6 +48,8 @@ def sweep(corpus, families, sizes, train_bytes, minutes, eval_bytes, seed, out, 
     from ..sweep.run import PRESETS, SweepSettings, run_sweep
     from .progress import byte_bars
 
+    if grid:
+        return _grid(corpus, families, sizes, budgets, lr_factors, eval_bytes, transfer, seed, out, lanes, threads)
     explicit = any(v is not None for v in (sizes, train_bytes, minutes)) or families != "lstm,transformer"
     preset = PRESETS["quick"] if quick else ({} if explicit else PRESETS["default"])
     if train_bytes is not None and minutes is not None:
@@ -54,6 +67,7 @@ def sweep(corpus, families, sizes, train_bytes, minutes, eval_bytes, seed, out, 
         minutes=minutes,
         eval_bytes=eval_bytes or preset.get("eval_bytes", SweepSettings.eval_bytes),
         seed=seed, out=out, device=device, lanes=lanes, workers=workers, threads=threads, jobs=jobs,
+        codecs=_codecs(codecs),
         command="ziplab sweep " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
     )
     console = Console(stderr=True)
@@ -72,9 +86,68 @@ def sweep(corpus, families, sizes, train_bytes, minutes, eval_bytes, seed, out, 
         elif event == "measured":
             console.print(f"{info['size']}: {info['non_embedding_params']:,} params, actual {info['actual_bpb']:.4f} bpb "
                           f"(cross-entropy {info['cross_entropy_bpb']:.4f}), encode {info['encode_kbps']:.1f} KB/s, "
-                          f"decode {info['decode_kbps']:.1f} KB/s")
+                          f"decode {info['decode_kbps']:.1f} KB/s"
+                          + (f"; inside mix {info['mix']['actual_bpb']:.4f}" if "mix" in info else ""))
 
     with byte_bars() as progress:
         results = run_sweep(settings, hook, progress)
     console.print(f"wrote {out}/results.json, results.csv, fit.json, curve.png, report.md "
                   f"({len(results['sizes'])} sizes)")
+
+
+def _codecs(text: str) -> tuple[str, ...]:
+    chosen = tuple(c.strip() for c in text.split(",") if c.strip())
+    if not chosen or chosen[0] != "nn" or any(c not in ("nn", "mix") for c in chosen):
+        raise click.BadParameter("give nn or nn,mix", param_hint="--codec")
+    return tuple(dict.fromkeys(chosen))
+
+
+def _numbers(text: str, what: str, kind: type) -> tuple:
+    try:
+        values = tuple(kind(float(v)) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of numbers", param_hint=what) from None
+    if not values:
+        raise click.BadParameter("give at least one value", param_hint=what)
+    return values
+
+
+def _grid(corpus, families, sizes, budgets, lr_factors, eval_bytes, transfer, seed, out, lanes, threads) -> None:
+    from rich.console import Console
+
+    from ..models.ladder import LADDER
+    from ..sweep.grid import GridSettings, run_grid
+    from .progress import byte_bars
+
+    chosen = [f.strip() for f in families.split(",") if f.strip()]
+    default_sizes = tuple(z for z in GridSettings.sizes if LADDER[z].family in chosen)
+    settings = GridSettings(
+        corpus=corpus or GridSettings.corpus,
+        sizes=tuple(z.strip() for z in sizes.split(",")) if sizes else default_sizes,
+        budgets=_numbers(budgets, "--budgets", int) if budgets else GridSettings.budgets,
+        lr_factors=_numbers(lr_factors, "--lr-factors", float),
+        eval_bytes=eval_bytes or GridSettings.eval_bytes, transfer=transfer, seed=seed,
+        out=out if out != "sweep" else "grid", lanes=lanes, threads=threads,
+        command="ziplab sweep " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
+    )
+    console = Console(stderr=True)
+
+    def hook(event: str, info: dict) -> None:
+        if event == "baselines":
+            console.print(f"[bold]baselines[/bold] on {info['bytes']:,} held-out bytes")
+        elif event == "train":
+            console.print(f"[bold]{info['size']}[/bold]: training {info['budget']:,} bytes at lr {info['lr']:.3g}")
+        elif event == "tuned":
+            console.print(f"{info['size']}: validation bpb by lr {info['validation_bpb']}, chose {info['chosen_lr']:.3g}")
+        elif event == "measured":
+            console.print(f"{info['size']} @ {info['budget']:,} B: actual {info['actual_bpb']:.4f} bpb "
+                          f"(cross-entropy {info['cross_entropy_bpb']:.4f}), {info['flops']:.2e} FLOPs")
+
+    with byte_bars() as progress:
+        summary = run_grid(settings, hook, progress)
+    console.print(f"wrote {settings.out}/results.json, fit.json, report.md and plots")
+    for family, fit in summary.get("fits", {}).items():
+        pred = fit.get("prediction") or {}
+        if pred:
+            console.print(f"{family}: predicted {pred['predicted_bpb']} vs measured {pred['measured_bpb']} "
+                          f"on held-out runs ({pred['error']:+.2%})")

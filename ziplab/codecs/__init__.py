@@ -17,6 +17,7 @@ _MODULES: dict[str, str] = {
     "lzh": "ziplab.codecs.lzh",
     "ctx": "ziplab.codecs.context",
     "nn": "ziplab.codecs.neural",
+    "mix": "ziplab.codecs.mix",
 }
 _loaded: dict[str, Codec] = {}
 

@@ -30,6 +30,9 @@ class Codec:
     block_size: int = 4 << 20
     #: the .zl format version this codec's files carry (bumped when its payload changes meaning)
     format_version: int = 1
+    #: coded by a model at KB/s: takes model/lanes/workers options and reports progress through
+    #: CodingStats while encoding (and a `progress` option while decoding)
+    model_driven: bool = False
 
     def version_hint(self, version: int) -> str:
         """What to tell a user holding a file of another format version (", ..." or "")."""

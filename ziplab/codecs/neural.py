@@ -67,24 +67,29 @@ class NeuralCodec(PredictiveCodec):
 
     def decoder(self, params: dict, **options: Any):
         model_options = {k: v for k, v in options.items() if k not in ("progress", "workers")}
+        self.matching_predictor(params, model_options)
+        return super().decoder(params, **options)
+
+    def matching_predictor(self, params: dict, model_options: dict) -> Any:
+        """The predictor a file's header names, or a one-line error saying why it cannot be had:
+        another model (weights sha256), another engine, or another quantisation."""
         try:
             predictor = self.cached_predictor(params, model_options)
         except ZiplabError as exc:
             raise ModelMismatchError(
-                f"nn: cannot load the model this file was encoded with ({params.get('model')}): {exc}; "
+                f"{self.name}: cannot load the model this file was encoded with ({params.get('model')}): {exc}; "
                 "pass --model PATH to the matching checkpoint") from None
         if predictor.weights_sha256 != params.get("model_sha256"):
             raise ModelMismatchError(
-                f"nn: wrong model: the file was encoded with weights {str(params.get('model_sha256'))[:12]}…, "
+                f"{self.name}: wrong model: the file was encoded with weights {str(params.get('model_sha256'))[:12]}…, "
                 f"but {getattr(predictor, 'path', params.get('model'))} has {predictor.weights_sha256[:12]}…")
         if predictor.engine_name != params.get("engine"):
             raise ModelMismatchError(
-                f"nn: the file was coded by engine {params.get('engine')!r}; this ziplab has {predictor.engine_name!r}")
+                f"{self.name}: the file was coded by engine {params.get('engine')!r}; this ziplab has {predictor.engine_name!r}")
         if predictor.quant_sha256 != params.get("quant_sha256"):
             raise ModelMismatchError(
-                "nn: the quantised model differs from the encoder's (same weights, different quantisation): "
+                f"{self.name}: the quantised model differs from the encoder's (same weights, different quantisation): "
                 "the file cannot be decoded by this version")
-        return super().decoder(params, **options)
-
+        return predictor
 
 CODEC = NeuralCodec()

@@ -96,7 +96,7 @@ def encode_lanes(predictor: Predictor, chunk: np.ndarray, lanes: int, stats: Cod
         encoder.encode(grid[t, :k].astype(np.int32), family, probs[:k])
         if chosen is not None:
             chosen[t, :k] = probs[lane[:k], grid[t, :k]]
-            _report(stats.progress, t, T, active)
+            report_progress(stats.progress, t, T, active)
         prev = grid[t]
     if stats is not None:
         stats.ideal_bits -= float(np.log2(chosen, dtype=np.float64).sum())
@@ -104,7 +104,7 @@ def encode_lanes(predictor: Predictor, chunk: np.ndarray, lanes: int, stats: Cod
     return encoder.get_compressed().astype("<u4").tobytes()
 
 
-def _report(progress: Callable[[int], None] | None, t: int, T: int, active: np.ndarray) -> None:
+def report_progress(progress: Callable[[int], None] | None, t: int, T: int, active: np.ndarray) -> None:
     if progress is not None and ((t + 1) % PROGRESS_EVERY == 0 or t + 1 == T):
         start = t + 1 - ((t % PROGRESS_EVERY) + 1)
         progress(int(active[start:t + 1].sum()))
@@ -132,7 +132,7 @@ def decode_lanes(predictor: Predictor, payload: bytes, n: int, lanes: int,
             k = int(active[t])
             grid[t, :k] = decoder.decode(family, probs[:k])
             prev = grid[t]
-            _report(progress, t, T, active)
+            report_progress(progress, t, T, active)
     except (ValueError, RuntimeError, AssertionError) as exc:
         raise CorruptDataError(f"neural payload cannot be decoded: {exc}") from None
     return grid.T.reshape(-1)[:n]
@@ -179,6 +179,7 @@ class PredictiveCodec(Codec):
     from header params (`build_predictor`) and what goes in the params (`describe`)."""
 
     default_lanes = 64
+    model_driven = True
     #: constriction quantises every distribution to 24-bit precision and leaves every byte at
     #: least one unit, so a byte costs >= -log2(1 - 255 / 2^24) ~ 2.2e-5 bits: one payload byte
     #: holds at most ~365,000 coded bytes. 2^19 is that bound, rounded up.

@@ -137,6 +137,7 @@ class TrainConfig:
     command: str = ""
     state_every: int = 0  # optimiser steps between saved training states (0: never)
     resume: bool = False  # continue from the training state saved beside `out`, if it matches
+    lr: float | None = None  # peak learning rate (default: the rung's); grid sweeps tune it per size
 
 
 @dataclass
@@ -160,7 +161,7 @@ def state_path(checkpoint: Path) -> Path:
 def _recipe(cfg: TrainConfig, corpus_sha: str, world: int) -> dict:
     """What a saved training state must match to be resumed."""
     return {"size": cfg.size, "corpus_sha256": corpus_sha, "seed": cfg.seed, "train_bytes": cfg.train_bytes,
-            "minutes": cfg.minutes, "world": world}
+            "minutes": cfg.minutes, "world": world, **({"lr": cfg.lr} if cfg.lr is not None else {})}
 
 
 class TrainingStopped(ParameterError):
@@ -207,7 +208,8 @@ def train_model(cfg: TrainConfig, corpus: Any = None, on_step: Callable[[StepInf
     per_step = B * T
     eval_slice = held[: min(len(held), cfg.eval_bytes)]
     eval_every = cfg.eval_every or max(50, int(2_000_000 // per_step))
-    opt = make_optimizer(model, r.lr)
+    base_lr = r.lr if cfg.lr is None else float(cfg.lr)
+    opt = make_optimizer(model, base_lr)
     if device == "cuda":
         amp = {"device_type": "cuda", "dtype": torch.bfloat16, "enabled": cfg.autocast}
     else:  # emulated bf16 is ~100x slower than fp32 and has no LSTM kernel
@@ -227,7 +229,7 @@ def train_model(cfg: TrainConfig, corpus: Any = None, on_step: Callable[[StepInf
         if distributed.agree(frac >= 1.0, dist) if cfg.minutes is not None else frac >= 1.0:
             break
         for g in opt.param_groups:
-            g["lr"] = lr_at(frac, step, r.lr, r.warmup)
+            g["lr"] = lr_at(frac, step, base_lr, r.warmup)
         x, y = sample_batch(train, rng, B, T)  # every rank draws the global batch; each trains on its rows
         net.train()
         with torch.autocast(**amp):
@@ -273,7 +275,7 @@ def train_model(cfg: TrainConfig, corpus: Any = None, on_step: Callable[[StepInf
         "device": device,
         "processes": dist.world,
         "autocast_bf16": bool(amp["enabled"]),
-        "lr": r.lr,
+        "lr": base_lr,
         "batch": B,
         "warmup": r.warmup,
         "train_seconds": round(seconds, 2),

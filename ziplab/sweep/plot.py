@@ -76,6 +76,10 @@ def plot_curve(results: Mapping[str, Any], fits: Mapping[str, Any], path: str | 
         actual = [(xi, r.get("actual_bpb")) for xi, r in zip(x, fam_rows) if r.get("actual_bpb") is not None]
         if actual:
             ax.plot(*zip(*actual), "o", color=color, markersize=7, label=f"{fam}: measured bpb", zorder=3)
+        mixed = [(xi, r["mix"]["actual_bpb"]) for xi, r in zip(x, fam_rows) if r.get("mix")]
+        if mixed:
+            ax.plot(*zip(*mixed), "s-", color=color, markersize=6, linewidth=1.2, alpha=0.85,
+                    label=f"{fam} inside mix (+ context mixing)", zorder=3)
         label, fit = _fit_label(fits.get(fam))
         if fit is not None:
             grid = np.geomspace(*span, 200)

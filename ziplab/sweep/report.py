@@ -120,6 +120,11 @@ def markdown(results: Mapping[str, Any], fits: Mapping[str, FamilyFit], env: Map
     if plot:
         out += [f"![bpb against model size]({plot})", ""]
     out += ["## Sizes", ""] + _table(cols, [[r.get(c) for c in cols] for r in sizes]) + [""]
+    if any(r.get("mix") for r in sizes):
+        out += ["## Each model inside `mix` (context mixing + the model)", ""]
+        out += _table(["family", "size", "nn bpb", "mix bpb", "mix encode KB/s", "mix decode KB/s"],
+                      [[r["family"], r["size"], r.get("actual_bpb"), r["mix"]["actual_bpb"], r["mix"]["encode_kbps"],
+                        r["mix"]["decode_kbps"]] for r in sizes if r.get("mix")]) + [""]
     baselines = results.get("baselines") or {}
     out += ["## Classic coders", ""]
     out += _table(["coder", "bpb"], [[k, v] for k, v in sorted(baselines.items(), key=lambda kv: kv[1])]) if baselines else ["None measured."]

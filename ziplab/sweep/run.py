@@ -40,6 +40,7 @@ class SweepSettings:
     workers: int = 1
     threads: int | None = None  # training threads (coding always uses one per process)
     jobs: int = 1  # sizes trained and measured at once, one process each
+    codecs: tuple[str, ...] = ("nn",)  # "mix" also codes the slice with each model inside `mix`
     command: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -80,7 +81,7 @@ def _write_json(path: Path, data: Any) -> None:
 def _run_key(s: SweepSettings, corpus_sha: str) -> dict:
     """What must match for earlier results in the output folder to be reused."""
     return {"corpus_sha256": corpus_sha, "eval_bytes": s.eval_bytes, "seed": s.seed,
-            "budget": s.budget_tag(), "lanes": s.lanes}
+            "budget": s.budget_tag(), "lanes": s.lanes, **({"codecs": list(s.codecs)} if s.codecs != ("nn",) else {})}
 
 
 def _load_previous(path: Path, key: dict) -> dict | None:
@@ -114,11 +115,13 @@ def _update(out: Path, fresh: dict, change: Callable[[dict], None]) -> dict:
         return results
 
 
-def baselines(data: bytes) -> dict[str, float]:
+def baselines(data: bytes, codecs: tuple[str, ...] = ("nn",)) -> dict[str, float]:
     """bpb of ziplab's classic coders and the peers on the same slice, every round trip verified."""
     peers = {e.name: e for e in bench.entries([], peers=True)}
     entries = [bench.ours(s) for s in BASELINE_CODECS] + [peers[p] for p in BASELINE_PEERS if p in peers]
     out = {}
+    if "mix" in codecs:  # the context-mixing floor the mixed curve is read against
+        entries.append(bench.ours("mix", model="none"))
     for entry in entries:
         m = bench.measure(entry, data, repeat=False)
         if not m.round_trip:
@@ -156,21 +159,31 @@ def _trained(s: SweepSettings, size: str, corpus: Any, hook: Hook,
     return result.path, result.meta
 
 
+def code_for_real(model: Path | str, data: bytes, lanes: int, workers: int, label: str = "",
+                  progress: Progress | None = None, codec: str = "nn") -> dict:
+    """Range-code `data` with a checkpoint (through `nn`, or inside `mix`), decode it back, and
+    report both bpb figures: the coder's cross-entropy and the real compressed size (header and all)."""
+    stats = CodingStats(progress=progress(f"{codec} encode " + label, len(data)) if progress else None)
+    t0 = time.perf_counter()
+    blob = container.compress(data, codec, model=str(model), lanes=lanes, workers=workers, stats=stats)
+    enc_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    back = container.decompress(blob, workers=workers,
+                                **({"progress": progress("decode " + label, len(data))} if progress else {}))
+    dec_s = time.perf_counter() - t0
+    if back != data:
+        raise CorruptDataError(f"{label}: the decoded slice differs from the original")
+    n = len(data)
+    return {"cross_entropy_bpb": round(stats.ideal_bits / n, 5), "actual_bpb": round(8 * len(blob) / n, 5),
+            "compressed_bytes": len(blob), "encode_kbps": round(n / 1e3 / enc_s, 2),
+            "decode_kbps": round(n / 1e3 / dec_s, 2), "verified_bytes": n}
+
+
 def measure_size(s: SweepSettings, size: str, corpus: Any, data: bytes, hook: Hook,
                  progress: Progress | None = None) -> dict:
     """Train (or reuse) one rung, then code the slice for real and decode it back."""
     path, meta = _trained(s, size, corpus, hook, progress)
-    stats = CodingStats(progress=progress("encode " + size, len(data)) if progress else None)
-    t0 = time.perf_counter()
-    blob = container.compress(data, "nn", model=str(path), lanes=s.lanes, workers=s.workers, stats=stats)
-    enc_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    back = container.decompress(blob, workers=s.workers,
-                                **({"progress": progress("decode " + size, len(data))} if progress else {}))
-    dec_s = time.perf_counter() - t0
-    if back != data:
-        raise CorruptDataError(f"{size}: the decoded slice differs from the original")
-    n = len(data)
+    coded = code_for_real(path, data, s.lanes, s.workers, size, progress)
     model_bytes = path.stat().st_size
     return {
         "family": meta["family"], "size": size,
@@ -178,14 +191,20 @@ def measure_size(s: SweepSettings, size: str, corpus: Any, data: bytes, hook: Ho
         "train_bytes": meta["bytes_seen"], "train_seconds": meta["train_seconds"],
         "train_bytes_per_s": meta.get("train_bytes_per_s"),
         "train_heldout_bpb": meta.get("final_heldout_bpb"),
-        "cross_entropy_bpb": round(stats.ideal_bits / n, 5),
-        "actual_bpb": round(8 * len(blob) / n, 5),
-        "compressed_bytes": len(blob), "model_bytes": model_bytes,
-        "adjusted_bpb": round(8 * (len(blob) + model_bytes) / n, 5),
-        "encode_kbps": round(n / 1e3 / enc_s, 2), "decode_kbps": round(n / 1e3 / dec_s, 2),
-        "verified_bytes": n, "checkpoint": path.name,
+        "cross_entropy_bpb": coded["cross_entropy_bpb"], "actual_bpb": coded["actual_bpb"],
+        "compressed_bytes": coded["compressed_bytes"], "model_bytes": model_bytes,
+        "adjusted_bpb": round(8 * (coded["compressed_bytes"] + model_bytes) / len(data), 5),
+        "encode_kbps": coded["encode_kbps"], "decode_kbps": coded["decode_kbps"],
+        "verified_bytes": coded["verified_bytes"], "checkpoint": path.name,
         "recipe": {k: meta.get(k) for k in ("config", "lr", "batch", "warmup")},
+        **({"mix": _mixed(path, data, s, size, progress)} if "mix" in s.codecs else {}),
     }
+
+
+def _mixed(path: Path, data: bytes, s: SweepSettings, size: str, progress: Progress | None) -> dict:
+    """The same slice coded by `mix` with this model as its neural input."""
+    coded = code_for_real(path, data, s.lanes, 1, size, progress, codec="mix")
+    return {k: coded[k] for k in ("actual_bpb", "cross_entropy_bpb", "compressed_bytes", "encode_kbps", "decode_kbps")}
 
 
 def run_sweep(s: SweepSettings, hook: Hook | None = None, progress: Progress | None = None) -> dict:
@@ -213,7 +232,7 @@ def run_sweep(s: SweepSettings, hook: Hook | None = None, progress: Progress | N
             results["commands"].append(s.command)
         if not results["baselines"]:
             hook("baselines", {"bytes": len(data)})
-            results["baselines"] = baselines(data)
+            results["baselines"] = baselines(data, s.codecs)
 
     results = _update(out, fresh, start)
     todo = []
@@ -273,7 +292,8 @@ def _measure_job(settings: dict, size: str, fresh: dict) -> dict:
 
     from ..codecs.predictive import shutdown_pools
 
-    s = SweepSettings(**{**settings, "families": tuple(settings["families"]), "sizes": tuple(settings["sizes"])})
+    s = SweepSettings(**{**settings, "families": tuple(settings["families"]), "sizes": tuple(settings["sizes"]),
+                         "codecs": tuple(settings["codecs"])})
     corpus = load_corpus(s.corpus)
     data = corpus.heldout()[: s.eval_bytes]
     try:

@@ -1,0 +1,334 @@
+"""The context-mixing engine behind `mix`: adaptive context models, a gated logistic mixer and
+two SSE stages, all in integer arithmetic (numba), so the probabilities are the same on every
+CPU. Read it beside lpaq1: the design is the same family, written for lanes.
+
+Bytes are coded as 8 binary decisions, most significant bit first. For each bit every model
+gives a probability in the stretch domain (st = ln(p/(1-p)), 8 fractional bits, clamped to
+±2047); the mixer adds them with weights chosen by a small context, and learns online from the
+coding error. Inputs:
+
+  orders 0,1,2,3,4,6   hashed byte contexts + the bits of the current byte so far -> adaptive
+                       probability counters (22-bit probability, count-driven rate)
+  word                 hash of the letters of the current word (case-folded)
+  match                the byte that followed the last occurrence of the last MATCH_MIN bytes;
+                       its expected bit, weighted by an adaptive counter per match length
+  neural               the bit probability implied by a pretrained model's byte distribution
+                       (optional: `mix --model none` is pure context mixing)
+
+Lanes: the block is cut into L contiguous lanes that advance in lockstep (as in `nn`), so the
+neural model runs batched. The context tables are shared by all lanes; each lane has its own
+history. For each bit position every active lane is predicted first, then coded, then every lane
+updates in lane order — the decoder repeats exactly this schedule, so both sides see the same
+tables at every prediction.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from decimal import Decimal, getcontext
+
+import numpy as np
+from numba import njit
+
+# ---- tables: built with decimal arithmetic, so they are the same bits everywhere -----------
+STRETCH_MAX = 2047  # stretch domain: 8 fractional bits, |st| <= 2047 (p in ~[3e-4, 1 - 3e-4])
+
+
+def _build_tables() -> tuple[np.ndarray, np.ndarray]:
+    getcontext().prec = 40
+    squash = np.empty(2 * STRETCH_MAX + 1, dtype=np.int64)  # st + 2047 -> 16-bit probability
+    for i in range(-STRETCH_MAX, STRETCH_MAX + 1):
+        p = Decimal(65536) / (1 + (Decimal(-i) / 256).exp())
+        squash[i + STRETCH_MAX] = min(65535, max(1, int(p.to_integral_value())))
+    stretch = np.empty(4096, dtype=np.int64)  # 12-bit probability -> st
+    for p12 in range(4096):
+        q = (Decimal(p12) + Decimal("0.5")) / 4096
+        st = int(((q / (1 - q)).ln() * 256).to_integral_value())
+        stretch[p12] = min(STRETCH_MAX, max(-STRETCH_MAX, st))
+    return squash, stretch
+
+
+SQUASH, STRETCH = _build_tables()
+#: counter rates: a count-n slot moves 1/(n + 1.5) of the way to the bit (16-bit fixed point)
+RECIP = np.array([int(65536 / (n + 1.5)) for n in range(1024)], dtype=np.int64)
+
+N_ORDERS = 7  # orders 0,1,2,3,4,6 and the word context, each one table row
+I_MATCH, I_NEURAL, I_BIAS = 7, 8, 9
+N_INPUTS = 10
+MATCH_MIN = 6  # bytes of context the match model hashes
+MATCH_BITS = 22
+APM_CELLS = 33
+COUNT_LIMIT_LOW, COUNT_LIMIT_HIGH = 255, 255  # orders 0-1 adapt slower (more stationary)
+MIXER_SHIFT = 16  # weights: 1.0 = 65536
+PHI = 0x9E3779B1
+MASK32 = 0xFFFFFFFF
+MASK56 = (1 << 56) - 1
+FRESH = 1 << 31  # a context slot never used: p = 1/2, check 0, count 0
+
+State = namedtuple("State", [
+    "slots",      # uint32 [N_ORDERS, 2^bits]: 16-bit probability << 16 | 8-bit check << 8 | count
+    "base",       # int64 [L, N_ORDERS]: per-byte context hash of each order
+    "idx",        # int64 [L, N_ORDERS]: slot used for the current bit
+    "hist",       # int64 [L]: last 7 bytes, newest lowest
+    "word",       # int64 [L]: hash of the current word
+    "c0",         # int64 [L]: 1 followed by the bits of the current byte so far
+    "x",          # int64 [L, N_INPUTS]: the mixer's inputs for the current bit
+    "weights",    # int64 [2, 1024, N_INPUTS]: mixer weight sets (by c0 x neural confidence; by confident order x bit)
+    "mix_p",      # int64 [L, 4]: the two mixers' 16-bit outputs and their weight sets
+    "apm",        # int64 [2, 65536, APM_CELLS]: SSE tables (by c0; by c0 x last byte)
+    "apm_at",     # int64 [L, 2]: interpolation cell used (for the update)
+    "match_tab",  # int64 [2^MATCH_BITS]: hash of the last MATCH_MIN bytes -> position after them
+    "match_ptr",  # int64 [L]: position of the predicted byte in `buf` (-1: none)
+    "match_len",  # int64 [L]
+    "match_cnt",  # uint32 [64, 2]: counter per (min(len, 31), expected bit)
+    "match_bit",  # int64 [L]: the bit the match model expects for the current bit (-1: none)
+    "buf",        # uint8 [L * T]: the lanes' bytes (decoder: filled as decoded)
+    "params",     # int64 [5]: L, T, table bits, has neural input, SSE on
+])
+
+
+def new_state(lanes: int, steps: int, table_bits: int, neural: bool, sse: bool = True) -> State:
+    """Fresh tables: every counter at p = 1/2, count 0; weights favour the neural model if any."""
+    L = lanes
+    weights = np.zeros((2, 1024, N_INPUTS), dtype=np.int64)
+    if neural:
+        weights[:, :, I_NEURAL] = 1 << MIXER_SHIFT
+        weights[:, :, :I_NEURAL] = (1 << MIXER_SHIFT) // 16
+    else:
+        weights[:, :, :I_NEURAL] = (1 << MIXER_SHIFT) // 4
+    apm = np.empty((2, 65536, APM_CELLS), dtype=np.int64)
+    for j in range(APM_CELLS):
+        apm[:, :, j] = SQUASH[min(2 * STRETCH_MAX, max(0, (j - 16) * 128 + STRETCH_MAX))]
+    return State(
+        slots=np.full((N_ORDERS, 1 << table_bits), FRESH, dtype=np.uint32),
+        base=np.zeros((L, N_ORDERS), dtype=np.int64), idx=np.zeros((L, N_ORDERS), dtype=np.int64),
+        hist=np.zeros(L, dtype=np.int64), word=np.zeros(L, dtype=np.int64), c0=np.ones(L, dtype=np.int64),
+        x=np.zeros((L, N_INPUTS), dtype=np.int64), weights=weights, mix_p=np.zeros((L, 4), dtype=np.int64),
+        apm=apm, apm_at=np.zeros((L, 2), dtype=np.int64),
+        match_tab=np.full(1 << MATCH_BITS, -1, dtype=np.int64), match_ptr=np.full(L, -1, dtype=np.int64),
+        match_len=np.zeros(L, dtype=np.int64), match_cnt=np.full((64, 2), 1 << 31, dtype=np.uint32),
+        match_bit=np.full(L, -1, dtype=np.int64),
+        buf=np.zeros(L * steps, dtype=np.uint8),
+        params=np.array([L, steps, table_bits, int(neural), int(sse)], dtype=np.int64),
+    )
+
+
+# ---- small integer helpers -------------------------------------------------------------------
+@njit(cache=True)
+def _hash(a: int, b: int) -> int:
+    return (((a * PHI) & MASK32) ^ ((b + 0x7F4A7C15) * 0x85EBCA77 & MASK32)) * 0xC2B2AE3D & MASK32
+
+
+@njit(cache=True)
+def _st_of_counter(s: int) -> int:
+    return STRETCH[s >> 20]  # (22-bit probability << 10) -> 12 bits -> stretch
+
+
+@njit(cache=True)
+def _update_counter(slots, row: int, i: int, bit: int, limit: int) -> None:
+    """Match-model counters: 22-bit probability << 10 | 10-bit count."""
+    s = np.int64(slots[row, i])
+    n = s & 1023
+    p = s >> 10
+    p += (((bit << 22) - p) * RECIP[n]) >> 16
+    p = min((1 << 22) - 1, max(1, p))
+    if n < limit:
+        n += 1
+    slots[row, i] = (p << 10) | n
+
+
+@njit(cache=True)
+def _slot_read(s: int, check: int) -> int:
+    """A context slot as (p16 << 16 | n), or a fresh one if it belongs to another context."""
+    if ((s >> 8) & 0xFF) != check:
+        return (1 << 31)
+    return (s & ~0xFF00)
+
+
+@njit(cache=True)
+def _slot_update(slots, row: int, i: int, check: int, bit: int, limit: int) -> None:
+    s = _slot_read(np.int64(slots[row, i]), check)
+    n = s & 0xFF
+    p = s >> 16
+    p += (((bit << 16) - p) * RECIP[n]) >> 16
+    p = min(65535, max(1, p))
+    if n < limit:
+        n += 1
+    slots[row, i] = (p << 16) | (check << 8) | n
+
+
+@njit(cache=True)
+def _squash(st: int) -> int:
+    return SQUASH[min(STRETCH_MAX, max(-STRETCH_MAX, st)) + STRETCH_MAX]
+
+
+@njit(cache=True)
+def _neural_st(cum, c0: int, k: int) -> int:
+    """Stretch of P(next bit = 1 | bits so far) from the byte distribution's cumulative sums."""
+    width = 256 >> k
+    lo = (c0 - (1 << k)) * width
+    mid = lo + width // 2
+    hi = lo + width
+    total = cum[hi] - cum[lo]
+    if total <= 0.0:
+        return 0
+    p16 = int(np.floor((cum[hi] - cum[mid]) / total * 65536.0))
+    return STRETCH[min(4095, max(0, p16 >> 4))]
+
+
+# ---- byte boundaries -------------------------------------------------------------------------
+@njit(cache=True)
+def begin_byte(S, t: int, active: int) -> None:
+    """Per-lane context hashes for byte t."""
+    for l in range(active):
+        h = S.hist[l]
+        S.base[l, 0] = 0
+        S.base[l, 1] = _hash(h & 0xFF, 1)
+        S.base[l, 2] = _hash(h & 0xFFFF, 2)
+        S.base[l, 3] = _hash(h & 0xFFFFFF, 3)
+        S.base[l, 4] = _hash(h & 0xFFFFFFFF, 4)
+        S.base[l, 5] = _hash(_hash(h & 0xFFFFFFFF, 5) + ((h >> 32) & 0xFFFF), 6)
+        S.base[l, 6] = _hash(S.word[l], 7)
+        S.c0[l] = 1
+
+
+@njit(cache=True)
+def end_byte(S, t: int, active: int) -> None:
+    """After the 8th bit: history, word hash, match bookkeeping and the byte itself."""
+    T = S.params[1]
+    for l in range(active):
+        b = S.c0[l] & 0xFF
+        pos = l * T + t
+        S.buf[pos] = b
+        if S.match_ptr[l] >= 0:
+            if S.buf[S.match_ptr[l]] == b:
+                S.match_len[l] += 1
+                S.match_ptr[l] += 1
+                if S.match_ptr[l] >= S.buf.size or S.match_ptr[l] % T > t:
+                    S.match_len[l] = 0  # ran into bytes not yet coded
+            else:
+                S.match_len[l] = 0
+        if S.match_len[l] == 0:
+            S.match_ptr[l] = -1
+        S.hist[l] = ((S.hist[l] << 8) | b) & MASK56
+        lower = b | 32 if 65 <= b <= 90 else b
+        if 97 <= lower <= 122:
+            S.word[l] = _hash(S.word[l] + lower, 9)
+        else:
+            S.word[l] = 0
+        if t + 1 >= MATCH_MIN:  # look up the last MATCH_MIN bytes before recording where they are now
+            key = _hash(S.hist[l] & 0xFFFFFFFFFFFF, 8) & ((1 << MATCH_BITS) - 1)
+            cand = S.match_tab[key]
+            if S.match_len[l] == 0 and 0 <= cand < S.buf.size and cand % T <= t:  # coded by step t
+                S.match_ptr[l] = cand
+                S.match_len[l] = 1
+            S.match_tab[key] = pos + 1
+
+
+# ---- one bit of every active lane ----------------------------------------------------------
+@njit(cache=True)
+def predict_bit(S, cums, k: int, active: int, out_p) -> None:
+    """16-bit P(bit = 1) for bit k of every active lane into out_p."""
+    mask = (1 << S.params[2]) - 1
+    neural = S.params[3]
+    for l in range(active):
+        c0 = S.c0[l]
+        seen = 0  # highest order whose context has been seen before (0..5)
+        for o in range(N_ORDERS):
+            if o == 0:
+                h = ((c0 & 0xFF) << 24) | c0
+            else:
+                h = _hash(S.base[l, o], c0)
+            S.idx[l, o] = h
+            s = _slot_read(np.int64(S.slots[o, h & mask]), h >> 24)
+            S.x[l, o] = STRETCH[s >> 20]
+            if o < 6 and (s & 0xFF) > 0:
+                seen = o
+        # match model: the expected bit, if the bits so far agree with the predicted byte
+        S.x[l, I_MATCH] = 0
+        S.match_bit[l] = -1
+        if S.match_ptr[l] >= 0:
+            pb = np.int64(S.buf[S.match_ptr[l]]) | 256
+            if (pb >> (8 - k)) == c0:
+                bit = (pb >> (7 - k)) & 1
+                S.match_bit[l] = bit
+                st = _st_of_counter(np.int64(S.match_cnt[min(S.match_len[l], 31), bit]))
+                S.x[l, I_MATCH] = st if bit else -st
+            else:
+                S.match_len[l] = 0
+                S.match_ptr[l] = -1
+        S.x[l, I_NEURAL] = _neural_st(cums[l], c0, k) if neural else 0
+        S.x[l, I_BIAS] = 256
+        prev = S.hist[l] & 0xFF
+        ml = S.match_len[l]
+        sel = (seen * 4 + (0 if ml == 0 else (1 if ml < 16 else (2 if ml < 32 else 3)))) * 8 + k
+        conf = abs(S.x[l, I_NEURAL])
+        sel0 = c0 + 256 * (0 if conf < 128 else (1 if conf < 512 else (2 if conf < 1024 else 3)))
+        S.mix_p[l, 2] = sel
+        S.mix_p[l, 3] = sel0
+        dot0 = 0
+        dot1 = 0
+        for i in range(N_INPUTS):
+            dot0 += S.weights[0, sel0, i] * S.x[l, i]
+            dot1 += S.weights[1, sel, i] * S.x[l, i]
+        st0 = min(STRETCH_MAX, max(-STRETCH_MAX, dot0 >> MIXER_SHIFT))
+        st1 = min(STRETCH_MAX, max(-STRETCH_MAX, dot1 >> MIXER_SHIFT))
+        S.mix_p[l, 0] = _squash(st0)
+        S.mix_p[l, 1] = _squash(st1)
+        st = (st0 + st1) >> 1
+        p_mix = _squash(st)
+        # SSE: interpolate between the two nearest of 33 cells on the stretch axis
+        pos = st + STRETCH_MAX  # 0..4094
+        cell = pos >> 7
+        w = pos & 127
+        a0 = S.apm[0, c0]
+        a1 = S.apm[1, (c0 | (prev << 8)) & 0xFFFF]
+        p_a0 = (a0[cell] * (128 - w) + a0[cell + 1] * w) >> 7
+        p_a1 = (a1[cell] * (128 - w) + a1[cell + 1] * w) >> 7
+        S.apm_at[l, 0] = cell + (w >> 6)
+        S.apm_at[l, 1] = cell + (w >> 6)
+        p = (2 * p_mix + p_a0 + p_a1) >> 2 if S.params[4] else p_mix
+        out_p[l] = min(65535, max(1, p))
+
+
+@njit(cache=True)
+def update_bit(S, bits, k: int, active: int, lr: int) -> None:
+    """Learn from bit k of every active lane, in lane order."""
+    for l in range(active):
+        bit = np.int64(bits[l])
+        c0 = S.c0[l]
+        prev = S.hist[l] & 0xFF
+        sel = S.mix_p[l, 2]
+        sel0 = S.mix_p[l, 3]
+        mask = (1 << S.params[2]) - 1
+        for o in range(N_ORDERS):
+            h = S.idx[l, o]
+            _slot_update(S.slots, o, h & mask, h >> 24, bit, COUNT_LIMIT_LOW if o < 2 else COUNT_LIMIT_HIGH)
+        expected = S.match_bit[l]
+        if expected >= 0:
+            _update_counter(S.match_cnt, min(S.match_len[l], 31), expected, 1 if bit == expected else 0, 1023)
+        err0 = ((bit << 16) - S.mix_p[l, 0]) * lr >> 10
+        err1 = ((bit << 16) - S.mix_p[l, 1]) * lr >> 10
+        for i in range(N_INPUTS):
+            S.weights[0, sel0, i] += (S.x[l, i] * err0) >> 10
+            S.weights[1, sel, i] += (S.x[l, i] * err1) >> 10
+        j = S.apm_at[l, 0]
+        S.apm[0, c0, j] += ((bit << 16) - S.apm[0, c0, j]) >> 6
+        r = (c0 | (prev << 8)) & 0xFFFF
+        j = S.apm_at[l, 1]
+        S.apm[1, r, j] += ((bit << 16) - S.apm[1, r, j]) >> 6
+        S.c0[l] = (c0 << 1) | bit
+
+
+@njit(cache=True)
+def encode_step(S, cums, t: int, active: int, lr: int, out_p, out_bits) -> None:
+    """Encoder: all 8 bits of byte t of every active lane, on the decoder's schedule. Writes the
+    16-bit probabilities and bits to out_p/out_bits [8, L]."""
+    T = S.params[1]
+    begin_byte(S, t, active)
+    for k in range(8):
+        for l in range(active):
+            out_bits[k, l] = (S.buf[l * T + t] >> (7 - k)) & 1
+        predict_bit(S, cums, k, active, out_p[k])
+        update_bit(S, out_bits[k], k, active, lr)
+    end_byte(S, t, active)

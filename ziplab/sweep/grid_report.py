@@ -1,0 +1,253 @@
+"""fit.json, report.md and the plots of an (N, D) grid folder.
+
+fit.json, per family: {"n_runs", "E", "A", "alpha", "B", "beta", "r2", "ci": {"E", "alpha", "beta"},
+"prediction": {"held_out_runs", "predicted_bpb", "measured_bpb", "error"}, "frontier": {...},
+"model_cost": [...]}. The prediction fits every run but the family's highest-compute one and
+predicts that one: the number that says whether the law is worth anything.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .joint import (JointFit, bootstrap, fit_joint, frontier_exponents, model_cost, optimal_split,
+                    total_param_law)
+
+FILE_SIZES = (1e6, 1e7, 1e8, 1e9)
+REFERENCE_LINES = ("ppmd-o6", "xz-9e", "zlib-9")
+
+
+def _columns(runs: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (np.array([r["non_embedding_params"] for r in runs], float),
+            np.array([r["train_bytes"] for r in runs], float),
+            np.array([r["actual_bpb"] for r in runs], float))
+
+
+def family_summary(runs: list[dict]) -> dict[str, Any]:
+    """Joint fit, bootstrap intervals, held-out prediction, frontier and model cost for one family."""
+    n, d, y = _columns(runs)
+    fit = fit_joint(n, d, y)
+    if fit is None:
+        return {"n_runs": len(runs), "note": "needs >= 6 runs over >= 2 sizes and >= 2 budgets"}
+    out: dict[str, Any] = {**{k: round(v, 6) if isinstance(v, float) else v for k, v in fit.to_dict().items()},
+                           "ci": bootstrap(n, d, y, fit)}
+    top = int(np.argmax([r["flops"] for r in runs]))
+    rest = [i for i in range(len(runs)) if i != top]
+    partial = fit_joint(n[rest], d[rest], y[rest])
+    if partial is not None:
+        pred = float(partial.predict(n[top], d[top]))
+        out["prediction"] = {"held_out_runs": [f"{runs[top]['size']}@{runs[top]['budget']}"],
+                             "fitted_on": len(rest), "predicted_bpb": round(pred, 4),
+                             "measured_bpb": round(float(y[top]), 4), "error": round(float(pred / y[top] - 1), 4)}
+    flops = np.array([r["flops_6nd"] for r in runs])
+    compute = np.geomspace(flops.min(), flops.max() * 100, 12)
+    out["frontier"] = {"compute_range": [float(compute[0]), float(compute[-1])], **frontier_exponents(fit, compute),
+                       "chinchilla": {"a": 0.5, "b": 0.5}}
+    law = total_param_law(n, [r["params"] for r in runs])
+    d_max = float(d.max())
+    out["model_cost"] = [{**model_cost(fit, law, s, d_max), "train_bytes": d_max} for s in FILE_SIZES]
+    out["model_cost"] += [{**model_cost(fit, law, s, np.inf), "train_bytes": None} for s in FILE_SIZES]
+    out["total_param_law"] = {"c": law[0], "k": law[1]}
+    return out
+
+
+def write_grid_report(results: dict, out: Path) -> dict:
+    runs = results.get("runs", [])
+    families = sorted({r["family"] for r in runs})
+    fits = {f: family_summary([r for r in runs if r["family"] == f]) for f in families}
+    (out / "fit.json").write_text(json.dumps(fits, indent=2, default=float))
+    plots = plot_grid(results, fits, out)
+    (out / "report.md").write_text("\n".join(_report(results, fits, plots)) + "\n")
+    return {"fits": fits}
+
+
+def _fit_of(summary: dict) -> JointFit | None:
+    if "alpha" not in summary:
+        return None
+    return JointFit(summary["E"], summary["A"], summary["alpha"], summary["B"], summary["beta"], summary["r2"],
+                    summary["n_runs"])
+
+
+# ---- plots ---------------------------------------------------------------------------------
+def plot_grid(results: dict, fits: dict, out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs, base = results.get("runs", []), results.get("baselines", {})
+    families = list(fits)
+    if not families:
+        return []
+    written = []
+
+    def refs(ax) -> None:
+        for name in REFERENCE_LINES:
+            if name in base:
+                ax.axhline(base[name], color="grey", lw=0.8, ls=":")
+                ax.text(ax.get_xlim()[0], base[name], f" {name} {base[name]:.3f}", va="bottom", fontsize=7,
+                        color="grey")
+
+    # bpb against D, one line per size, measured points and the fit
+    fig, axes = plt.subplots(1, len(families), figsize=(6 * len(families), 4.5), squeeze=False)
+    for ax, fam in zip(axes[0], families):
+        fit = _fit_of(fits[fam])
+        mine = [r for r in runs if r["family"] == fam]
+        sizes = sorted({r["size"] for r in mine}, key=lambda s: next(r["non_embedding_params"] for r in mine if r["size"] == s))
+        cmap = plt.get_cmap("viridis")
+        for i, size in enumerate(sizes):
+            pts = sorted((r["train_bytes"], r["actual_bpb"], r["non_embedding_params"]) for r in mine if r["size"] == size)
+            color = cmap(i / max(1, len(sizes) - 1))
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o", color=color, label=f"{size} (N={pts[0][2]:,})")
+            if fit is not None:
+                dd = np.geomspace(pts[0][0] / 1.5, pts[-1][0] * 4, 50)
+                ax.plot(dd, fit.predict(pts[0][2], dd), "-", color=color, lw=1)
+        ax.set_xscale("log")
+        ax.set_xlabel("training bytes D")
+        ax.set_ylabel("held-out bpb (range-coded)")
+        title = f"{fam}" + (f": E={fit.E:.2f} + {fit.A:.3g}·N^-{fit.alpha:.2f} + {fit.B:.3g}·D^-{fit.beta:.2f}, R²={fit.r2:.3f}"
+                            if fit else "")
+        ax.set_title(title, fontsize=8)
+        refs(ax)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "grid.png", dpi=120)
+    plt.close(fig)
+    written.append("grid.png")
+
+    # iso-FLOP curves and the compute-optimal frontier
+    fig, axes = plt.subplots(1, len(families), figsize=(6 * len(families), 4.5), squeeze=False)
+    fig2, ax2 = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, fam in zip(axes[0], families):
+        fit = _fit_of(fits[fam])
+        mine = [r for r in runs if r["family"] == fam]
+        if fit is None:
+            continue
+        c = np.array([r["flops_6nd"] for r in mine])
+        levels = np.geomspace(c.min(), c.max(), 5)
+        nn = np.geomspace(min(r["non_embedding_params"] for r in mine) / 3, max(r["non_embedding_params"] for r in mine) * 10, 200)
+        cmap = plt.get_cmap("plasma")
+        for j, level in enumerate(levels):
+            color = cmap(j / len(levels))
+            ax.plot(nn, fit.predict(nn, level / (6 * nn)), color=color, label=f"C = {level:.1e} FLOPs")
+            n_opt, _ = optimal_split(fit, np.array([level]))
+            ax.plot(n_opt, fit.predict(n_opt, level / (6 * n_opt)), "*", color=color, ms=10)
+        sc = ax.scatter([r["non_embedding_params"] for r in mine], [r["actual_bpb"] for r in mine], c=np.log10(c),
+                        cmap="plasma", edgecolor="k", zorder=3)
+        fig.colorbar(sc, ax=ax, label="log10 run FLOPs (6ND)")
+        ax.set_xscale("log")
+        ax.set_ylim(min(r["actual_bpb"] for r in mine) - 0.3, max(r["actual_bpb"] for r in mine) + 0.3)
+        ax.set_xlabel("non-embedding parameters N")
+        ax.set_ylabel("bpb")
+        ax.set_title(f"{fam}: iso-FLOP curves from the fit (★ = optimum), dots = runs", fontsize=8)
+        refs(ax)
+        ax.legend(fontsize=7)
+        comp = np.geomspace(c.min(), c.max() * 100, 30)
+        n_opt, d_opt = optimal_split(fit, comp)
+        fr = fits[fam]["frontier"]
+        ax2[0].loglog(comp, n_opt, label=f"{fam}: N_opt ∝ C^{fr['a_n_opt']:.2f}")
+        ax2[1].loglog(comp, d_opt, label=f"{fam}: D_opt ∝ C^{fr['b_d_opt']:.2f}")
+    for a, what in zip(ax2, ("N_opt (non-embedding parameters)", "D_opt (training bytes)")):
+        lo, hi = a.get_xlim()
+        ref = np.geomspace(lo, hi, 10)
+        y0 = a.get_lines()[0].get_ydata()[0] if a.get_lines() else 1.0
+        a.loglog(ref, y0 * (ref / ref[0]) ** 0.5, "k:", lw=1, label="Chinchilla slope 0.5")
+        a.set_xlabel("training compute C = 6·N·D (FLOPs)")
+        a.set_ylabel(what)
+        a.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "isoflop.png", dpi=120)
+    fig2.suptitle("compute-optimal frontier from the joint fits", fontsize=9)
+    fig2.tight_layout()
+    fig2.savefig(out / "frontier.png", dpi=120)
+    plt.close(fig)
+    plt.close(fig2)
+    written += ["isoflop.png", "frontier.png"]
+
+    # the model's own bytes: best size per file size
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for fam in families:
+        fit = _fit_of(fits[fam])
+        if fit is None:
+            continue
+        law = (fits[fam]["total_param_law"]["c"], fits[fam]["total_param_law"]["k"])
+        nn = np.geomspace(1e3, 1e9, 200)
+        for s, ls in zip(FILE_SIZES, ("-", "--", "-.", ":")):
+            adj = fit.predict(nn, np.inf) + 8 * 2.0 * law[0] * nn ** law[1] / s
+            ax.plot(nn, adj, ls, label=f"{fam}, file {s / 1e6:g} MB")
+    ax.set_xscale("log")
+    ax.set_ylim(0, 8)
+    ax.set_xlabel("non-embedding parameters N (converged: D → ∞)")
+    ax.set_ylabel("bpb charged for the model (float16 weights)")
+    ax.set_title("coded bytes + model bytes: the best model size grows with the file", fontsize=9)
+    for name in REFERENCE_LINES:
+        if name in base:
+            ax.axhline(base[name], color="grey", lw=0.8, ls=":")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "model_cost.png", dpi=120)
+    plt.close(fig)
+    written.append("model_cost.png")
+    return written
+
+
+# ---- report --------------------------------------------------------------------------------
+def _report(results: dict, fits: dict, plots: list[str]) -> list[str]:
+    runs = sorted(results.get("runs", []), key=lambda r: (r["family"], r["non_embedding_params"], r["budget"]))
+    env = results.get("environment", {})
+    lines = ["# (N, D) scaling grid", "",
+             f"Corpus `{results['corpus']}` (sha256 {results['corpus_sha256'][:16]}…), {results['eval_bytes']:,} "
+             f"held-out bytes range-coded per run; transfer text `{results.get('transfer')}` "
+             f"({results.get('transfer_bytes', 0):,} bytes). Machine: {env.get('cpu')}, {env.get('cpu_count')} CPUs, "
+             f"torch {env.get('torch')}.", "", "Commands:", ""]
+    lines += [f"    {c}" for c in results.get("commands", [])]
+    lines += ["", "## Runs", "",
+              "| family | size | N | D (bytes) | lr | FLOPs | train s | CE bpb | actual bpb | transfer bpb |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        t = r.get("transfer", {}).get("actual_bpb")
+        lines.append(f"| {r['family']} | {r['size']} | {r['non_embedding_params']:,} | {r['train_bytes']:,} | {r['lr']:.3g} | "
+                     f"{r['flops']:.2e} | {r['train_seconds']:,.0f} | {r['cross_entropy_bpb']:.4f} | {r['actual_bpb']:.4f} | "
+                     f"{t if t is None else format(t, '.4f')} |")
+    lines += ["", "## Learning-rate search (validation slice after the evaluation slice, smallest budget)", "",
+              "| size | rung lr | validation bpb by lr | chosen |", "|---|---|---|---|"]
+    for size, t in sorted(results.get("tuning", {}).items()):
+        lines.append(f"| {size} | {t['rung_lr']:.3g} | {t['validation_bpb']} | {t['chosen_lr']:.3g} |")
+    lines += ["", "## Joint fit bpb(N, D) = E + A·N^-α + B·D^-β (Huber on log-residuals; 95% bootstrap CI)", "",
+              "| family | runs | E | α | β | R² | CI E | CI α | CI β |", "|---|---|---|---|---|---|---|---|---|"]
+    for fam, f in fits.items():
+        if "alpha" not in f:
+            lines.append(f"| {fam} | {f['n_runs']} | {f.get('note')} |")
+            continue
+        ci = f.get("ci", {})
+        lines.append(f"| {fam} | {f['n_runs']} | {f['E']:.3f} | {f['alpha']:.3f} | {f['beta']:.3f} | {f['r2']:.4f} | "
+                     f"{ci.get('E')} | {ci.get('alpha')} | {ci.get('beta')} |")
+    lines += ["", "## Prediction of the highest-compute run (fitted without it)", "",
+              "| family | held out | predicted | measured | error |", "|---|---|---|---|---|"]
+    for fam, f in fits.items():
+        p = f.get("prediction")
+        if p:
+            lines.append(f"| {fam} | {', '.join(p['held_out_runs'])} | {p['predicted_bpb']:.4f} | {p['measured_bpb']:.4f} | "
+                         f"{p['error']:+.2%} |")
+    lines += ["", "## Compute-optimal frontier (C ≈ 6·N·D)", "",
+              "| family | N_opt ∝ C^a | D_opt ∝ C^b | closed form a, b | Chinchilla |", "|---|---|---|---|---|"]
+    for fam, f in fits.items():
+        fr = f.get("frontier")
+        if fr:
+            lines.append(f"| {fam} | {fr['a_n_opt']} | {fr['b_d_opt']} | {fr['a_closed_form']}, {fr['b_closed_form']} | 0.5, 0.5 |")
+    lines += ["", "## Model cost: the size that minimises coded + model bytes (float16 weights)", "",
+              "| family | training bytes | file | best N | bpb | model bytes | bpb incl. model |", "|---|---|---|---|---|---|---|"]
+    for fam, f in fits.items():
+        for m in f.get("model_cost", []):
+            d = "converged" if m["train_bytes"] is None else f"{m['train_bytes']:,.0f}"
+            lines.append(f"| {fam} | {d} | {m['file_bytes']:,.0f} | {m['best_n']:,.0f} | {m['bpb']:.3f} | "
+                         f"{m['model_bytes']:,.0f} | {m['adjusted_bpb']:.3f} |")
+    base, other = results.get("baselines", {}), results.get("transfer_baselines", {})
+    lines += ["", "## Classic coders on the same bytes", "", "| coder | held-out bpb | transfer bpb |", "|---|---|---|"]
+    lines += [f"| {k} | {v:.4f} | {other.get(k, float('nan')):.4f} |" for k, v in base.items()]
+    lines += [""] + [f"![{p}]({p})" for p in plots]
+    return lines

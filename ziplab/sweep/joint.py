@@ -1,0 +1,155 @@
+"""The joint scaling law bpb(N, D) = E + A·N^-α + B·D^-β, fitted per family on a grid of runs.
+
+Fitting follows Chinchilla's approach 3: minimise a Huber loss on log-residuals
+(log pred − log measured) with L-BFGS-B from a grid of starting points, N and D scaled by their
+geometric means so every parameter is O(1). Confidence intervals come from a bootstrap over runs.
+From the fit: the compute-optimal split of a budget C ≈ 6·N·D (N_opt ∝ C^(β/(α+β)),
+D_opt ∝ C^(α/(α+β))) and, for a file of S bytes, the size that minimises coded + model bytes.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+HUBER_DELTA = 1e-3
+BOOTSTRAP = 200
+
+
+@dataclass(frozen=True)
+class JointFit:
+    E: float
+    A: float
+    alpha: float
+    B: float
+    beta: float
+    r2: float
+    n_runs: int
+
+    def predict(self, n: Any, d: Any) -> np.ndarray:
+        n, d = np.asarray(n, float), np.asarray(d, float)
+        return self.E + self.A * n ** -self.alpha + self.B * d ** -self.beta
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def _huber(r: np.ndarray, delta: float = HUBER_DELTA) -> np.ndarray:
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+
+
+def _fit_once(x: np.ndarray, z: np.ndarray, y: np.ndarray, starts: Sequence[Sequence[float]]) -> np.ndarray | None:
+    """Best parameters (E, log A', alpha, log B', beta) over `starts`, for scaled x = N/N0, z = D/D0."""
+    from scipy.optimize import minimize
+
+    lx, lz, ly = np.log(x), np.log(z), np.log(y)
+
+    def loss(p: np.ndarray) -> float:
+        e, a, al, b, be = p
+        pred = e + np.exp(a - al * lx) + np.exp(b - be * lz)
+        return float(np.sum(_huber(np.log(pred) - ly)))
+
+    best, best_loss = None, np.inf
+    bounds = [(0.0, float(np.min(y))), (-12, 6), (0.0, 3.0), (-12, 6), (0.0, 3.0)]
+    for p0 in starts:
+        res = minimize(loss, np.asarray(p0, float), method="L-BFGS-B", bounds=bounds)
+        if res.fun < best_loss:
+            best, best_loss = res.x, res.fun
+    return best
+
+
+def _starts(y: np.ndarray) -> list[tuple[float, ...]]:
+    lo = float(np.min(y))
+    return [(e * lo, a, al, b, be) for e, a, al, b, be in
+            itertools.product((0.0, 0.5, 0.9), (-2.0, 0.0), (0.3,), (-2.0, 0.0), (0.3,))]
+
+
+def fit_joint(n: Sequence[float], d: Sequence[float], y: Sequence[float],
+              starts: Sequence[Sequence[float]] | None = None) -> JointFit | None:
+    """Fit E + A·N^-α + B·D^-β; None with fewer than 6 runs or fewer than 2 values of N or of D."""
+    n, d, y = (np.asarray(v, float) for v in (n, d, y))
+    if len(y) < 6 or len(np.unique(n)) < 2 or len(np.unique(d)) < 2 or np.any(y <= 0):
+        return None
+    n0, d0 = float(np.exp(np.mean(np.log(n)))), float(np.exp(np.mean(np.log(d))))
+    p = _fit_once(n / n0, d / d0, y, starts or _starts(y))
+    if p is None:
+        return None
+    e, a, al, b, be = (float(v) for v in p)
+    fit = JointFit(e, float(np.exp(a) * n0 ** al), al, float(np.exp(b) * d0 ** be), be, 0.0, len(y))
+    pred = fit.predict(n, d)
+    r2 = 1.0 - float(np.sum((y - pred) ** 2)) / max(float(np.sum((y - y.mean()) ** 2)), 1e-30)
+    return JointFit(fit.E, fit.A, fit.alpha, fit.B, fit.beta, r2, len(y))
+
+
+def bootstrap(n: Sequence[float], d: Sequence[float], y: Sequence[float], base: JointFit,
+              rounds: int = BOOTSTRAP, seed: int = 0, level: float = 0.95) -> dict[str, list[float]]:
+    """Percentile intervals for E, alpha, beta from refits on runs resampled with replacement
+    (each refit starts from the full fit and a few grid points)."""
+    n, d, y = (np.asarray(v, float) for v in (n, d, y))
+    rng = np.random.default_rng(seed)
+    n0, d0 = float(np.exp(np.mean(np.log(n)))), float(np.exp(np.mean(np.log(d))))
+    own = (base.E, np.log(base.A) - base.alpha * np.log(n0), base.alpha, np.log(base.B) - base.beta * np.log(d0), base.beta)
+    starts = [own] + _starts(y)[::6]
+    draws: dict[str, list[float]] = {"E": [], "alpha": [], "beta": []}
+    for _ in range(rounds):
+        idx = rng.integers(0, len(y), len(y))
+        if len(np.unique(n[idx])) < 2 or len(np.unique(d[idx])) < 2:
+            continue
+        f = fit_joint(n[idx], d[idx], y[idx], starts)
+        if f is not None:
+            draws["E"].append(f.E)
+            draws["alpha"].append(f.alpha)
+            draws["beta"].append(f.beta)
+    tail = (1 - level) / 2 * 100
+    return {k: [round(float(np.percentile(v, tail)), 4), round(float(np.percentile(v, 100 - tail)), 4)]
+            for k, v in draws.items() if v}
+
+
+# ---- what the fit says ---------------------------------------------------------------------
+def optimal_split(fit: JointFit, compute: np.ndarray, flops_per_param_byte: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
+    """N_opt and D_opt for each budget C = k·N·D, by minimising the fitted bpb along the iso-FLOP
+    line on a dense log grid (closed form in the limit: N_opt ∝ C^(β/(α+β)))."""
+    grid = np.geomspace(1e2, 1e11, 4000)
+    n_opt = []
+    for c in np.atleast_1d(compute):
+        loss = fit.predict(grid, c / (flops_per_param_byte * grid))
+        n_opt.append(grid[int(np.argmin(loss))])
+    n_opt = np.asarray(n_opt)
+    return n_opt, np.atleast_1d(compute) / (flops_per_param_byte * n_opt)
+
+
+def frontier_exponents(fit: JointFit, compute: np.ndarray) -> dict[str, float]:
+    """Slopes of log N_opt and log D_opt against log C, measured on the fitted surface and in
+    closed form (a = β/(α+β), b = α/(α+β)); Chinchilla reports a ≈ b ≈ 0.5."""
+    n_opt, d_opt = optimal_split(fit, compute)
+    lc = np.log(compute)
+    a = float(np.polyfit(lc, np.log(n_opt), 1)[0])
+    b = float(np.polyfit(lc, np.log(d_opt), 1)[0])
+    total = fit.alpha + fit.beta
+    return {"a_n_opt": round(a, 4), "b_d_opt": round(b, 4),
+            "a_closed_form": round(fit.beta / total, 4) if total else None,
+            "b_closed_form": round(fit.alpha / total, 4) if total else None}
+
+
+def model_cost(fit: JointFit, total_params: tuple[float, float], file_bytes: float, train_bytes: float,
+               bytes_per_param: float = 2.0) -> dict[str, float]:
+    """For a file of `file_bytes`, the N minimising coded bytes + model bytes when every size is
+    trained on `train_bytes` (np.inf: converged). `total_params` = (c, k): total ≈ c·N^k from the
+    ladder; the model ships in float16 (2 bytes per parameter)."""
+    grid = np.geomspace(1e2, 1e10, 3000)
+    c, k = total_params
+    coded = file_bytes * fit.predict(grid, train_bytes) / 8.0
+    model = bytes_per_param * c * grid ** k
+    i = int(np.argmin(coded + model))
+    return {"file_bytes": float(file_bytes), "best_n": float(grid[i]), "bpb": round(float(fit.predict(grid[i], train_bytes)), 4),
+            "model_bytes": float(model[i]), "adjusted_bpb": round(float(8 * (coded[i] + model[i]) / file_bytes), 4)}
+
+
+def total_param_law(non_embedding: Sequence[float], total: Sequence[float]) -> tuple[float, float]:
+    """(c, k) with total ≈ c·N^k, a least-squares line in log-log space over the ladder."""
+    k, logc = np.polyfit(np.log(np.asarray(non_embedding, float)), np.log(np.asarray(total, float)), 1)
+    return float(np.exp(logc)), float(k)
