@@ -29,9 +29,9 @@ def probe_file(name: str, raw: bytes, levels: list[int], reps: int) -> list[dict
     for codec_name in CODECS:
         codec = get(codec_name)
         for lv in levels:
-            params = codec.params(lv)
-            payload = codec.encode_block(data, params)
-            assert codec.decode_block(payload, len(raw), params).tobytes() == raw
+            encoder = codec.open_encoder(lv)
+            payload = encoder.encode(data)
+            assert codec.open_decoder(encoder.params).decode(payload, len(raw)).tobytes() == raw
             z = zlib.compress(raw, lv)
             secs = interleaved_best(
                 {
@@ -98,7 +98,8 @@ def main() -> None:
     warm = np.frombuffer(b"warm up the numba caches " * 256, np.uint8)
     for codec_name in CODECS:  # compile or load every kernel before timing
         codec = get(codec_name)
-        codec.decode_block(codec.encode_block(warm, codec.params(6)), warm.size, {})
+        encoder = codec.open_encoder(6)
+        codec.open_decoder(encoder.params).decode(encoder.encode(warm), warm.size)
 
     rows: list[dict] = []
     head = f"{'file':<22}{'codec':>6}{'lvl':>4}{'ratio':>8}{'zlib':>8}{'enc MB/s':>10}{'/zlib':>7}{'/zlib6':>8}{'dec MB/s':>10}{'/zlib':>7}"

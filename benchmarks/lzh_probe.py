@@ -44,9 +44,9 @@ def probe_huffman(name: str, raw: bytes, reps: int) -> dict:
 def probe_lzh(name: str, raw: bytes, level: int, reps: int) -> dict:
     codec = get("lzh")
     data = np.frombuffer(raw, np.uint8)
-    params = codec.params(level)
-    payload = codec.encode_block(data, params)
-    assert codec.decode_block(payload, len(raw), params).tobytes() == raw
+    encoder = codec.open_encoder(level)
+    payload = encoder.encode(data)
+    assert codec.open_decoder(encoder.params).decode(payload, len(raw)).tobytes() == raw
     z = zlib.compress(raw, level)
     secs = interleaved_best(
         {
@@ -81,10 +81,9 @@ def main() -> None:
     files = text_files()
     # warm the numba caches so compilation is not timed
     warm = np.frombuffer(b"warm up " * 512, np.uint8)
-    get("huffman").decode_block(get("huffman").encode_block(warm, {}), warm.size, {})
-    for lv in levels:
-        c = get("lzh")
-        c.decode_block(c.encode_block(warm, c.params(lv)), warm.size, {})
+    for name, lv in [("huffman", None)] + [("lzh", lv) for lv in levels]:
+        encoder = get(name).open_encoder(lv)
+        get(name).open_decoder(encoder.params).decode(encoder.encode(warm), warm.size)
 
     huff, lz = [], []
     print(f"{'file':<22}{'huff x H0':>10}{'enc MB/s':>10}{'dec MB/s':>10}")

@@ -37,7 +37,7 @@ from ziplab.codecs import mix
 codec, level, model, sse, path, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1", sys.argv[5], int(sys.argv[6])
 data = open(path, "rb").read()[:n]
 if not sse:  # the ablation: the same level without its SSE stage
-    mix.LEVELS[level] = mix.LEVELS[level]._replace(sse=False)
+    mix.LEVELS[level] = mix.Level(mix.LEVELS[level].table_bits, mix.LEVELS[level].mixer_rate, sse=False)
 options = {"model": model} if codec == "mix" else ({"model": model} if model != "shipped" else {})
 warm = container.compress(data[:4096], codec, level if codec == "mix" else None, **options)
 container.decompress(warm)

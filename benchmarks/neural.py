@@ -25,7 +25,8 @@ from rich.table import Table
 
 from ziplab import codecs, container
 from ziplab.bench import Entry, measure
-from ziplab.codecs.predictive import PARALLEL_MIN_BYTES, CodingStats
+from ziplab.codecs.base import CodingOptions, CodingStats
+from ziplab.codecs.kernels.predictive import PARALLEL_MIN_BYTES
 from ziplab.hardware import machine_record
 from ziplab.peers import all_peers
 
@@ -99,19 +100,22 @@ def speed_row(data: bytes, label: str, params: int, **options: Any) -> dict:
     import numpy as np
 
     impl = codecs.get("nn")
-    head = impl.params(None, **dict(options))
     workers = options.get("workers") or 1
+    chosen = CodingOptions(model=options.get("model"), lanes=options.get("lanes"), workers=workers)
+    stats = CodingStats()
+    encoder = impl.open_encoder(None, chosen, stats=stats)
+    decoder = impl.open_decoder(encoder.params, CodingOptions(workers=workers))
     raw = np.frombuffer(data, dtype=np.uint8)
-    impl.decoder(head, workers=1)(impl.encoder(head)(raw[:WARM_BYTES]), WARM_BYTES)
+    decoder.decode(encoder.encode(raw[:WARM_BYTES]), WARM_BYTES)
     if workers > 1:  # the pool's processes load the model outside the timed run
         warm = np.resize(raw, 2 * PARALLEL_MIN_BYTES)
-        impl.decoder(head, workers=workers)(impl.encoder(head, workers=workers)(warm), len(warm))
-    stats = CodingStats()
+        decoder.decode(encoder.encode(warm), len(warm))
+    stats.ideal_bits = 0.0
     t0 = time.perf_counter()
-    payload = impl.encoder(head, stats=stats, workers=workers)(raw)
+    payload = encoder.encode(raw)
     t_enc = time.perf_counter() - t0
     t0 = time.perf_counter()
-    back = impl.decoder(head, workers=workers)(payload, len(raw))
+    back = decoder.decode(payload, len(raw))
     t_dec = time.perf_counter() - t0
     n = len(data)
     return {"codec": label, "params": params, "bytes": len(payload), "bpb": 8 * len(payload) / n,

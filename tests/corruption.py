@@ -34,10 +34,10 @@ def roundtrip(name: str, raw: bytes, level: int | None = None) -> bytes:
     """Encode and decode ``raw`` with codec ``name``; checks max_ratio, dtype, shape, bytes."""
     codec = get(name)
     data = np.frombuffer(raw, np.uint8)
-    params = codec.params(level)
-    payload = codec.encode_block(data, params)
+    encoder = codec.open_encoder(level)
+    payload = encoder.encode(data)
     assert len(raw) <= codec.max_ratio * max(len(payload), 1)
-    out = codec.decode_block(payload, len(raw), params)
+    out = codec.open_decoder(encoder.params).decode(payload, len(raw))
     assert out.dtype == np.uint8 and out.shape == (len(raw),)
     assert out.tobytes() == raw
     return payload

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ziplab.codecs import get
-from ziplab.codecs.canonical import code_lengths
+from ziplab.codecs.kernels.canonical import code_lengths
 from ziplab.codecs.huffman import MAX_LEN
 from ziplab.errors import CorruptDataError
 
@@ -148,7 +148,7 @@ def test_code_lengths_respect_max_len_on_a_skewed_alphabet() -> None:
     data = b"".join(bytes([i]) * c for i, c in enumerate(counts[:30]))
     payload = CODEC.encode_block(np.frombuffer(data, dtype=np.uint8), {})
     assert CODEC.decode_block(payload, len(data), {}).tobytes() == data
-    from ziplab.codecs.canonical import code_lengths
+    from ziplab.codecs.kernels.canonical import code_lengths
 
     lengths = code_lengths(np.bincount(np.frombuffer(data, dtype=np.uint8), minlength=256), MAX_LEN)
     assert lengths.max() == MAX_LEN

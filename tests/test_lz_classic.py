@@ -14,7 +14,7 @@ from numba import njit
 
 from ziplab import container
 from ziplab.codecs import get
-from ziplab.codecs.matchfind import MIN_MATCH, insert, insert_range, longest_match, new_tables
+from ziplab.codecs.kernels.matchfind import MIN_MATCH, insert, insert_range, longest_match, new_tables
 from ziplab.errors import CorruptDataError, ParameterError
 
 try:
@@ -49,13 +49,13 @@ def test_roundtrip_bench(name: str, bench_file: bytes) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_every_level_and_params(name: str) -> None:
     codec = get(name)
-    assert codec.params() == {"level": 6}
+    assert codec.open_encoder().params == {"level": 6}
     raw = SAMPLES["text"] + SAMPLES["skewed"][:5000]
     sizes = [len(roundtrip(name, raw, level)) for level in range(1, 10)]
     assert sizes[-1] <= sizes[0]
     for bad in (0, 10):
         with pytest.raises(ParameterError):
-            codec.params(bad)
+            codec.open_encoder(bad)
 
 
 @settings(max_examples=40, deadline=None)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ziplab.codecs import get
 from ziplab.codecs.lzh import compress_block, decompress_block
-from ziplab.codecs.lzh_parse import DBASE, DEXTRA, LBASE, LEXTRA, MAX_MATCH, dist_code, length_code
+from ziplab.codecs.kernels.lzh_parse import DBASE, DEXTRA, LBASE, LEXTRA, MAX_MATCH, dist_code, length_code
 from ziplab.errors import CorruptDataError, ParameterError
 
 try:
@@ -81,11 +81,11 @@ def test_symbol_mapping_roundtrip() -> None:
 
 
 def test_levels_and_params() -> None:
-    assert CODEC.params() == {"level": 6}
+    assert CODEC.open_encoder().params == {"level": 6}
     with pytest.raises(ParameterError):
-        CODEC.params(10)
+        CODEC.open_encoder(10)
     with pytest.raises(ParameterError):
-        CODEC.params(0)
+        CODEC.open_encoder(0)
 
 
 def test_level9_beats_zlib9_on_text() -> None:

@@ -16,8 +16,9 @@ import pytest
 
 import ziplab
 from ziplab import container
-from ziplab.codecs import mix, mixing
-from ziplab.codecs.predictive import CodingStats
+from ziplab.codecs import mix
+from ziplab.codecs.kernels import mixing
+from ziplab.codecs.base import CodingOptions, CodingStats
 from ziplab.container import Header
 from ziplab.errors import FormatError, ModelMismatchError
 
@@ -28,12 +29,12 @@ TEXT = SAMPLES["text"]
 
 
 def _block(data: bytes, model: str = "none", level: int = 1, lanes: int = 4) -> tuple[bytes, CodingStats, dict]:
-    params = mix.CODEC.params(level, lanes=lanes, model=model)
     stats = CodingStats()
-    payload = mix.encode_block(np.frombuffer(data, dtype=np.uint8), params, mix.CODEC._predictor(params, {}), stats)
-    back = mix.decode_block(payload, len(data), params, mix.CODEC._predictor(params, {}))
+    encoder = mix.CODEC.open_encoder(level, CodingOptions(model=model, lanes=lanes), stats=stats)
+    payload = encoder.encode(np.frombuffer(data, dtype=np.uint8))
+    back = mix.CODEC.open_decoder(encoder.params).decode(payload, len(data))
     assert back.tobytes() == data
-    return payload, stats, params
+    return payload, stats, encoder.params
 
 
 @pytest.mark.parametrize("name", ["empty", "one", "two", "all256", "random", "zeros", "skewed", "text"])

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ziplab.codecs import predictive
-from ziplab.codecs.predictive import (CodingStats, decode_lanes, encode_lanes, fingerprint,
+from ziplab.codecs.base import CodingStats
+from ziplab.codecs.kernels import predictive
+from ziplab.codecs.kernels.predictive import (decode_lanes, encode_lanes, fingerprint,
                                       lane_count, pack_substreams, unpack_substreams)
 from ziplab.errors import CorruptDataError
 

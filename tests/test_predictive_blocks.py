@@ -11,6 +11,7 @@ import pytest
 
 import ziplab
 from ziplab import codecs
+from ziplab.codecs.base import CodingOptions
 
 from .conftest import SAMPLES
 
@@ -29,9 +30,9 @@ CASES = {
 
 def _round_trip(codec: str, level, data: bytes, **options) -> bytes:
     impl = codecs.get(codec)
-    params = impl.params(level, **options)
-    payload = impl.encoder(params)(np.frombuffer(data, dtype=np.uint8))
-    back = impl.decoder(params, workers=1)(payload, len(data))
+    encoder = impl.open_encoder(level, CodingOptions(**options))
+    payload = encoder.encode(np.frombuffer(data, dtype=np.uint8))
+    back = impl.open_decoder(encoder.params, CodingOptions(workers=1)).decode(payload, len(data))
     assert np.asarray(back, dtype=np.uint8).tobytes() == data
     return payload
 

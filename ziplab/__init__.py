@@ -18,13 +18,13 @@ from .errors import (
     ZiplabError,
 )
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "ChecksumError", "CorruptDataError", "FormatError", "LimitError", "ModelMismatchError",
     "ParameterError", "TruncatedError", "UnknownCodecError", "ZiplabError",
     "compress", "decompress", "compress_file", "decompress_file", "open", "read_header",
-    "__version__",
+    "CodingOptions", "CodingStats", "__version__",
 ]
 
 
@@ -34,4 +34,8 @@ def __getattr__(name: str):
         from . import container
 
         return getattr(container, name)
+    if name in ("CodingOptions", "CodingStats"):
+        from .codecs import base
+
+        return getattr(base, name)
     raise AttributeError(name)

@@ -20,11 +20,12 @@ import struct
 import tempfile
 import zlib
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Iterator
 
 import numpy as np
 
 from . import codecs
+from .codecs.base import CodingOptions, CodingStats, Encoder, Progress
 from .errors import ChecksumError, FormatError, LimitError, ParameterError, TruncatedError
 
 MAGIC = b"ZLab"
@@ -41,7 +42,6 @@ CODED, STORED = 0, 1
 #: fingerprint...) are ~350 bytes; deflating them saves ~110, which is 0.15% of bpb on a 256 KiB text.
 FLAG_PARAMS_DEFLATED = 1
 
-Progress = Callable[[int], None]
 
 
 @dataclass
@@ -181,8 +181,8 @@ def _seekable(src: BinaryIO) -> BinaryIO:
     return spool  # type: ignore[return-value]
 
 
-def _encode_block(encode: Callable[[np.ndarray], bytes], raw: bytes) -> bytes:
-    payload = encode(np.frombuffer(raw, dtype=np.uint8))
+def _encode_block(encoder: Encoder, raw: bytes) -> bytes:
+    payload = encoder.encode(np.frombuffer(raw, dtype=np.uint8))
     kind = CODED
     if len(payload) >= len(raw):
         payload, kind = raw, STORED
@@ -190,33 +190,30 @@ def _encode_block(encode: Callable[[np.ndarray], bytes], raw: bytes) -> bytes:
 
 
 def compress_file(src: BinaryIO, dst: BinaryIO, codec: str = "lzh", level: int | None = None, *,
-                  block_size: int | None = None, progress: Progress | None = None,
-                  stats=None, **options) -> Header:
-    """Stream `src` into `dst` as a .zl file; returns the header written.
-    `stats` (predictive codecs only) collects the model's ideal bits while encoding."""
+                  options: CodingOptions = CodingOptions(), block_size: int | None = None,
+                  progress: Progress | None = None, stats: CodingStats | None = None) -> Header:
+    """Stream `src` into `dst` as a .zl file; returns the header written. `progress` hears the
+    input bytes coded as they go; `stats` (model-driven codecs) collects the ideal bits."""
     impl = codecs.get(codec)
-    params = impl.params(level, **options)
     block_size = int(block_size or impl.block_size)
     if not 0 < block_size <= MAX_BLOCK:
         raise ParameterError(f"block size must be between 1 and {MAX_BLOCK} bytes")
+    encoder = impl.open_encoder(level, options, progress, stats)
     src = _seekable(src)
     size, crc = _input_stats(src)
-    header = Header(codec, params, block_size, size, crc, version=impl.format_version)
+    header = Header(codec, encoder.params, block_size, size, crc, version=impl.format_version)
     dst.write(header.encode())
-    encode = impl.encoder(params, stats=stats, workers=options.get("workers"))
     for _ in range(header.blocks):
-        raw = src.read(block_size)
-        dst.write(_encode_block(encode, raw))
-        if progress:
-            progress(len(raw))
+        dst.write(_encode_block(encoder, src.read(block_size)))
     return header
 
 
-def _iter_blocks(src: BinaryIO, header: Header, **options) -> Iterator[bytes]:
+def _iter_blocks(src: BinaryIO, header: Header, options: CodingOptions = CodingOptions(),
+                 progress: Progress | None = None) -> Iterator[bytes]:
     """Yield verified raw blocks; the container-level checks live here, codec ones in the codec."""
     codec = codecs.get(header.codec)
     _check_claim(header, _remaining(src))
-    decode = codec.decoder(header.params, **options)
+    decoder = codec.open_decoder(header.params, options, progress)
     left, crc = header.original_size, 0
     for index in range(header.blocks):
         raw_len, pay_len, kind, block_crc = _BLOCK.unpack(_read_exact(src, _BLOCK.size, f"block {index} header"))
@@ -231,7 +228,11 @@ def _iter_blocks(src: BinaryIO, header: Header, **options) -> Iterator[bytes]:
         elif raw_len > pay_len * codec.max_ratio + 64:
             raise LimitError(f"block {index} claims {raw_len} bytes from a {pay_len}-byte payload")
         payload = _read_exact(src, pay_len, f"block {index} payload")
-        raw = payload if kind == STORED else _decoded(decode(payload, raw_len), raw_len, index)
+        if kind == STORED:
+            raw = payload
+            decoder.stored(raw_len)
+        else:
+            raw = _decoded(decoder.decode(payload, raw_len), raw_len, index)
         if zlib.crc32(raw) != block_crc:
             raise ChecksumError(f"block {index} fails its CRC32: the data is corrupt")
         crc = zlib.crc32(raw, crc)
@@ -288,32 +289,34 @@ def _decoded(out: np.ndarray, size: int, index: int) -> bytes:
     return raw
 
 
-def decompress_file(src: BinaryIO, dst: BinaryIO, *, progress: Progress | None = None,
-                    header: Header | None = None, **options) -> Header:
-    """Stream a .zl file into `dst`. The caller must discard `dst` if this raises.
-    `options` reach the codec's decoder (e.g. model=PATH for nn); `header`, if the caller
-    already read it from `src`, is not read again."""
+def decompress_file(src: BinaryIO, dst: BinaryIO, *, options: CodingOptions = CodingOptions(),
+                    progress: Progress | None = None, header: Header | None = None) -> Header:
+    """Stream a .zl file into `dst`. The caller must discard `dst` if this raises. `options`
+    reach the codec's decoder (model: where the model is, if not where the header says;
+    workers); `header`, if the caller already read it from `src`, is not read again."""
     header = header or read_header(src)
     first = header
     while header is not None:  # every member of a concatenated stream, in order
-        for raw in _iter_blocks(src, header, **options):
+        for raw in _iter_blocks(src, header, options, progress):
             dst.write(raw)
-            if progress:
-                progress(len(raw))
         header = next_member(src)
     return first
 
 
-def compress(data: bytes, codec: str = "lzh", level: int | None = None, *,
-             block_size: int | None = None, stats=None, **options) -> bytes:
+def compress(data: bytes, codec: str = "lzh", level: int | None = None, *, block_size: int | None = None,
+             model: str | None = None, lanes: int | None = None, workers: int | None = None,
+             progress: Progress | None = None, stats: CodingStats | None = None) -> bytes:
+    """`data` as a .zl file in memory (see compress_file; model, lanes, workers: CodingOptions)."""
     out = io.BytesIO()
-    compress_file(io.BytesIO(bytes(data)), out, codec, level, block_size=block_size, stats=stats, **options)
+    compress_file(io.BytesIO(bytes(data)), out, codec, level, options=CodingOptions(model, lanes, workers),
+                  block_size=block_size, progress=progress, stats=stats)
     return out.getvalue()
 
 
-def decompress(blob: bytes, **options) -> bytes:
+def decompress(blob: bytes, *, model: str | None = None, workers: int | None = None,
+               progress: Progress | None = None) -> bytes:
     out = io.BytesIO()
-    decompress_file(io.BytesIO(blob), out, **options)
+    decompress_file(io.BytesIO(blob), out, options=CodingOptions(model=model, workers=workers), progress=progress)
     return out.getvalue()
 
 

@@ -9,17 +9,13 @@ import click
 
 from .. import codecs as registry
 from .. import container
+from ..codecs.base import CodingOptions
 from ..errors import ZiplabError
 from .files import PROGRESS_MIN_BYTES, atomic_output, input_size, open_input, progress_bar
 from .signals import deferred_signals, with_checkpoint
 
 SUFFIX = ".zl"
 SLOW_CODEC_PROGRESS_BYTES = 1 << 16  # model-driven codecs run at KB/s: show progress early
-
-
-def _neural_options(model: str | None, lanes: int | None, workers: int | None) -> dict:
-    options = {"model": model, "lanes": lanes, "workers": workers}
-    return {k: v for k, v in options.items() if v is not None}
 
 
 def _inputs(files: tuple[str, ...]) -> tuple[str, ...]:
@@ -62,7 +58,7 @@ def _verify_compressed(original: str, model: str | None):
 
         with open(target, "rb") as f:
             sink = _CrcSink()
-            container.decompress_file(f, sink, **({"model": model} if model else {}))
+            container.decompress_file(f, sink, options=CodingOptions(model=model))
         crc, size = 0, 0
         with open(original, "rb") as f:
             while chunk := f.read(1 << 20):
@@ -121,7 +117,7 @@ def compress(files, codec, level, to_stdout, output, force, keep, remove, quiet,
     predictive = _is_predictive(codec)
     if not predictive and (model or lanes or workers):
         raise click.UsageError(f"--model, --lanes and -T/--workers are for the nn, ctx and mix codecs, not {codec}")
-    options = _neural_options(model, lanes, workers)
+    options = CodingOptions(model=model, lanes=lanes, workers=workers)
     to_stdout = to_stdout or output == "-"
 
     def one(name: str) -> None:
@@ -130,15 +126,17 @@ def compress(files, codec, level, to_stdout, output, force, keep, remove, quiet,
         size = input_size(name)
         threshold = SLOW_CODEC_PROGRESS_BYTES if predictive else PROGRESS_MIN_BYTES
         with open_input(name) as src, progress_bar(f"compress {name}", size, quiet, threshold) as bar:
-            step = _progress_options(bar, predictive)
+            report = with_checkpoint(bar)
             if to_stdout or (name == "-" and not output):
                 _to_stdout(force, True)
-                container.compress_file(src, sys.stdout.buffer, codec, level, block_size=block_size, **step, **options)
+                container.compress_file(src, sys.stdout.buffer, codec, level, options=options, block_size=block_size,
+                                        progress=report)
                 sys.stdout.buffer.flush()
                 return
             target = Path(output or name + SUFFIX)
             with atomic_output(target, force, like=_regular(name)) as dst:
-                header = container.compress_file(src, dst, codec, level, block_size=block_size, **step, **options)
+                header = container.compress_file(src, dst, codec, level, options=options, block_size=block_size,
+                                                     progress=report)
                 written = dst.tell()
         if not quiet:
             _summary(name, header.original_size, written, str(target), header if verbose else None)
@@ -173,17 +171,6 @@ def _is_predictive(codec: str) -> bool:
     return registry.get(codec).model_driven
 
 
-def _progress_options(bar, predictive: bool) -> dict:
-    """Model-driven codecs report every few steps through their stats; others per block. Either
-    way the callback is where a pending signal is acted on (see `signals`)."""
-    report = with_checkpoint(bar)
-    if predictive:
-        from ..codecs.predictive import CodingStats
-
-        return {"stats": CodingStats(progress=report)}
-    return {"progress": report}
-
-
 def _summary(name: str, original: int, compressed: int, target: str, header=None) -> None:
     bpb = 8 * compressed / original if original else 0.0
     how = f" [{header.codec} {_printable(header.params)}]" if header is not None else ""
@@ -214,9 +201,7 @@ def decompress(files, to_stdout, output, test, force, keep, remove, quiet, verbo
     """Decompress FILE.zl files (codec and settings come from each header); -t only verifies."""
     files = _inputs(files)
     _check_outputs(files, output)
-    base = {"model": model} if model else {}
-    if workers:
-        base["workers"] = workers
+    options = CodingOptions(model=model, workers=workers)
     to_stdout = to_stdout or output == "-"
 
     def one(name: str) -> None:
@@ -226,21 +211,19 @@ def decompress(files, to_stdout, output, test, force, keep, remove, quiet, verbo
             threshold = SLOW_CODEC_PROGRESS_BYTES if predictive else PROGRESS_MIN_BYTES
             with progress_bar(f"decompress {name}", header.original_size, quiet, threshold) as bar:
                 report = with_checkpoint(bar)
-                # predictive decoders report every few steps, the container once per block
-                step, options = ({}, {**base, "progress": report}) if predictive else ({"progress": report}, base)
                 if test:
                     sink = _CrcSink()
-                    container.decompress_file(src, sink, header=header, **step, **options)
+                    container.decompress_file(src, sink, header=header, options=options, progress=report)
                     if verbose or not quiet:
                         click.echo(f"{name}: OK ({sink.size} bytes)", err=True)
                     return
                 if to_stdout or (name == "-" and not output):
-                    container.decompress_file(src, sys.stdout.buffer, header=header, **step, **options)
+                    container.decompress_file(src, sys.stdout.buffer, header=header, options=options, progress=report)
                     sys.stdout.buffer.flush()
                     return
                 target = Path(output) if output else _decompressed_name(name)
                 with atomic_output(target, force, like=_regular(name)) as dst:
-                    container.decompress_file(src, dst, header=header, **step, **options)
+                    container.decompress_file(src, dst, header=header, options=options, progress=report)
         if verbose:
             click.echo(f"{name}: {header.codec} (format {header.version}) -> {target}", err=True)
         if remove and name != "-":

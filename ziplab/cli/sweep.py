@@ -71,28 +71,32 @@ def sweep(corpus, families, sizes, train_bytes, minutes, eval_bytes, seed, out, 
         command="ziplab sweep " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
     )
     console = Console(stderr=True)
-
-    def hook(event: str, info: dict) -> None:
-        if event == "baselines":
-            console.print(f"[bold]baselines[/bold] on {info['bytes']:,} held-out bytes")
-        elif event == "skip":
-            console.print(f"{info['size']}: already measured, skipped")
-        elif event == "stale":
-            console.print(f"{info['size']}: measured with another recipe (or an older ziplab): measuring again")
-        elif event == "reuse":
-            console.print(f"{info['size']}: reusing checkpoint {info['path']}")
-        elif event == "size":
-            console.print(f"[bold]{info['size']}[/bold]: " + ("queued" if info.get("queued") else "training"))
-        elif event == "measured":
-            console.print(f"{info['size']}: {info['non_embedding_params']:,} params, actual {info['actual_bpb']:.4f} bpb "
-                          f"(cross-entropy {info['cross_entropy_bpb']:.4f}), encode {info['encode_kbps']:.1f} KB/s, "
-                          f"decode {info['decode_kbps']:.1f} KB/s"
-                          + (f"; inside mix {info['mix']['actual_bpb']:.4f}" if "mix" in info else ""))
+    hook = _printer(console, {
+        "skip": lambda i: f"{i['size']}: already measured, skipped",
+        "stale": lambda i: f"{i['size']}: measured with another recipe (or an older ziplab): measuring again",
+        "reuse": lambda i: f"{i['size']}: reusing checkpoint {i['path']}",
+        "size": lambda i: f"[bold]{i['size']}[/bold]: " + ("queued" if i.get("queued") else "training"),
+        "measured": lambda i: (f"{i['size']}: {i['non_embedding_params']:,} params, actual {i['actual_bpb']:.4f} bpb "
+                               f"(cross-entropy {i['cross_entropy_bpb']:.4f}), encode {i['encode_kbps']:.1f} KB/s, "
+                               f"decode {i['decode_kbps']:.1f} KB/s"
+                               + (f"; inside mix {i['mix']['actual_bpb']:.4f}" if "mix" in i else "")),
+    })
 
     with byte_bars() as progress:
         results = run_sweep(settings, hook, progress)
     console.print(f"wrote {out}/results.json, results.csv, fit.json, curve.png, report.md "
                   f"({len(results['sizes'])} sizes)")
+
+
+def _printer(console, lines: dict):
+    """A sweep hook that prints one line per event it knows (the baselines line for every sweep)."""
+    lines = {"baselines": lambda i: f"[bold]baselines[/bold] on {i['bytes']:,} held-out bytes", **lines}
+
+    def hook(event: str, info: dict) -> None:
+        if event in lines:
+            console.print(lines[event](info))
+
+    return hook
 
 
 def _codecs(text: str) -> tuple[str, ...]:
@@ -131,17 +135,12 @@ def _grid(corpus, families, sizes, budgets, lr_factors, eval_bytes, transfer, se
         command="ziplab sweep " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
     )
     console = Console(stderr=True)
-
-    def hook(event: str, info: dict) -> None:
-        if event == "baselines":
-            console.print(f"[bold]baselines[/bold] on {info['bytes']:,} held-out bytes")
-        elif event == "train":
-            console.print(f"[bold]{info['size']}[/bold]: training {info['budget']:,} bytes at lr {info['lr']:.3g}")
-        elif event == "tuned":
-            console.print(f"{info['size']}: validation bpb by lr {info['validation_bpb']}, chose {info['chosen_lr']:.3g}")
-        elif event == "measured":
-            console.print(f"{info['size']} @ {info['budget']:,} B: actual {info['actual_bpb']:.4f} bpb "
-                          f"(cross-entropy {info['cross_entropy_bpb']:.4f}), {info['flops']:.2e} FLOPs")
+    hook = _printer(console, {
+        "train": lambda i: f"[bold]{i['size']}[/bold]: training {i['budget']:,} bytes at lr {i['lr']:.3g}",
+        "tuned": lambda i: f"{i['size']}: validation bpb by lr {i['validation_bpb']}, chose {i['chosen_lr']:.3g}",
+        "measured": lambda i: (f"{i['size']} @ {i['budget']:,} B: actual {i['actual_bpb']:.4f} bpb "
+                               f"(cross-entropy {i['cross_entropy_bpb']:.4f}), {i['flops']:.2e} FLOPs"),
+    })
 
     with byte_bars() as progress:
         summary = run_grid(settings, hook, progress)

@@ -15,8 +15,8 @@ _MODULES: dict[str, str] = {
     "lz77": "ziplab.codecs.lz77",
     "lzss": "ziplab.codecs.lzss",
     "lzh": "ziplab.codecs.lzh",
-    "ctx": "ziplab.codecs.context",
-    "nn": "ziplab.codecs.neural",
+    "ctx": "ziplab.codecs.ctx",
+    "nn": "ziplab.codecs.nn",
     "mix": "ziplab.codecs.mix",
 }
 _loaded: dict[str, Codec] = {}

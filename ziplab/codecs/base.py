@@ -1,21 +1,90 @@
 """The contract between the container and a codec.
 
-A codec turns one block (a numpy uint8 array) into a payload and back. The container owns
-framing, checksums and limits; a codec owns only its bitstream. `encoder`/`decoder` are
-factories so that expensive set-up (loading a model, checking its fingerprint) happens once
-per file, before any block is touched.
+A codec opens an `Encoder` for one file from (level, `CodingOptions`, one progress callback);
+the encoder owns whatever it needs (a model, a fingerprint), exposes the header params it
+chose and the coding stats, and turns each block (a numpy uint8 array) into a payload. A
+`Decoder` is opened from a header's params the same way. The container owns framing,
+checksums and limits; a codec owns only its bitstream.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import ParameterError
 
-BlockEncoder = Callable[[np.ndarray], bytes]
-BlockDecoder = Callable[[bytes, int], np.ndarray]
+#: called with the number of input bytes coded since its last call (one channel for every codec)
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class CodingOptions:
+    """What a user chooses besides the codec and level. `model` and `lanes` change the bytes
+    and are recorded in the header; `workers` (processes) never changes them."""
+
+    model: str | None = None  # nn/mix: a size name, checkpoint path or "shipped"; mix also "none"
+    lanes: int | None = None  # model-driven codecs: streams coded in lockstep
+    workers: int | None = None  # processes to code in (model-driven codecs; the decoder's own choice)
+
+    def given(self) -> list[str]:
+        return [f.name for f in fields(self) if getattr(self, f.name) is not None]
+
+    def refuse(self, codec: str, allowed: tuple[str, ...] = (), when: str = "") -> None:
+        """One-line error for an option this codec does not take."""
+        extra = [name for name in self.given() if name not in allowed]
+        if extra:
+            raise ParameterError(f"codec {codec!r} takes no option {extra[0]!r}{when}")
+
+
+@dataclass
+class CodingStats:
+    """What one encode measured: ideal bits under the model (-log2 p of every coded symbol) and
+    coding steps. Filled by model-driven codecs; others leave it at zero."""
+
+    ideal_bits: float = 0.0
+    steps: int = 0
+
+    def add(self, other: "CodingStats") -> None:
+        self.ideal_bits += other.ideal_bits
+        self.steps += other.steps
+
+
+class Encoder:
+    """One file's encoder. `reports_progress`: the codec calls `progress` itself while coding
+    (model-driven codecs, every few steps); otherwise it is called once per block."""
+
+    def __init__(self, params: dict, encode: Callable[[np.ndarray], bytes], progress: Progress | None = None,
+                 stats: CodingStats | None = None, reports_progress: bool = False) -> None:
+        self.params, self.stats = params, stats
+        self._encode, self._progress, self._reports = encode, progress, reports_progress
+
+    def encode(self, block: np.ndarray) -> bytes:
+        payload = self._encode(block)
+        if self._progress is not None and not self._reports:
+            self._progress(len(block))
+        return payload
+
+
+class Decoder:
+    """One file's decoder (see Encoder for `reports_progress`). `stored(n)` accounts for a block
+    the container copies without decoding."""
+
+    def __init__(self, decode: Callable[[bytes, int], np.ndarray], progress: Progress | None = None,
+                 reports_progress: bool = False) -> None:
+        self._decode, self._progress, self._reports = decode, progress, reports_progress
+
+    def decode(self, payload: bytes, size: int) -> np.ndarray:
+        out = self._decode(payload, size)
+        if self._progress is not None and not self._reports:
+            self._progress(size)
+        return out
+
+    def stored(self, size: int) -> None:
+        if self._progress is not None:
+            self._progress(size)
 
 
 class Codec:
@@ -30,20 +99,29 @@ class Codec:
     block_size: int = 4 << 20
     #: the .zl format version this codec's files carry (bumped when its payload changes meaning)
     format_version: int = 1
-    #: coded by a model at KB/s: takes model/lanes/workers options and reports progress through
-    #: CodingStats while encoding (and a `progress` option while decoding)
+    #: coded by a model at KB/s: takes model/lanes/workers and reports progress while coding
     model_driven: bool = False
 
     def version_hint(self, version: int) -> str:
         """What to tell a user holding a file of another format version (", ..." or "")."""
         return ""
 
-    def params(self, level: int | None = None, **options: Any) -> dict:
-        """Settings recorded in the header: everything the decoder needs besides the payload."""
-        if options:
-            raise ParameterError(f"codec {self.name!r} takes no option {sorted(options)[0]!r}")
-        return {"level": self.check_level(level)} if self.levels else {}
+    # ---- the interface the container speaks ------------------------------------------------
+    def open_encoder(self, level: int | None = None, options: CodingOptions = CodingOptions(),
+                     progress: Progress | None = None, stats: CodingStats | None = None) -> Encoder:
+        """Classic codecs: params are the level; blocks go to `encode_block`."""
+        options.refuse(self.name)
+        params = {"level": self.check_level(level)} if self.levels else {}
+        return Encoder(params, lambda data: self.encode_block(data, params), progress, stats)
 
+    def open_decoder(self, params: dict, options: CodingOptions = CodingOptions(),
+                     progress: Progress | None = None) -> Decoder:
+        """`params` were validated by `check_params` when the header was read. Classic codecs
+        take no options when decoding but a worker count, which they have no use for."""
+        options.refuse(self.name, ("workers",), " when decoding")
+        return Decoder(lambda payload, size: self.decode_block(payload, size, params), progress)
+
+    # ---- header params -----------------------------------------------------------------------
     def params_schema(self) -> dict[str, Any]:
         """What a header's params may hold for this codec (see `schema`)."""
         from .schema import Int
@@ -68,14 +146,9 @@ class Codec:
             raise ParameterError(f"codec {self.name!r} takes levels {lo}..{hi}, not {level}")
         return int(level)
 
-    # Classic codecs define encode_block(data, params) -> bytes and
-    # decode_block(payload, size, params) -> ndarray; codecs with set-up override the factories.
-    def encoder(self, params: dict, stats: Any = None, workers: int | None = None) -> BlockEncoder:
-        """`stats` and `workers` concern predictive codecs; classic ones code in-process."""
-        return lambda data: self.encode_block(data, params)  # type: ignore[attr-defined]
+    # Classic codecs define these two; model-driven codecs override the open_* factories.
+    def encode_block(self, data: np.ndarray, params: dict) -> bytes:
+        raise NotImplementedError(f"codec {self.name!r} codes through open_encoder")
 
-    def decoder(self, params: dict, workers: int | None = None, **options: Any) -> BlockDecoder:
-        """`options` are the user's decode-time overrides (e.g. where to find a model)."""
-        if options:
-            raise ParameterError(f"codec {self.name!r} takes no option {sorted(options)[0]!r} when decoding")
-        return lambda payload, size: self.decode_block(payload, size, params)  # type: ignore[attr-defined]
+    def decode_block(self, payload: bytes, size: int, params: dict) -> np.ndarray:
+        raise NotImplementedError(f"codec {self.name!r} codes through open_decoder")

@@ -12,27 +12,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .bitio import flush_bits, overrun, put_bits, refill
-from .canonical import (
-    ERR_BAD_CODE,
-    ERR_BAD_TABLE,
-    ERR_TRUNCATED,
-    build_decode_table_nb,
-    canonical_codes_nb,
-    code_lengths_nb,
-    read_lengths_nb,
-    write_lengths_nb,
-)
-from .canonical import ERR_MESSAGES as CODE_ERRORS
-from .classic import ClassicCodec, decode_checked
+from .kernels.bitio import flush_bits, overrun, put_bits, refill
+from .kernels.canonical import (best_split_nb, build_decode_table_nb, code_lengths_nb, pack_codes_nb,
+    read_lengths_nb, write_lengths_nb)
+from .kernels.classic import ClassicCodec, decode_checked
+from .kernels.errcodes import ERR_BAD_CODE, ERR_BAD_HEADER, ERR_BAD_TABLE, ERR_TRUNCATED
 
 MAX_LEN = 12
 #: the byte codec splits a block into chunks of 2**k bytes, each with its own table
 MIN_CHUNK_LOG = 10
 MAX_CHUNK_LOG = 30
 CHUNK_LOG_CHOICES = np.array([14, 15, 16, 17, 19, 30], np.int64)
-ERR_BAD_HEADER = 4
-ERR_MESSAGES = {**CODE_ERRORS, ERR_BAD_HEADER: "bad chunk-size byte"}
 
 # --------------------------------------------------------------------------- byte codec kernels
 
@@ -66,25 +56,8 @@ def _best_chunk_log_nb(data: np.ndarray, max_len: int, choices: np.ndarray) -> i
     hist = np.zeros((nf, 256), np.int64)
     for c in range(nf):
         hist[c] = histogram_nb(data[c * fine : min(n, (c + 1) * fine)])
-    scratch = np.empty(1024, np.uint8)
-    best = choices[0]
-    best_bits = -1
-    for k in choices:
-        group = 1 << (k - fine_log) if k - fine_log < 40 else nf
-        total = 0
-        for g0 in range(0, nf, group):
-            f = hist[g0 : min(nf, g0 + group)].sum(axis=0)
-            lengths = code_lengths_nb(f, max_len)
-            pos, acc, nbits = write_lengths_nb(scratch, 0, np.uint64(0), 0, lengths)
-            total += pos * 8 + nbits
-            for s in range(256):
-                total += f[s] * lengths[s]
-        if best_bits < 0 or total < best_bits:
-            best_bits = total
-            best = k
-        if group >= nf:
-            break
-    return best
+    return best_split_nb(hist, fine_log, choices, np.array([0, 256], np.int64), np.array([max_len], np.int64),
+                         np.zeros(256, np.int64))
 
 
 @njit(cache=True)
@@ -99,10 +72,7 @@ def _encode_nb(data: np.ndarray, max_len: int, chunk_log: int) -> np.ndarray:
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         lengths = code_lengths_nb(histogram_nb(data[start:stop]), max_len)
-        codes = canonical_codes_nb(lengths)
-        # one table: code in the high bits, length in the low 5
-        for s in range(256):
-            packed[s] = (np.uint64(codes[s]) << np.uint64(5)) | np.uint64(lengths[s])
+        pack_codes_nb(lengths, packed)
         pos, acc, nbits = write_lengths_nb(out, pos, acc, nbits, lengths)
         for i in range(start, stop):
             a = packed[data[i]]
@@ -178,7 +148,7 @@ def compress_block(data: np.ndarray, level: None = None) -> bytes:
 
 
 def decompress_block(payload: bytes, size: int) -> np.ndarray:
-    return decode_checked("huffman", _decode_nb, ERR_MESSAGES, payload, size, MAX_LEN, needs_payload=True)
+    return decode_checked("huffman", _decode_nb, payload, size, MAX_LEN, needs_payload=True)
 
 
 class HuffmanCodec(ClassicCodec):

@@ -13,45 +13,37 @@ find nothing. Levels only set the chain search effort; the decoder does not need
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
-from .classic import (
-    COPY_SLACK,
-    ERR_DISTANCE,
-    ERR_OVERFLOW,
-    ERR_TRAILING,
-    ERR_TRUNCATED,
-    ERR_ZERO_OFFSET,
-    LZ_ERRORS,
-    ClassicCodec,
-    copy_match,
-    decode_checked,
-)
-from .matchfind import insert, insert_range, longest_match, match_length, new_tables
+from .kernels.classic import MASK, MAX_OFFSET, WINDOW_LOG, ClassicCodec, checked_match, decode_checked, lz_output
+from .kernels.errcodes import ERR_LITERAL_OFFSET, ERR_TRAILING, ERR_TRUNCATED, ERR_ZERO_OFFSET
+from .kernels.matchfind import insert, insert_range, longest_match, match_length, new_tables
 
-MAX_OFFSET = 65535
-WINDOW_LOG = 16
-MASK = (1 << WINDOW_LOG) - 1
 MAX_LEN = 255
 TRIPLE = 4
 HASH_BITS = 16
 
-#: level -> (chain depth, nice length, insert limit: positions inside longer matches are skipped)
-LEVELS: dict[int, tuple[int, int, int]] = {
-    1: (1, 16, 16),
-    2: (2, 32, 32),
-    3: (4, 32, MAX_LEN),
-    4: (8, 64, MAX_LEN),
-    5: (16, 128, MAX_LEN),
-    6: (32, MAX_LEN, MAX_LEN),
-    7: (64, MAX_LEN, MAX_LEN),
-    8: (128, MAX_LEN, MAX_LEN),
-    9: (256, MAX_LEN, MAX_LEN),
+class Level(NamedTuple):
+    depth: int  # hash-chain candidates examined per position
+    nice: int  # a match this long is taken at once
+    insert_max: int  # matches longer than this insert only their first position into the chains
+
+
+LEVELS: dict[int, Level] = {
+    1: Level(1, 16, 16),
+    2: Level(2, 32, 32),
+    3: Level(4, 32, MAX_LEN),
+    4: Level(8, 64, MAX_LEN),
+    5: Level(16, 128, MAX_LEN),
+    6: Level(32, MAX_LEN, MAX_LEN),
+    7: Level(64, MAX_LEN, MAX_LEN),
+    8: Level(128, MAX_LEN, MAX_LEN),
+    9: Level(256, MAX_LEN, MAX_LEN),
 }
 
-ERR_LITERAL_OFFSET = 6
-ERRORS = {**LZ_ERRORS, ERR_LITERAL_OFFSET: "literal with a non-zero offset"}
 
 
 # --------------------------------------------------------------------------- encoder
@@ -110,8 +102,8 @@ def _encode_nb(data: np.ndarray, depth: int, nice: int, ins_max: int) -> np.ndar
 
 
 def compress_block(data: np.ndarray, level: int = 6) -> bytes:
-    depth, nice, ins_max = LEVELS[level]
-    return _encode_nb(np.ascontiguousarray(data, np.uint8), depth, nice, ins_max).tobytes()
+    lv = LEVELS[level]
+    return _encode_nb(np.ascontiguousarray(data, np.uint8), lv.depth, lv.nice, lv.insert_max).tobytes()
 
 
 # --------------------------------------------------------------------------- decoder
@@ -119,8 +111,9 @@ def compress_block(data: np.ndarray, level: int = 6) -> bytes:
 
 @njit(cache=True)
 def _decode_nb(buf: np.ndarray, size: int):
-    """(output with slack, error code); every read and write position is checked first."""
-    out = np.empty(size + COPY_SLACK, np.uint8)  # every byte below size is written before use
+    """4-byte triples (offset, length, next byte) -> (output with slack, error code); every read
+    and write position is checked first."""
+    out = lz_output(size)
     n = buf.size
     p = 0
     o = 0
@@ -134,11 +127,9 @@ def _decode_nb(buf: np.ndarray, size: int):
         if ln > 0:
             if d == 0:
                 return out, ERR_ZERO_OFFSET
-            if d > o:
-                return out, ERR_DISTANCE
-            if o + ln + 1 > size:
-                return out, ERR_OVERFLOW
-            copy_match(out, o, d, ln)
+            err = checked_match(out, o, d, ln, size - 1)  # room for the literal after it
+            if err:
+                return out, err
             o += ln
         elif d != 0:
             return out, ERR_LITERAL_OFFSET
@@ -151,7 +142,7 @@ def _decode_nb(buf: np.ndarray, size: int):
 
 def decompress_block(payload: bytes, size: int) -> np.ndarray:
     max_size = (MAX_LEN + 1) * (len(payload) // TRIPLE)
-    return decode_checked("lz77", _decode_nb, ERRORS, payload, size, max_size=max_size)
+    return decode_checked("lz77", _decode_nb, payload, size, max_size=max_size)
 
 
 class LZ77Codec(ClassicCodec):

@@ -16,58 +16,53 @@ encoder picks the sub-block size (in tokens) with the smallest exact coded size.
 
 from __future__ import annotations
 
+from enum import IntEnum
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
-from .bitio import flush_bits, overrun, peek, put_bits, refill
-from .classic import COPY_SLACK, ClassicCodec, copy_match, decode_checked
-from .canonical import (
-    ERR_BAD_CODE,
-    ERR_BAD_TABLE,
-    ERR_MESSAGES,
-    ERR_TRUNCATED,
-    build_decode_table_nb,
-    canonical_codes_nb,
-    code_lengths_nb,
-    read_lengths_nb,
-    write_lengths_nb,
-)
-from .lzh_parse import (
-    DBASE,
-    DEXTRA,
-    LBASE,
-    LEXTRA,
-    NDIST,
-    NLEN,
-    dist_code,
-    length_code,
-    parse_lazy,
-    parse_optimal,
-)
+from .kernels.bitio import flush_bits, overrun, peek, put_bits, refill
+from .kernels.classic import ClassicCodec, checked_match, decode_checked, lz_output
+from .kernels.canonical import (best_split_nb, build_decode_table_nb, code_lengths_nb, pack_codes_nb,
+    read_lengths_nb, write_lengths_nb)
+from .kernels.errcodes import ERR_BAD_CODE, ERR_BAD_TABLE, ERR_OVERFLOW, ERR_TRUNCATED
+from .kernels.lzh_parse import (DBASE, DEXTRA, LBASE, LEXTRA, NDIST, NLEN, NLITLEN, count_token, dist_code,
+                                length_code, parse_lazy, parse_optimal)
 
 EOB = 256
-NLITLEN = 257 + NLEN
 LITLEN_MAX = 14
 DIST_MAX = 13
 
-ERR_DISTANCE = 10
-ERR_OVERFLOW = 11
-LZH_ERRORS = dict(ERR_MESSAGES)
-LZH_ERRORS[ERR_DISTANCE] = "match distance reaches before the start of the block"
-LZH_ERRORS[ERR_OVERFLOW] = "decoded data runs past the block size"
 
-#: level -> (chain depth, lazy, window log2, nice length, hash bits, lazy_max, good length);
-#: lazy=2 is the optimal parse
-LEVELS: dict[int, tuple[int, int, int, int, int, int, int]] = {
-    1: (1, 0, 16, 32, 15, 0, 0),
-    2: (4, 0, 17, 32, 16, 0, 0),
-    3: (8, 0, 18, 64, 16, 0, 0),
-    4: (8, 1, 18, 64, 16, 16, 8),
-    5: (12, 1, 18, 128, 17, 16, 8),
-    6: (20, 1, 18, 128, 17, 16, 8),
-    7: (48, 1, 20, 258, 18, 32, 16),
-    8: (192, 1, 22, 258, 18, 258, 32),
-    9: (64, 2, 22, 128, 18, 0, 0),
+class Strategy(IntEnum):
+    """How a level parses (zstd names its strategies the same way)."""
+
+    GREEDY = 0  # take the longest match at each position
+    LAZY = 1  # look one position ahead for a longer match before taking one
+    OPTIMAL = 2  # price-driven shortest path over all matches (two passes)
+
+
+class Level(NamedTuple):
+    depth: int  # hash-chain candidates examined per position
+    strategy: Strategy
+    window_log: int  # log2 of the match window
+    nice: int  # a match this long is taken at once
+    hash_bits: int  # log2 of the hash-head table
+    lazy_max: int  # lazy: only look ahead after matches shorter than this
+    good: int  # lazy: after a match this long, search the next position less deeply
+
+
+LEVELS: dict[int, Level] = {
+    1: Level(1, Strategy.GREEDY, 16, 32, 15, 0, 0),
+    2: Level(4, Strategy.GREEDY, 17, 32, 16, 0, 0),
+    3: Level(8, Strategy.GREEDY, 18, 64, 16, 0, 0),
+    4: Level(8, Strategy.LAZY, 18, 64, 16, 16, 8),
+    5: Level(12, Strategy.LAZY, 18, 128, 17, 16, 8),
+    6: Level(20, Strategy.LAZY, 18, 128, 17, 16, 8),
+    7: Level(48, Strategy.LAZY, 20, 258, 18, 32, 16),
+    8: Level(192, Strategy.LAZY, 22, 258, 18, 258, 32),
+    9: Level(64, Strategy.OPTIMAL, 22, 128, 18, 0, 0),
 }
 OPT_PASSES = 2
 #: candidate sub-block sizes, log2 tokens, ascending
@@ -78,55 +73,17 @@ SUB_LOGS = np.array([11, 12, 13, 14, 15, 16, 30], np.int64)
 
 
 @njit(cache=True)
-def _symbol_hists(tl: np.ndarray, tv: np.ndarray, ntok: int, chunk_log: int):
-    """Litlen and distance symbol counts per chunk of 2**chunk_log tokens."""
-    chunk = 1 << chunk_log
-    nc = max(1, (ntok + chunk - 1) // chunk)
-    hl = np.zeros((nc, NLITLEN), np.int64)
-    hd = np.zeros((nc, NDIST), np.int64)
-    for t in range(ntok):
-        c = t >> chunk_log
-        if tl[t] == 0:
-            hl[c, tv[t]] += 1
-        else:
-            lc, _, _ = length_code(tl[t])
-            hl[c, 257 + lc] += 1
-            dc, _, _ = dist_code(tv[t])
-            hd[c, dc] += 1
-    return hl, hd
-
-
-@njit(cache=True)
 def _best_sub_log(tl: np.ndarray, tv: np.ndarray, ntok: int, choices: np.ndarray) -> int:
     """Sub-block size (log2 tokens) with the fewest table + symbol bits (extra bits don't vary)."""
     fine_log = choices[0]
-    hl, hd = _symbol_hists(tl, tv, ntok, fine_log)
-    nf = hl.shape[0]
-    scratch = np.empty(2048, np.uint8)
-    best = choices[0]
-    best_bits = -1
-    for k in choices:
-        group = 1 << (k - fine_log) if k - fine_log < 40 else nf
-        total = 0
-        for g0 in range(0, nf, group):
-            fl = hl[g0 : min(nf, g0 + group)].sum(axis=0)
-            fd = hd[g0 : min(nf, g0 + group)].sum(axis=0)
-            fl[EOB] += 1
-            ll = code_lengths_nb(fl, LITLEN_MAX)
-            dl = code_lengths_nb(fd, DIST_MAX)
-            pos, acc, nbits = write_lengths_nb(scratch, 0, np.uint64(0), 0, ll)
-            pos, acc, nbits = write_lengths_nb(scratch, pos, acc, nbits, dl)
-            total += pos * 8 + nbits
-            for s in range(NLITLEN):
-                total += fl[s] * ll[s]
-            for s in range(NDIST):
-                total += fd[s] * dl[s]
-        if best_bits < 0 or total < best_bits:
-            best_bits = total
-            best = k
-        if group >= nf:
-            break
-    return best
+    chunk = 1 << fine_log
+    hist = np.zeros((max(1, (ntok + chunk - 1) // chunk), NLITLEN + NDIST), np.int64)
+    for t in range(ntok):
+        count_token(hist[t >> fine_log], tl, tv, t)
+    bump = np.zeros(NLITLEN + NDIST, np.int64)
+    bump[EOB] = 1
+    return best_split_nb(hist, fine_log, choices, np.array([0, NLITLEN, NLITLEN + NDIST], np.int64),
+                         np.array([LITLEN_MAX, DIST_MAX], np.int64), bump)
 
 
 @njit(cache=True)
@@ -139,25 +96,14 @@ def _encode_tokens(tl: np.ndarray, tv: np.ndarray, ntok: int, n: int, sub_log: i
     dpack = np.empty(NDIST, np.uint64)
     for t0 in range(0, ntok, sub):
         t1 = min(ntok, t0 + sub)
-        fl = np.zeros(NLITLEN, np.int64)
-        fd = np.zeros(NDIST, np.int64)
+        f = np.zeros(NLITLEN + NDIST, np.int64)
         for t in range(t0, t1):
-            if tl[t] == 0:
-                fl[tv[t]] += 1
-            else:
-                lc, _, _ = length_code(tl[t])
-                fl[257 + lc] += 1
-                dc, _, _ = dist_code(tv[t])
-                fd[dc] += 1
-        fl[EOB] += 1
-        ll = code_lengths_nb(fl, LITLEN_MAX)
-        dl = code_lengths_nb(fd, DIST_MAX)
-        lcodes = canonical_codes_nb(ll)
-        dcodes = canonical_codes_nb(dl)
-        for s in range(NLITLEN):
-            lpack[s] = (np.uint64(lcodes[s]) << np.uint64(5)) | np.uint64(ll[s])
-        for s in range(NDIST):
-            dpack[s] = (np.uint64(dcodes[s]) << np.uint64(5)) | np.uint64(dl[s])
+            count_token(f, tl, tv, t)
+        f[EOB] += 1
+        ll = code_lengths_nb(f[:NLITLEN].copy(), LITLEN_MAX)
+        dl = code_lengths_nb(f[NLITLEN:].copy(), DIST_MAX)
+        pack_codes_nb(ll, lpack)
+        pack_codes_nb(dl, dpack)
         pos, acc, nbits = write_lengths_nb(out, pos, acc, nbits, ll)
         pos, acc, nbits = write_lengths_nb(out, pos, acc, nbits, dl)
         m5 = np.uint64(31)
@@ -187,10 +133,20 @@ def _encode_tokens(tl: np.ndarray, tv: np.ndarray, ntok: int, n: int, sub_log: i
 # --------------------------------------------------------------------------- decoder
 
 
+@njit(inline="always")
+def _table_symbol(table: np.ndarray, mask: np.uint64, acc: np.uint64, nbits: int):
+    """(symbol or -1 for a bit pattern no code has, acc, nbits) from a (symbol << 4 | length) table."""
+    e = np.int64(table[acc & mask])
+    ln = e & 15
+    if ln == 0:
+        return -1, acc, nbits
+    return e >> 4, acc >> np.uint64(ln), nbits - ln
+
+
 @njit(cache=True)
 def _decode_nb(buf: np.ndarray, size: int, lbase: np.ndarray, lextra: np.ndarray, dbase: np.ndarray, dextra: np.ndarray):
     n = buf.size
-    out = np.empty(size + COPY_SLACK, np.uint8)
+    out = lz_output(size)
     ll = np.zeros(NLITLEN, np.uint8)
     dl = np.zeros(NDIST, np.uint8)
     lt = np.empty(1 << LITLEN_MAX, np.uint16)
@@ -210,13 +166,9 @@ def _decode_nb(buf: np.ndarray, size: int, lbase: np.ndarray, lextra: np.ndarray
             return out, ERR_BAD_TABLE
         while True:
             pos, acc, nbits = refill(buf, n, pos, acc, nbits)
-            e = np.int64(lt[acc & lmask])
-            ln = e & 15
-            if ln == 0:
+            sym, acc, nbits = _table_symbol(lt, lmask, acc, nbits)
+            if sym < 0:
                 return out, ERR_BAD_CODE
-            acc >>= np.uint64(ln)
-            nbits -= ln
-            sym = e >> 4
             if sym < 256:
                 if o >= size:
                     return out, ERR_OVERFLOW
@@ -240,21 +192,15 @@ def _decode_nb(buf: np.ndarray, size: int, lbase: np.ndarray, lextra: np.ndarray
             length = lbase[c] + np.int64(peek(acc, lextra[c]))
             acc >>= np.uint64(lextra[c])
             nbits -= lextra[c]
-            e = np.int64(dt[acc & dmask])
-            ln = e & 15
-            if ln == 0:
+            dc, acc, nbits = _table_symbol(dt, dmask, acc, nbits)
+            if dc < 0:
                 return out, ERR_BAD_CODE
-            acc >>= np.uint64(ln)
-            nbits -= ln
-            dc = e >> 4
             dist = dbase[dc] + np.int64(peek(acc, dextra[dc]))
             acc >>= np.uint64(dextra[dc])
             nbits -= dextra[dc]
-            if dist > o:
-                return out, ERR_DISTANCE
-            if o + length > size:
-                return out, ERR_OVERFLOW
-            copy_match(out, o, dist, length)
+            err = checked_match(out, o, dist, length, size)
+            if err:
+                return out, err
             o += length
         if overrun(n, pos, nbits):
             return out, ERR_TRUNCATED
@@ -269,19 +215,20 @@ def compress_block(data: np.ndarray, level: int) -> bytes:
     n = data.size
     if n == 0:
         return b""
-    depth, lazy, wlog, nice, hb, lazy_max, good = LEVELS[level]
+    lv = LEVELS[level]
     tl = np.empty(n, np.int32)
     tv = np.empty(n, np.int32)
-    if lazy == 2:
-        ntok = parse_optimal(data, depth, wlog, nice, hb, OPT_PASSES, tl, tv)
+    if lv.strategy == Strategy.OPTIMAL:
+        ntok = parse_optimal(data, lv.depth, lv.window_log, lv.nice, lv.hash_bits, OPT_PASSES, tl, tv)
     else:
-        ntok = parse_lazy(data, depth, wlog, lazy, nice, hb, lazy_max, good, tl, tv)
+        ntok = parse_lazy(data, lv.depth, lv.window_log, int(lv.strategy), lv.nice, lv.hash_bits, lv.lazy_max,
+                          lv.good, tl, tv)
     sub_log = _best_sub_log(tl, tv, ntok, SUB_LOGS)
     return _encode_tokens(tl, tv, ntok, n, sub_log).tobytes()
 
 
 def decompress_block(payload: bytes, size: int) -> np.ndarray:
-    return decode_checked("lzh", _decode_nb, LZH_ERRORS, payload, size, LBASE, LEXTRA, DBASE, DEXTRA, needs_payload=True)
+    return decode_checked("lzh", _decode_nb, payload, size, LBASE, LEXTRA, DBASE, DEXTRA, needs_payload=True)
 
 
 class LzhCodec(ClassicCodec):

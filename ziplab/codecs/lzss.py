@@ -13,49 +13,52 @@ need the level.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
-from .classic import (
-    COPY_SLACK,
-    ERR_DISTANCE,
-    ERR_OVERFLOW,
-    ERR_TRAILING,
-    ERR_TRUNCATED,
-    ERR_ZERO_OFFSET,
-    LZ_ERRORS,
-    ClassicCodec,
-    copy_match,
-    decode_checked,
-)
-from .matchfind import MIN_MATCH, insert, insert_range, longest_match, new_tables
+from .kernels.classic import MASK, MAX_OFFSET, WINDOW_LOG, ClassicCodec, checked_match, decode_checked, lz_output
+from .kernels.errcodes import ERR_FLAGS, ERR_TRAILING, ERR_TRUNCATED, ERR_ZERO_OFFSET
+from .kernels.matchfind import MIN_MATCH, insert, insert_range, longest_match, new_tables
 
-MAX_OFFSET = 65535
-WINDOW_LOG = 16
-MASK = (1 << WINDOW_LOG) - 1
 MAX_LEN = MIN_MATCH + 255
 MATCH_BYTES = 3
 HASH_BITS = 16
 
-#: level -> (chain depth, nice length, lazy, insert limit: positions inside longer matches are
 #: skipped, lazy limit: matches this long are taken without looking one position ahead)
-LEVELS: dict[int, tuple[int, int, int, int, int]] = {
-    1: (1, 16, 0, 16, 0),
-    2: (2, 32, 0, 32, 0),
-    3: (4, 32, 0, MAX_LEN, 0),
-    4: (8, 64, 0, MAX_LEN, 0),
-    5: (12, 128, 1, MAX_LEN, 16),
-    6: (16, 128, 1, MAX_LEN, 32),
-    7: (32, MAX_LEN, 1, MAX_LEN, 64),
-    8: (96, MAX_LEN, 1, MAX_LEN, MAX_LEN),
-    9: (256, MAX_LEN, 1, MAX_LEN, MAX_LEN),
+class Level(NamedTuple):
+    depth: int  # hash-chain candidates examined per position
+    nice: int  # a match this long is taken at once
+    lazy: int  # 1: look one position ahead for a longer match
+    insert_max: int  # matches longer than this insert only their first position into the chains
+    lazy_max: int  # only look ahead after matches shorter than this
+
+
+LEVELS: dict[int, Level] = {
+    1: Level(1, 16, 0, 16, 0),
+    2: Level(2, 32, 0, 32, 0),
+    3: Level(4, 32, 0, MAX_LEN, 0),
+    4: Level(8, 64, 0, MAX_LEN, 0),
+    5: Level(12, 128, 1, MAX_LEN, 16),
+    6: Level(16, 128, 1, MAX_LEN, 32),
+    7: Level(32, MAX_LEN, 1, MAX_LEN, 64),
+    8: Level(96, MAX_LEN, 1, MAX_LEN, MAX_LEN),
+    9: Level(256, MAX_LEN, 1, MAX_LEN, MAX_LEN),
 }
 
-ERR_FLAGS = 6
-ERRORS = {**LZ_ERRORS, ERR_FLAGS: "flag bits set for tokens past the end of the block"}
 
 
 # --------------------------------------------------------------------------- encoder
+
+
+@njit(inline="always")
+def _group_room(out: np.ndarray, fpos: int, o: int, fbits: int, ntok: int):
+    """Before a token: if the current group holds 8, write its flag byte and open the next."""
+    if ntok == 8:
+        out[fpos] = fbits
+        return o, o + 1, 0, 0
+    return fpos, o, fbits, ntok
 
 
 @njit(cache=True)
@@ -79,24 +82,14 @@ def _encode_nb(data: np.ndarray, depth: int, nice: int, lazy: int, ins_max: int,
                 if ln2 <= ln:
                     break
                 # a literal now buys a longer match one byte on (i + 1 is already inserted)
-                if ntok == 8:
-                    out[fpos] = fbits
-                    fpos = o
-                    o += 1
-                    fbits = 0
-                    ntok = 0
+                fpos, o, fbits, ntok = _group_room(out, fpos, o, fbits, ntok)
                 out[o] = data[i]
                 o += 1
                 ntok += 1
                 i += 1
                 ln = ln2
                 d = d2
-        if ntok == 8:
-            out[fpos] = fbits
-            fpos = o
-            o += 1
-            fbits = 0
-            ntok = 0
+        fpos, o, fbits, ntok = _group_room(out, fpos, o, fbits, ntok)
         if ln == 0:
             out[o] = data[i]
             o += 1
@@ -119,8 +112,9 @@ def _encode_nb(data: np.ndarray, depth: int, nice: int, lazy: int, ins_max: int,
 
 
 def compress_block(data: np.ndarray, level: int = 6) -> bytes:
-    depth, nice, lazy, ins_max, lazy_max = LEVELS[level]
-    return _encode_nb(np.ascontiguousarray(data, np.uint8), depth, nice, lazy, ins_max, lazy_max).tobytes()
+    lv = LEVELS[level]
+    return _encode_nb(np.ascontiguousarray(data, np.uint8), lv.depth, lv.nice, lv.lazy, lv.insert_max,
+                      lv.lazy_max).tobytes()
 
 
 # --------------------------------------------------------------------------- decoder
@@ -128,8 +122,9 @@ def compress_block(data: np.ndarray, level: int = 6) -> bytes:
 
 @njit(cache=True)
 def _decode_nb(buf: np.ndarray, size: int):
-    """(output with slack, error code); every read and write position is checked first."""
-    out = np.empty(size + COPY_SLACK, np.uint8)  # every byte below size is written before use
+    """Groups of a flag byte and 8 tokens (literal byte, or 3-byte match) -> (output with slack,
+    error code); every read and write position is checked first."""
+    out = lz_output(size)
     n = buf.size
     p = 0
     o = 0
@@ -151,11 +146,9 @@ def _decode_nb(buf: np.ndarray, size: int):
                 p += MATCH_BYTES
                 if d == 0:
                     return out, ERR_ZERO_OFFSET
-                if d > o:
-                    return out, ERR_DISTANCE
-                if o + ln > size:
-                    return out, ERR_OVERFLOW
-                copy_match(out, o, d, ln)
+                err = checked_match(out, o, d, ln, size)
+                if err:
+                    return out, err
                 o += ln
             else:
                 if p >= n:
@@ -169,7 +162,7 @@ def _decode_nb(buf: np.ndarray, size: int):
 
 
 def decompress_block(payload: bytes, size: int) -> np.ndarray:
-    return decode_checked("lzss", _decode_nb, ERRORS, payload, size, max_size=CODEC.max_ratio * len(payload))
+    return decode_checked("lzss", _decode_nb, payload, size, max_size=CODEC.max_ratio * len(payload))
 
 
 class LZSSCodec(ClassicCodec):

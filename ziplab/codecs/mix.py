@@ -13,15 +13,15 @@ words; header params: level, lanes, model, and for a neural model the same ident
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..errors import CorruptDataError, ParameterError
 from ..models.predictor import BOS
-from . import mixing
-from .base import BlockDecoder, BlockEncoder, Codec
-from .predictive import CodingStats, lane_count, report_progress
+from .kernels import mixing
+from .base import Codec, CodingOptions, CodingStats, Decoder, Encoder, Progress
+from .kernels.predictive import lane_count, report_progress
 
 NONE = "none"
 
@@ -66,40 +66,50 @@ MODEL_KEYS = ("model", "model_sha256", "engine", "quant_sha256", "family", "size
 class MixCodec(Codec):
     name = "mix"
     summary = "context mixing (orders 0-6, word, match) + a neural model's prediction, SSE; constriction"
-    levels = (1, 3)
-    default_level = 2
     format_version = 2
     block_size = 16 << 20  # the context models learn across a whole block: big blocks compress better
+    levels = (1, 3)
+    default_level = 2
     #: the coder's probabilities are 16-bit, clamped to [1, 65535]: a bit costs >= 2.2e-5 bits,
     #: a byte >= 1.8e-4, so a payload byte holds at most ~45,000 bytes
     max_ratio = float(1 << 16)
     default_lanes = 64
     model_driven = True
 
-    # ---- header ------------------------------------------------------------------------
-    def params(self, level: int | None = None, **options: Any) -> dict:
-        lanes = int(options.pop("lanes", None) or self.default_lanes)
-        options.pop("workers", None)  # one stream: the context models learn from the whole block
-        spec = options.pop("model", None)
-        if options:
-            raise ParameterError(f"codec 'mix' takes no option {sorted(options)[0]!r}")
+    # ---- the coding interface -----------------------------------------------------------
+    def open_encoder(self, level: int | None = None, options: CodingOptions = CodingOptions(),
+                     progress: Progress | None = None, stats: CodingStats | None = None) -> Encoder:
+        """One stream per block whatever `workers` says: the context models learn from all of it."""
+        lanes = int(options.lanes or self.default_lanes)
         if not 1 <= lanes <= MAX_LANES:
             raise ParameterError(f"lanes must be between 1 and {MAX_LANES}")
         params: dict[str, Any] = {"level": self.check_level(level), "lanes": lanes}
-        if spec is not None and str(spec) == NONE:
-            return {**params, "model": NONE}
-        nn = _nn()
-        model = nn.describe_options(None, {"model": spec})
-        predictor = nn.cached_predictor(model, {})
-        return {**params, **model, **nn.describe(predictor, None, {})}
+        predictor = None
+        if options.model is not None and str(options.model) == NONE:
+            params["model"] = NONE
+        else:
+            nn = _nn()
+            params.update(nn.model_params(None, CodingOptions(model=options.model)))
+            predictor = nn.build_predictor(params)
+            params.update(nn.describe(predictor))
+        return Encoder(params, lambda data: encode_block(data, params, predictor, stats, progress), progress, stats,
+                       reports_progress=True)
 
+    def open_decoder(self, params: dict, options: CodingOptions = CodingOptions(),
+                     progress: Progress | None = None) -> Decoder:
+        options.refuse(self.name, ("model", "workers"), " when decoding")
+        predictor = None
+        if params["model"] != NONE:
+            predictor = _nn().decoding_predictor({k: params[k] for k in MODEL_KEYS}, options)
+        return Decoder(lambda payload, size: decode_block(payload, size, params, predictor, progress), progress,
+                       reports_progress=True)
+
+    # ---- header params ---------------------------------------------------------------------
     def params_schema(self) -> dict[str, Any]:
-        from .schema import Flat, Hex, Int, Text
+        from .schema import Int
 
-        return {"level": Int(*self.levels), "lanes": Int(1, MAX_LANES), "model": Text(4096),
-                "model_sha256": Hex(64), "engine": Text(64), "quant_sha256": Hex(64),
-                "family": Text(16, choices=("lstm", "transformer")), "size": Text(16, optional=True),
-                "config": Flat(32)}
+        neural = {k: v for k, v in _nn().params_schema().items() if k in MODEL_KEYS}
+        return {"level": Int(*self.levels), "lanes": Int(1, MAX_LANES), **neural}
 
     def check_params(self, params: Any) -> None:
         """With `model: none` only level, lanes and model may appear; with a model, all of them."""
@@ -110,21 +120,6 @@ class MixCodec(Codec):
         check(params, self.params_schema(), required=None if neural else frozenset({"level", "lanes", "model"}))
         if not neural and len(params) != 3:
             raise FormatError("mix header names no model but carries a model's fields")
-
-    def _predictor(self, params: dict, options: dict) -> Any:
-        if params["model"] == NONE:
-            return None
-        return _nn().matching_predictor({k: params[k] for k in MODEL_KEYS if k in params}, options)
-
-    # ---- coding --------------------------------------------------------------------------
-    def encoder(self, params: dict, stats: CodingStats | None = None, workers: int | None = None) -> BlockEncoder:
-        predictor = self._predictor(params, {})
-        return lambda data: encode_block(data, params, predictor, stats)
-
-    def decoder(self, params: dict, workers: int | None = None, **options: Any) -> BlockDecoder:
-        progress = options.pop("progress", None)
-        predictor = self._predictor(params, {k: v for k, v in options.items()})
-        return lambda payload, size: decode_block(payload, size, params, predictor, progress)
 
 
 class _Lanes:
@@ -156,7 +151,8 @@ class _Lanes:
         self.prev = self.state.buf[np.arange(self.L) * self.T + t].astype(np.int64)
 
 
-def encode_block(data: np.ndarray, params: dict, predictor: Any, stats: CodingStats | None = None) -> bytes:
+def encode_block(data: np.ndarray, params: dict, predictor: Any, stats: CodingStats | None = None,
+                 progress: Progress | None = None) -> bytes:
     import constriction
 
     n = len(data)
@@ -178,7 +174,7 @@ def encode_block(data: np.ndarray, params: dict, predictor: Any, stats: CodingSt
         encoder.encode(b.astype(np.int32), family, p)
         if stats is not None:
             ideal -= float(np.log2(np.where(b == 1, p, 1.0 - p)).sum())
-            report_progress(stats.progress, t, lanes.T, lanes.active)
+        report_progress(progress, t, lanes.T, lanes.active)
         lanes.advance(t)
     if stats is not None:
         stats.ideal_bits += ideal
@@ -187,7 +183,7 @@ def encode_block(data: np.ndarray, params: dict, predictor: Any, stats: CodingSt
 
 
 def decode_block(payload: bytes, n: int, params: dict, predictor: Any,
-                 progress: Callable[[int], None] | None = None) -> np.ndarray:
+                 progress: Progress | None = None) -> np.ndarray:
     import constriction
 
     if n == 0:

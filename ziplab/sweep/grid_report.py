@@ -152,10 +152,10 @@ def plot_grid(results: dict, fits: dict, out: Path) -> list[str]:
         ax2[0].loglog(comp, n_opt, label=f"{fam}: N_opt ∝ C^{fr['a_n_opt']:.2f}")
         ax2[1].loglog(comp, d_opt, label=f"{fam}: D_opt ∝ C^{fr['b_d_opt']:.2f}")
     for a, what in zip(ax2, ("N_opt (non-embedding parameters)", "D_opt (training bytes)")):
-        lo, hi = a.get_xlim()
-        ref = np.geomspace(lo, hi, 10)
-        y0 = a.get_lines()[0].get_ydata()[0] if a.get_lines() else 1.0
-        a.loglog(ref, y0 * (ref / ref[0]) ** 0.5, "k:", lw=1, label="Chinchilla slope 0.5")
+        if a.get_lines():  # a slope-0.5 line through the first curve's start, for comparison
+            x0, y0 = a.get_lines()[0].get_xdata()[0], a.get_lines()[0].get_ydata()[0]
+            ref = np.geomspace(x0, a.get_xlim()[1], 10)
+            a.loglog(ref, y0 * (ref / x0) ** 0.5, "k:", lw=1, label="Chinchilla slope 0.5")
         a.set_xlabel("training compute C = 6·N·D (FLOPs)")
         a.set_ylabel(what)
         a.legend(fontsize=8)
@@ -195,6 +195,11 @@ def plot_grid(results: dict, fits: dict, out: Path) -> list[str]:
     return written
 
 
+def _section(title: str, header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["", f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+
+
 # ---- report --------------------------------------------------------------------------------
 def _report(results: dict, fits: dict, plots: list[str]) -> list[str]:
     runs = sorted(results.get("runs", []), key=lambda r: (r["family"], r["non_embedding_params"], r["budget"]))
@@ -217,35 +222,25 @@ def _report(results: dict, fits: dict, plots: list[str]) -> list[str]:
               "| size | rung lr | validation bpb by lr | chosen |", "|---|---|---|---|"]
     for size, t in sorted(results.get("tuning", {}).items()):
         lines.append(f"| {size} | {t['rung_lr']:.3g} | {t['validation_bpb']} | {t['chosen_lr']:.3g} |")
-    lines += ["", "## Joint fit bpb(N, D) = E + A·N^-α + B·D^-β (Huber on log-residuals; 95% bootstrap CI)", "",
-              "| family | runs | E | α | β | R² | CI E | CI α | CI β |", "|---|---|---|---|---|---|---|---|---|"]
-    for fam, f in fits.items():
-        if "alpha" not in f:
-            lines.append(f"| {fam} | {f['n_runs']} | {f.get('note')} |")
-            continue
-        ci = f.get("ci", {})
-        lines.append(f"| {fam} | {f['n_runs']} | {f['E']:.3f} | {f['alpha']:.3f} | {f['beta']:.3f} | {f['r2']:.4f} | "
-                     f"{ci.get('E')} | {ci.get('alpha')} | {ci.get('beta')} |")
-    lines += ["", "## Prediction of the highest-compute run (fitted without it)", "",
-              "| family | held out | predicted | measured | error |", "|---|---|---|---|---|"]
-    for fam, f in fits.items():
-        p = f.get("prediction")
-        if p:
-            lines.append(f"| {fam} | {', '.join(p['held_out_runs'])} | {p['predicted_bpb']:.4f} | {p['measured_bpb']:.4f} | "
-                         f"{p['error']:+.2%} |")
-    lines += ["", "## Compute-optimal frontier (C ≈ 6·N·D)", "",
-              "| family | N_opt ∝ C^a | D_opt ∝ C^b | closed form a, b | Chinchilla |", "|---|---|---|---|---|"]
-    for fam, f in fits.items():
-        fr = f.get("frontier")
-        if fr:
-            lines.append(f"| {fam} | {fr['a_n_opt']} | {fr['b_d_opt']} | {fr['a_closed_form']}, {fr['b_closed_form']} | 0.5, 0.5 |")
-    lines += ["", "## Model cost: the size that minimises coded + model bytes (float16 weights)", "",
-              "| family | training bytes | file | best N | bpb | model bytes | bpb incl. model |", "|---|---|---|---|---|---|---|"]
-    for fam, f in fits.items():
-        for m in f.get("model_cost", []):
-            d = "converged" if m["train_bytes"] is None else f"{m['train_bytes']:,.0f}"
-            lines.append(f"| {fam} | {d} | {m['file_bytes']:,.0f} | {m['best_n']:,.0f} | {m['bpb']:.3f} | "
-                         f"{m['model_bytes']:,.0f} | {m['adjusted_bpb']:.3f} |")
+    fitted = {fam: f for fam, f in fits.items() if "alpha" in f}
+    lines += _section("Joint fit bpb(N, D) = E + A·N^-α + B·D^-β (Huber on log-residuals; 95% bootstrap CI)",
+                      ["family", "runs", "E", "α", "β", "R²", "CI E", "CI α", "CI β"],
+                      [[fam, f["n_runs"], f"{f['E']:.3f}", f"{f['alpha']:.3f}", f"{f['beta']:.3f}", f"{f['r2']:.4f}",
+                        f["ci"].get("E"), f["ci"].get("alpha"), f["ci"].get("beta")] for fam, f in fitted.items()])
+    lines += [f"- {fam}: {f['note']}" for fam, f in fits.items() if "note" in f]
+    lines += _section("Prediction of the highest-compute run (fitted without it)",
+                      ["family", "held out", "predicted", "measured", "error"],
+                      [[fam, ", ".join(p["held_out_runs"]), f"{p['predicted_bpb']:.4f}", f"{p['measured_bpb']:.4f}",
+                        f"{p['error']:+.2%}"] for fam, p in ((k, f.get("prediction")) for k, f in fits.items()) if p])
+    lines += _section("Compute-optimal frontier (C ≈ 6·N·D)",
+                      ["family", "N_opt ∝ C^a", "D_opt ∝ C^b", "closed form a, b", "Chinchilla"],
+                      [[fam, fr["a_n_opt"], fr["b_d_opt"], f"{fr['a_closed_form']}, {fr['b_closed_form']}", "0.5, 0.5"]
+                       for fam, fr in ((k, f.get("frontier")) for k, f in fits.items()) if fr])
+    lines += _section("Model cost: the size that minimises coded + model bytes (float16 weights)",
+                      ["family", "training bytes", "file", "best N", "bpb", "model bytes", "bpb incl. model"],
+                      [[fam, "converged" if m["train_bytes"] is None else f"{m['train_bytes']:,.0f}",
+                        f"{m['file_bytes']:,.0f}", f"{m['best_n']:,.0f}", f"{m['bpb']:.3f}", f"{m['model_bytes']:,.0f}",
+                        f"{m['adjusted_bpb']:.3f}"] for fam, f in fits.items() for m in f.get("model_cost", [])])
     base, other = results.get("baselines", {}), results.get("transfer_baselines", {})
     lines += ["", "## Classic coders on the same bytes", "", "| coder | held-out bpb | transfer bpb |", "|---|---|---|"]
     lines += [f"| {k} | {v:.4f} | {other.get(k, float('nan')):.4f} |" for k, v in base.items()]

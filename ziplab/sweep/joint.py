@@ -48,15 +48,20 @@ def _fit_once(x: np.ndarray, z: np.ndarray, y: np.ndarray, starts: Sequence[Sequ
 
     lx, lz, ly = np.log(x), np.log(z), np.log(y)
 
-    def loss(p: np.ndarray) -> float:
+    def loss(p: np.ndarray) -> tuple[float, np.ndarray]:
+        """Huber loss of the log-residuals and its exact gradient (L-BFGS-B needs few evaluations)."""
         e, a, al, b, be = p
-        pred = e + np.exp(a - al * lx) + np.exp(b - be * lz)
-        return float(np.sum(_huber(np.log(pred) - ly)))
+        ta, tb = np.exp(a - al * lx), np.exp(b - be * lz)
+        pred = e + ta + tb
+        r = np.log(pred) - ly
+        w = np.clip(r, -HUBER_DELTA, HUBER_DELTA) / pred  # huber'(r) * d log(pred) / d pred
+        grad = np.array([w.sum(), (w * ta).sum(), -(w * ta * lx).sum(), (w * tb).sum(), -(w * tb * lz).sum()])
+        return float(np.sum(_huber(r))), grad
 
     best, best_loss = None, np.inf
     bounds = [(0.0, float(np.min(y))), (-12, 6), (0.0, 3.0), (-12, 6), (0.0, 3.0)]
     for p0 in starts:
-        res = minimize(loss, np.asarray(p0, float), method="L-BFGS-B", bounds=bounds)
+        res = minimize(loss, np.asarray(p0, float), jac=True, method="L-BFGS-B", bounds=bounds)
         if res.fun < best_loss:
             best, best_loss = res.x, res.fun
     return best

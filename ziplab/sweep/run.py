@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import bench, container
-from ..codecs.predictive import CodingStats
+from ..codecs.base import CodingStats
 from ..errors import CorruptDataError, ParameterError
 
 FAMILY_PREFIX = {"transformer": "t", "lstm": "l"}
@@ -163,13 +163,14 @@ def code_for_real(model: Path | str, data: bytes, lanes: int, workers: int, labe
                   progress: Progress | None = None, codec: str = "nn") -> dict:
     """Range-code `data` with a checkpoint (through `nn`, or inside `mix`), decode it back, and
     report both bpb figures: the coder's cross-entropy and the real compressed size (header and all)."""
-    stats = CodingStats(progress=progress(f"{codec} encode " + label, len(data)) if progress else None)
+    stats = CodingStats()
     t0 = time.perf_counter()
-    blob = container.compress(data, codec, model=str(model), lanes=lanes, workers=workers, stats=stats)
+    blob = container.compress(data, codec, model=str(model), lanes=lanes, workers=workers, stats=stats,
+                              progress=progress(f"{codec} encode " + label, len(data)) if progress else None)
     enc_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     back = container.decompress(blob, workers=workers,
-                                **({"progress": progress("decode " + label, len(data))} if progress else {}))
+                                progress=progress(f"{codec} decode " + label, len(data)) if progress else None)
     dec_s = time.perf_counter() - t0
     if back != data:
         raise CorruptDataError(f"{label}: the decoded slice differs from the original")
@@ -290,7 +291,7 @@ def _measure_job(settings: dict, size: str, fresh: dict) -> dict:
     """One size in a worker process: train, code, decode, and save the record (locked)."""
     from ..corpora import load_corpus
 
-    from ..codecs.predictive import shutdown_pools
+    from ..codecs.kernels.predictive import shutdown_pools
 
     s = SweepSettings(**{**settings, "families": tuple(settings["families"]), "sizes": tuple(settings["sizes"]),
                          "codecs": tuple(settings["codecs"])})

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .predictive import PredictiveCodec
+from .kernels.predictive import PredictiveCodec
 
 
 class ContextCodec(PredictiveCodec):
@@ -17,13 +17,9 @@ class ContextCodec(PredictiveCodec):
     default_level = 2
     default_lanes = 16
 
-    def describe_options(self, level: int | None, options: dict) -> dict:
-        return {"level": level}
-
-    def build_predictor(self, params: dict, options: dict) -> Any:
+    def build_predictor(self, params: dict, model: str | None = None) -> Any:
         from ..models.context import ContextPredictor
 
         return ContextPredictor(order=int(params["level"]))
-
 
 CODEC = ContextCodec()

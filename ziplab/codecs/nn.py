@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ModelMismatchError, ZiplabError
-from .predictive import PredictiveCodec
+from .base import CodingOptions
+from .kernels.predictive import PredictiveCodec
 
 SHIPPED = "shipped"
 
@@ -44,17 +45,16 @@ class NeuralCodec(PredictiveCodec):
                 "quant_sha256": Hex(64), "family": Text(16, choices=("lstm", "transformer")),
                 "size": Text(16, optional=True), "config": Flat(32)}
 
-    def describe_options(self, level: int | None, options: dict) -> dict:
-        spec = options.pop("model", None)
-        return {"model": str(spec) if spec is not None else SHIPPED}
+    def model_params(self, level: int | None, options: CodingOptions) -> dict:
+        return {"model": str(options.model) if options.model is not None else SHIPPED}
 
-    def build_predictor(self, params: dict, options: dict) -> Any:
+    def build_predictor(self, params: dict, model: str | None = None) -> Any:
         from ..models.checkpoint import load_model
 
-        spec = options.get("model") or params["model"]
+        spec = model or params["model"]
         return load_model(None if spec == SHIPPED else spec, threads=1)
 
-    def describe(self, predictor: Any, level: int | None, options: dict) -> dict:
+    def describe(self, predictor: Any) -> dict:
         meta = getattr(predictor, "meta", {})
         return {
             "model_sha256": predictor.weights_sha256,
@@ -65,16 +65,11 @@ class NeuralCodec(PredictiveCodec):
             "config": predictor.config,
         }
 
-    def decoder(self, params: dict, **options: Any):
-        model_options = {k: v for k, v in options.items() if k not in ("progress", "workers")}
-        self.matching_predictor(params, model_options)
-        return super().decoder(params, **options)
-
-    def matching_predictor(self, params: dict, model_options: dict) -> Any:
+    def decoding_predictor(self, params: dict, options: CodingOptions) -> Any:
         """The predictor a file's header names, or a one-line error saying why it cannot be had:
         another model (weights sha256), another engine, or another quantisation."""
         try:
-            predictor = self.cached_predictor(params, model_options)
+            predictor = self.build_predictor(params, options.model)
         except ZiplabError as exc:
             raise ModelMismatchError(
                 f"{self.name}: cannot load the model this file was encoded with ({params.get('model')}): {exc}; "

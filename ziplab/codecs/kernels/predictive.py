@@ -19,14 +19,13 @@ import json
 import os
 import struct
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import CorruptDataError, ModelMismatchError, ParameterError
-from ..models.predictor import BOS, Predictor
-from .base import BlockDecoder, BlockEncoder, Codec
+from ...errors import CorruptDataError, ModelMismatchError, ParameterError
+from ...models.predictor import BOS, Predictor
+from ..base import Codec, CodingOptions, CodingStats, Decoder, Encoder, Progress
 
 #: a lane gets at least this many bytes, so small inputs are not shredded into cold starts
 MIN_LANE_BYTES = 256
@@ -54,24 +53,11 @@ def substream_sizes(n: int, workers: int) -> list[int]:
     return [base + (i < extra) for i in range(workers)]
 
 
-@dataclass
-class CodingStats:
-    """What one encode measured: ideal bits under the model (-log2 p of every byte) and steps.
-    `progress`, if set, is called with the number of bytes coded since its last call."""
-
-    ideal_bits: float = 0.0
-    steps: int = 0
-    progress: Callable[[int], None] | None = None
-
-    def add(self, other: "CodingStats") -> None:
-        self.ideal_bits += other.ideal_bits
-        self.steps += other.steps
-
-
 PROGRESS_EVERY = 64  # steps between progress calls
 
 
-def encode_lanes(predictor: Predictor, chunk: np.ndarray, lanes: int, stats: CodingStats | None = None) -> bytes:
+def encode_lanes(predictor: Predictor, chunk: np.ndarray, lanes: int, stats: CodingStats | None = None,
+                 progress: Progress | None = None) -> bytes:
     import constriction
 
     n = len(chunk)
@@ -96,7 +82,7 @@ def encode_lanes(predictor: Predictor, chunk: np.ndarray, lanes: int, stats: Cod
         encoder.encode(grid[t, :k].astype(np.int32), family, probs[:k])
         if chosen is not None:
             chosen[t, :k] = probs[lane[:k], grid[t, :k]]
-            report_progress(stats.progress, t, T, active)
+        report_progress(progress, t, T, active)
         prev = grid[t]
     if stats is not None:
         stats.ideal_bits -= float(np.log2(chosen, dtype=np.float64).sum())
@@ -175,8 +161,9 @@ def unpack_substreams(payload: bytes, workers: int) -> list[bytes]:
 
 
 class PredictiveCodec(Codec):
-    """A codec whose bits come from a predictor. Subclasses say how to build the predictor
-    from header params (`build_predictor`) and what goes in the params (`describe`)."""
+    """A codec whose bits come from a predictor. Subclasses say which header params name the
+    predictor (`model_params`), how to build it from them (`build_predictor`), and what else
+    about it the header records (`describe`)."""
 
     default_lanes = 64
     model_driven = True
@@ -185,13 +172,6 @@ class PredictiveCodec(Codec):
     #: holds at most ~365,000 coded bytes. 2^19 is that bound, rounded up.
     max_ratio = float(1 << 19)
     block_size = 1 << 20
-
-    def build_predictor(self, params: dict, options: dict) -> Predictor:
-        raise ParameterError(f"codec {self.name!r} has no predictor")
-
-    def describe(self, predictor: Predictor, level: int | None, options: dict) -> dict:
-        return {}
-
     #: record a hash of the predictor's output on a probe input, checked before decoding (ctx);
     #: the portable neural path records the hash of its quantised model instead
     fingerprinted = True
@@ -201,32 +181,86 @@ class PredictiveCodec(Codec):
     streams_key = "workers"
     min_substreams = 1
 
-    def params(self, level: int | None = None, **options: Any) -> dict:
-        lanes = int(options.pop("lanes", None) or self.default_lanes)
-        workers = int(options.pop("workers", None) or 1)
+    # ---- what subclasses define ---------------------------------------------------------------
+    def model_params(self, level: int | None, options: CodingOptions) -> dict:
+        """Header params that say which predictor to build (known before building it)."""
+        options.refuse(self.name, ("lanes", "workers"))
+        return {"level": level} if self.levels else {}
+
+    def build_predictor(self, params: dict, model: str | None = None) -> Predictor:
+        """The predictor `params` name; `model` is a decode-time override of where it lives."""
+        raise ParameterError(f"codec {self.name!r} has no predictor")
+
+    def describe(self, predictor: Predictor) -> dict:
+        return {}
+
+    def decoding_predictor(self, params: dict, options: CodingOptions) -> Predictor:
+        """The predictor a file's params name, checked to be the one that encoded it."""
+        predictor = self.build_predictor(params, options.model)
+        if self.fingerprinted:
+            self.check_fingerprint(predictor, params)
+        return predictor
+
+    # ---- the coding interface -----------------------------------------------------------------
+    def open_encoder(self, level: int | None = None, options: CodingOptions = CodingOptions(),
+                     progress: Progress | None = None, stats: CodingStats | None = None) -> Encoder:
+        lanes = int(options.lanes or self.default_lanes)
+        workers = int(options.workers or 1)
         if not 1 <= lanes <= MAX_LANES:
             raise ParameterError(f"lanes must be between 1 and {MAX_LANES}")
         if not 1 <= workers <= MAX_STREAMS:
             raise ParameterError(f"workers must be between 1 and {MAX_STREAMS}")
-        params = {"lanes": lanes, self.streams_key: max(self.min_substreams, workers)}
+        params: dict[str, Any] = {"lanes": lanes, self.streams_key: max(self.min_substreams, workers)}
         if self.fingerprinted:
             params["threads"] = 1
-        level = self.check_level(level)
-        params.update(self.describe_options(level, options))
-        if options:
-            raise ParameterError(f"codec {self.name!r} takes no option {sorted(options)[0]!r}")
-        predictor = self.cached_predictor(params, {})
-        params.update(self.describe(predictor, level, options))
+        params.update(self.model_params(self.check_level(level), options))
+        predictor = self.build_predictor(params)
+        params.update(self.describe(predictor))
         if self.fingerprinted:
             params["fingerprint"] = fingerprint(predictor, self.lanes_per_stream(params))
-        return params
+        per, streams = self.lanes_per_stream(params), self.streams(params)
+        procs = max(1, min(workers, streams))
 
-    def describe_options(self, level: int | None, options: dict) -> dict:
-        """Params that `build_predictor` needs, popped from `options`; `describe` adds the rest."""
-        return {}
+        def encode(data: np.ndarray) -> bytes:
+            chunks = _split(data, streams)
+            if procs > 1 and len(data) >= PARALLEL_MIN_BYTES:
+                done = list(_pool(procs).map(_encode_job, [(self.name, params, c.tobytes()) for c in chunks]))
+                if stats is not None:
+                    for _, part in done:
+                        stats.add(part)
+                if progress is not None:
+                    progress(len(data))
+                return pack_substreams([payload for payload, _ in done])
+            return pack_substreams([encode_lanes(predictor, c, per, stats, progress) for c in chunks])
 
+        return Encoder(params, encode, progress, stats, reports_progress=True)
+
+    def open_decoder(self, params: dict, options: CodingOptions = CodingOptions(),
+                     progress: Progress | None = None) -> Decoder:
+        """Worker processes: by default one per substream, at most one per CPU — never a count
+        read from the file."""
+        options.refuse(self.name, ("model", "workers"), " when decoding")
+        predictor = self.decoding_predictor(params, options)
+        per, streams = self.lanes_per_stream(params), self.streams(params)
+        procs = max(1, min(int(options.workers or os.cpu_count() or 1), streams))
+
+        def decode(payload: bytes, size: int) -> np.ndarray:
+            parts = unpack_substreams(payload, streams)
+            sizes = substream_sizes(size, streams)
+            if procs > 1 and size >= PARALLEL_MIN_BYTES:
+                jobs = [(self.name, params, options.model, p, s) for p, s in zip(parts, sizes)]
+                outs = list(_pool(procs).map(_decode_job, jobs))
+                if progress is not None:
+                    progress(size)
+            else:
+                outs = [decode_lanes(predictor, p, s, per, progress) for p, s in zip(parts, sizes)]
+            return np.concatenate(outs) if outs else np.zeros(0, dtype=np.uint8)
+
+        return Decoder(decode, progress, reports_progress=True)
+
+    # ---- header params ------------------------------------------------------------------------
     def params_schema(self) -> dict[str, Any]:
-        from .schema import Hex, Int
+        from ..schema import Hex, Int
 
         schema: dict[str, Any] = {"lanes": Int(1, MAX_LANES), self.streams_key: Int(self.min_substreams, MAX_STREAMS)}
         if self.fingerprinted:
@@ -236,7 +270,7 @@ class PredictiveCodec(Codec):
     def check_params(self, params: Any) -> None:
         super().check_params(params)
         if params["lanes"] < self.streams(params):
-            from ..errors import FormatError
+            from ...errors import FormatError
 
             raise FormatError("header parameters give a substream fewer than one lane")
 
@@ -246,72 +280,12 @@ class PredictiveCodec(Codec):
     def lanes_per_stream(self, params: dict) -> int:
         return max(1, params["lanes"] // self.streams(params))
 
-    _cache: dict[str, Predictor] = {}
-
-    def cached_predictor(self, params: dict, options: dict) -> Predictor:
-        key = self.name + json.dumps({k: v for k, v in params.items() if k != "fingerprint"}, sort_keys=True)
-        key += json.dumps(options, sort_keys=True, default=str)
-        if key not in self._cache:
-            self._cache.clear()  # one model resident at a time
-            self._cache[key] = self.build_predictor(params, options)
-        return self._cache[key]
-
     def check_fingerprint(self, predictor: Predictor, params: dict) -> None:
         found = fingerprint(predictor, self.lanes_per_stream(params))
         if found != params.get("fingerprint"):
             raise ModelMismatchError(
                 f"{self.name}: the model's output on the probe input differs from the encoder's "
                 "(different model, weights, library version or numerics); decoding would give garbage")
-
-    def encoder(self, params: dict, stats: CodingStats | None = None, workers: int | None = None) -> BlockEncoder:
-        """`workers`: processes to code substreams in (default 1, at most the substream count)."""
-        predictor = self.cached_predictor(params, {})
-        per = self.lanes_per_stream(params)
-        streams = self.streams(params)
-        procs = max(1, min(int(workers or 1), streams))
-
-        def encode(data: np.ndarray) -> bytes:
-            chunks = _split(data, streams)
-            if procs > 1 and len(data) >= PARALLEL_MIN_BYTES:
-                done = list(_pool(procs).map(
-                    _encode_job, [(self.name, params, c.tobytes()) for c in chunks]))
-                if stats is not None:
-                    for _, part in done:
-                        stats.add(part)
-                    if stats.progress:
-                        stats.progress(len(data))
-                return pack_substreams([payload for payload, _ in done])
-            return pack_substreams([encode_lanes(predictor, c, per, stats) for c in chunks])
-
-        return encode
-
-    def decoder(self, params: dict, workers: int | None = None, **options: Any) -> BlockDecoder:
-        """`workers`: processes to decode substreams in; by default one per substream, at most
-        one per CPU — never a count read from the file."""
-        progress = options.pop("progress", None)
-        try:
-            predictor = self.cached_predictor(params, options)
-        except ParameterError as exc:
-            raise ModelMismatchError(f"{self.name}: cannot rebuild the encoder's model: {exc}") from None
-        if self.fingerprinted:
-            self.check_fingerprint(predictor, params)
-        per = self.lanes_per_stream(params)
-        streams = self.streams(params)
-        procs = max(1, min(int(workers or os.cpu_count() or 1), streams))
-
-        def decode(payload: bytes, size: int) -> np.ndarray:
-            parts = unpack_substreams(payload, streams)
-            sizes = substream_sizes(size, streams)
-            if procs > 1 and size >= PARALLEL_MIN_BYTES:
-                jobs = [(self.name, params, options, p, s) for p, s in zip(parts, sizes)]
-                outs = list(_pool(procs).map(_decode_job, jobs))
-                if progress:
-                    progress(size)
-            else:
-                outs = [decode_lanes(predictor, p, s, per, progress) for p, s in zip(parts, sizes)]
-            return np.concatenate(outs) if outs else np.zeros(0, dtype=np.uint8)
-
-        return decode
 
 
 def _split(data: np.ndarray, workers: int) -> list[np.ndarray]:
@@ -342,25 +316,33 @@ def shutdown_pools() -> None:
 
 
 def _codec(name: str) -> PredictiveCodec:
-    from . import get
+    from .. import get
 
     codec = get(name)
     assert isinstance(codec, PredictiveCodec)
     return codec
 
 
+#: in a worker process: the one predictor it has loaded, kept across the blocks of a file
+_resident: dict[str, Predictor] = {}
+
+
+def _worker_predictor(name: str, params: dict, model: str | None) -> Predictor:
+    key = json.dumps([name, params, model], sort_keys=True, default=str)
+    if key not in _resident:
+        _resident.clear()
+        _resident[key] = _codec(name).decoding_predictor(params, CodingOptions(model=model))
+    return _resident[key]
+
+
 def _encode_job(job: tuple[str, dict, bytes]) -> tuple[bytes, CodingStats]:
     name, params, raw = job
-    codec = _codec(name)
-    predictor = codec.cached_predictor(params, {})
     stats = CodingStats()
-    payload = encode_lanes(predictor, np.frombuffer(raw, dtype=np.uint8), codec.lanes_per_stream(params), stats)
+    payload = encode_lanes(_worker_predictor(name, params, None), np.frombuffer(raw, dtype=np.uint8),
+                           _codec(name).lanes_per_stream(params), stats)
     return payload, stats
 
 
-def _decode_job(job: tuple[str, dict, dict, bytes, int]) -> np.ndarray:
-    name, params, options, payload, size = job
-    codec = _codec(name)
-    predictor = codec.cached_predictor(params, options)
-    return decode_lanes(predictor, payload, size, codec.lanes_per_stream(params))
-
+def _decode_job(job: tuple[str, dict, str | None, bytes, int]) -> np.ndarray:
+    name, params, model, payload, size = job
+    return decode_lanes(_worker_predictor(name, params, model), payload, size, _codec(name).lanes_per_stream(params))

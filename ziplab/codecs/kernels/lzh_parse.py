@@ -20,6 +20,7 @@ MIN_MATCH = 3
 MAX_MATCH = 258
 NLEN = 28  # length codes for lengths 3..258
 NDIST = 44  # distance codes for distances 1..2**22
+NLITLEN = 257 + NLEN  # literals, the end-of-block code, length codes
 MAX_WINDOW_LOG = 22
 H3_BITS = 16
 
@@ -323,18 +324,25 @@ def greedy_from_matches(data: np.ndarray, off: np.ndarray, clen: np.ndarray, cdi
 
 
 @njit(cache=True)
+def count_token(f: np.ndarray, tl: np.ndarray, tv: np.ndarray, t: int) -> None:
+    """Count token t's symbols into f: litlen symbols at [0, NLITLEN), distance codes after."""
+    if tl[t] == 0:
+        f[tv[t]] += 1
+    else:
+        lc, _, _ = length_code(tl[t])
+        f[257 + lc] += 1
+        dc, _, _ = dist_code(tv[t])
+        f[NLITLEN + dc] += 1
+
+
+@njit(cache=True)
 def token_prices(tl: np.ndarray, tv: np.ndarray, ntok: int):
     """Bit prices from token statistics: (literal[256], length[259], distance code[NDIST])."""
-    flit = np.zeros(256 + 1 + NLEN, np.float64)
-    fdist = np.zeros(NDIST, np.float64)
+    f = np.zeros(NLITLEN + NDIST, np.int64)
     for t in range(ntok):
-        if tl[t] == 0:
-            flit[tv[t]] += 1.0
-        else:
-            lc, _, _ = length_code(tl[t])
-            flit[257 + lc] += 1.0
-            dc, _, _ = dist_code(tv[t])
-            fdist[dc] += 1.0
+        count_token(f, tl, tv, t)
+    flit = f[:NLITLEN].astype(np.float64)
+    fdist = f[NLITLEN:].astype(np.float64)
     flit[256] += 1.0
     tot = flit.sum()
     totd = max(fdist.sum(), 1.0)

@@ -15,22 +15,13 @@ import numpy as np
 from numba import njit
 
 from .bitio import consume, overrun, peek, put_bits, refill
+from .errcodes import ERR_BAD_CODE, ERR_BAD_TABLE, ERR_TRUNCATED
 
 #: code-length alphabet: 0..15 literal lengths, 16 repeat previous 3-6, 17 zeros 3-10, 18 zeros 11-138
 CL_SYMS = 19
 CL_MAX_LEN = 7
 #: transmission order of the code-length code lengths: likely-used first, so the tail is trimmed
 CL_ORDER = np.array([0, 18, 17, 16, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15], np.int64)
-
-# error codes returned by the njit decoders (0 = ok)
-ERR_TRUNCATED = 1
-ERR_BAD_TABLE = 2
-ERR_BAD_CODE = 3
-ERR_MESSAGES = {
-    ERR_TRUNCATED: "payload ends before the block does",
-    ERR_BAD_TABLE: "invalid code-length table (over-subscribed or malformed)",
-    ERR_BAD_CODE: "bit pattern matches no code",
-}
 
 
 
@@ -224,6 +215,46 @@ def write_lengths_nb(buf: np.ndarray, pos: int, acc: np.uint64, nbits: int, leng
         elif s == 18:
             pos, acc, nbits = put_bits(buf, pos, acc, nbits, rext[k], 7)
     return pos, acc, nbits
+
+
+@njit(cache=True)
+def pack_codes_nb(lengths: np.ndarray, packed: np.ndarray) -> None:
+    """One lookup table for the encoder: canonical code in the high bits, its length in the low 5."""
+    codes = canonical_codes_nb(lengths)
+    for s in range(lengths.size):
+        packed[s] = (np.uint64(codes[s]) << np.uint64(5)) | np.uint64(lengths[s])
+
+
+@njit(cache=True)
+def best_split_nb(hist: np.ndarray, fine_log: int, choices: np.ndarray, bounds: np.ndarray,
+                  max_lens: np.ndarray, bump: np.ndarray) -> int:
+    """The chunk size (log2, from `choices`, ascending, all >= fine_log) whose chunks cost the
+    fewest table + symbol bits. `hist` rows count symbols per chunk of 2**fine_log units and
+    are summed for coarser chunks; a chunk's row holds one alphabet per [bounds[a], bounds[a+1])
+    (coded with max_lens[a]), plus `bump` (symbols every chunk codes once, such as an end code)."""
+    nf = hist.shape[0]
+    scratch = np.empty(4096, np.uint8)
+    best = choices[0]
+    best_bits = -1
+    for k in choices:
+        group = 1 << (k - fine_log) if k - fine_log < 40 else nf
+        total = 0
+        for g0 in range(0, nf, group):
+            f = hist[g0 : min(nf, g0 + group)].sum(axis=0) + bump
+            pos, acc, nbits = 0, np.uint64(0), 0
+            for a in range(bounds.size - 1):
+                fa = f[bounds[a] : bounds[a + 1]].copy()
+                lengths = code_lengths_nb(fa, max_lens[a])
+                pos, acc, nbits = write_lengths_nb(scratch, pos, acc, nbits, lengths)
+                for s in range(fa.size):
+                    total += fa[s] * lengths[s]
+            total += pos * 8 + nbits
+        if best_bits < 0 or total < best_bits:
+            best_bits = total
+            best = k
+        if group >= nf:
+            break
+    return best
 
 
 @njit(cache=True)

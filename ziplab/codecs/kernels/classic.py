@@ -5,7 +5,6 @@
 * :func:`decode_checked` -- the checks around an njit decoder: block size sanity, then the
   decoder's error code (0 = ok) mapped to a :class:`CorruptDataError` named after the codec.
 * :func:`copy_match` -- the LZ back-reference copy used by every LZ decoder.
-* ``ERR_*`` / ``LZ_ERRORS`` -- the error codes and messages lz77 and lzss have in common.
 """
 
 from __future__ import annotations
@@ -15,26 +14,34 @@ from typing import Any, Callable
 import numpy as np
 from numba import njit
 
-from ..errors import CorruptDataError
-from .base import Codec
+from ...errors import CorruptDataError
+from ..base import Codec
 from .bitio import load_le64, store_le64
+from .errcodes import ERR_DISTANCE, ERR_OVERFLOW, MESSAGES
 
 #: bytes an LZ decoder allocates past the block size for copy_match's 8-byte steps
 COPY_SLACK = 8
+#: lz77 and lzss: a 64 KiB window, offsets in 16 bits
+WINDOW_LOG = 16
+MAX_OFFSET = (1 << WINDOW_LOG) - 1
+MASK = MAX_OFFSET  # window index mask
 
-# error codes of the lz77 and lzss decoders (0 = ok); each codec adds its own from 6 on
-ERR_TRUNCATED = 1
-ERR_ZERO_OFFSET = 2
-ERR_DISTANCE = 3
-ERR_OVERFLOW = 4
-ERR_TRAILING = 5
-LZ_ERRORS = {
-    ERR_TRUNCATED: "payload ends before the block is complete",
-    ERR_ZERO_OFFSET: "match with offset 0",
-    ERR_DISTANCE: "match offset reaches before the start of the block",
-    ERR_OVERFLOW: "decoded data runs past the block size",
-    ERR_TRAILING: "payload has bytes after the block is complete",
-}
+@njit(inline="always")
+def lz_output(size: int) -> np.ndarray:
+    """An LZ decoder's output buffer: the block plus copy_match's slack."""
+    return np.empty(size + COPY_SLACK, np.uint8)  # every byte below size is written before use
+
+
+@njit(inline="always")
+def checked_match(out: np.ndarray, o: int, dist: int, length: int, room: int) -> int:
+    """Copy a back-reference after checking it reaches inside the block and ends by `room`;
+    returns the error code (0 = copied)."""
+    if dist > o:
+        return ERR_DISTANCE
+    if o + length > room:
+        return ERR_OVERFLOW
+    copy_match(out, o, dist, length)
+    return 0
 
 
 @njit(inline="always")
@@ -57,7 +64,6 @@ def copy_match(out: np.ndarray, o: int, dist: int, length: int) -> None:
 def decode_checked(
     name: str,
     kernel: Callable[..., tuple[np.ndarray, int]],
-    messages: dict[int, str],
     payload: bytes,
     size: int,
     *args: Any,
@@ -80,7 +86,7 @@ def decode_checked(
         raise CorruptDataError(f"{name}: {len(payload)} payload bytes cannot hold {size} bytes")
     out, err = kernel(np.frombuffer(payload, np.uint8), int(size), *args)
     if err:
-        raise CorruptDataError(f"{name}: {messages.get(err, f'error {err}')}")
+        raise CorruptDataError(f"{name}: {MESSAGES.get(err, f'error {err}')}")
     return out[:size]
 
 

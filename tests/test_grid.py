@@ -1,0 +1,93 @@
+"""The (N, D) grid: the joint fit against known truths at ladder-like spacing and noise, its
+bootstrap intervals' coverage, the held-out prediction, and a tiny grid run end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from ziplab.sweep.grid import GridSettings, flops, run_grid
+from ziplab.sweep.grid_report import family_summary
+from ziplab.sweep.joint import JointFit, bootstrap, fit_joint, optimal_split
+
+TRUTH = JointFit(E=0.9, A=20.0, alpha=0.30, B=60.0, beta=0.25, r2=1.0, n_runs=0)
+SIZES = np.array([2.5e3, 1e4, 4.4e4, 1.9e5, 8e5])  # the LSTM ladder's spacing (~x4)
+BUDGETS = np.array([2e6, 5.66e6, 1.6e7])  # the grid's default spacing (x8 end to end)
+
+
+def _grid(seed: int, noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n, d = (a.ravel() for a in np.meshgrid(SIZES, BUDGETS))
+    y = TRUTH.predict(n, d) * (1 + noise * np.random.default_rng(seed).standard_normal(n.size))
+    return n, d, y
+
+
+def test_joint_fit_recovers_the_truth_and_predicts_a_held_out_run():
+    n, d, y = _grid(0, 0.005)
+    top = int(np.argmax(n * d))
+    rest = np.arange(n.size) != top
+    fit = fit_joint(n[rest], d[rest], y[rest])
+    assert fit is not None and fit.r2 > 0.99
+    assert abs(fit.predict(n[top], d[top]) / TRUTH.predict(n[top], d[top]) - 1) < 0.02
+    assert abs(fit.alpha - TRUTH.alpha) < 0.08
+
+
+def test_negative_control_a_law_without_the_data_term_fits_worse():
+    """If D did not matter (B = 0) the fit must say so; with it, a D-blind fit misses by far more."""
+    n, d, y = _grid(1, 0.0)
+    fit = fit_joint(n, d, y)
+    blind = fit_joint(n, np.full_like(d, 1e12) * np.linspace(1, 1.0001, d.size), y)
+    assert fit.r2 > 0.999 and (blind is None or blind.r2 < fit.r2 - 0.05)
+
+
+def test_bootstrap_intervals_cover_the_truth_at_about_their_rate():
+    """95% intervals for alpha, 10 noisy grids: most must contain the true exponent (intervals
+    ten times too narrow would cover it in one or two)."""
+    covered = 0
+    for seed in range(10):
+        n, d, y = _grid(100 + seed, 0.01)
+        fit = fit_joint(n, d, y)
+        ci = bootstrap(n, d, y, fit, rounds=40, seed=seed)
+        covered += ci["alpha"][0] <= TRUTH.alpha <= ci["alpha"][1]
+    assert covered >= 7
+
+
+def test_frontier_follows_the_closed_form():
+    c = np.geomspace(1e12, 1e16, 8)
+    n_opt, d_opt = optimal_split(TRUTH, c)
+    slope = np.polyfit(np.log(c), np.log(n_opt), 1)[0]
+    assert abs(slope - TRUTH.beta / (TRUTH.alpha + TRUTH.beta)) < 0.02
+    assert np.allclose(6 * n_opt * d_opt, c, rtol=1e-9)
+
+
+def test_flops_count_the_attention_term_for_transformers_only():
+    lstm = flops({"family": "lstm", "non_embedding_params": 1000}, 10)
+    tr = flops({"family": "transformer", "non_embedding_params": 1000,
+                "config": {"n_layer": 2, "context": 64, "n_embd": 32}}, 10)
+    assert lstm["flops"] == lstm["flops_6nd"] == 60_000
+    assert tr["flops"] == 60_000 + 6 * 2 * 64 * 32 * 10
+
+
+def test_family_summary_reports_a_prediction_and_model_cost():
+    n, d, y = _grid(3, 0.005)
+    runs = [{"size": f"s{i}", "budget": int(b), "non_embedding_params": float(a), "params": float(a) * 1.2 + 5000,
+             "train_bytes": float(b), "actual_bpb": float(v), "flops": 6 * a * b, "flops_6nd": 6 * a * b}
+            for i, (a, b, v) in enumerate(zip(n, d, y))]
+    out = family_summary(runs)
+    assert abs(out["prediction"]["error"]) < 0.02
+    costs = [m for m in out["model_cost"] if m["train_bytes"] is None]
+    assert [m["best_n"] for m in costs] == sorted(m["best_n"] for m in costs)  # bigger files, bigger models
+
+
+def test_tiny_grid_end_to_end(tmp_path):
+    s = GridSettings(corpus="stdlib", sizes=("l0", "t0"), budgets=(8192, 16384), lr_factors=(1.0, 2.0),
+                     eval_bytes=2048, tune_bytes=2048, out=str(tmp_path / "g"))
+    run_grid(s)
+    results = json.loads((tmp_path / "g" / "results.json").read_text())
+    assert {(r["size"], r["budget"]) for r in results["runs"]} == {(z, b) for z in ("l0", "t0") for b in (8192, 16384)}
+    for r in results["runs"]:
+        assert 0 < r["cross_entropy_bpb"] <= r["actual_bpb"] < 8 * 1.2 and r["verified_bytes"] == 2048
+        assert r["lr"] == results["tuning"][r["size"]]["chosen_lr"]
+    for name in ("fit.json", "report.md", "grid.png"):
+        assert (tmp_path / "g" / name).is_file()
+    again = run_grid(s)  # resumes: nothing left to train
+    assert again is not None
