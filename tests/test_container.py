@@ -223,3 +223,29 @@ def test_crc_is_of_the_original():
     header = container.read_header(io.BytesIO(ziplab.compress(data, "store")))
     assert header.crc32 == zlib.crc32(data)
     assert header.original_size == len(data)
+
+
+def test_files_are_byte_identical_across_processes_and_hash_seeds():
+    """Headers are JSON of dicts and sets of names: a dict or set order that leaked into the file
+    would differ between processes with different PYTHONHASHSEED values. Whole files compared."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    t1 = root / "tests" / "data" / "golden" / "t1-golden.safetensors"
+    script = (
+        "import sys, ziplab\n"
+        "data = bytes(range(256)) + b'the cat sat on the mat; ' * 40\n"
+        "for codec, level, opts in [('lzh', 9, {}), ('ctx', 2, {'lanes': 4}), ('mix', 1, {'model': 'none', 'lanes': 4}),"
+        f" ('nn', None, {{'model': {str(t1)!r}, 'lanes': 4}})]:\n"
+        "    sys.stdout.buffer.write(ziplab.compress(data, codec, level, **opts))\n"
+    )
+    outputs = set()
+    for seed in ("0", "1", "4242"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        res = subprocess.run([sys.executable, "-c", script], capture_output=True, env=env, cwd=root, timeout=600)
+        assert res.returncode == 0, res.stderr.decode()[-2000:]
+        outputs.add(res.stdout)
+    assert len(outputs) == 1

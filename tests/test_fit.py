@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from ziplab.sweep.fit import FamilyFit, fit_family, fit_power_law, fit_results, fits_to_json
+from ziplab.sweep.fit import FamilyFit, fit_family, fit_power_law, fit_results, fit_saturating, fits_to_json
 
 N = np.geomspace(1e4, 1e8, 7)
 
@@ -60,3 +60,22 @@ def test_fit_results_groups_by_family_and_round_trips_json() -> None:
     assert fits["a"].n_points == 4 and fits["b"].saturating is None
     back = {k: FamilyFit.from_dict(v) for k, v in json.loads(json.dumps(fits_to_json(fits))).items()}
     assert back == fits
+
+
+def test_intervals_cover_the_truth_at_their_rate_on_a_ladder_like_sweep() -> None:
+    """6 sizes over 1e4..3e6 at 1% noise, as a real ladder gives: a fixed tolerance on alpha fails
+    often there, so the fit reports 95% intervals — they must cover the truth about 95% of the
+    time (negative control: intervals a tenth as wide would cover it well under half the time)."""
+    n = np.geomspace(1e4, 3e6, 6)
+    E, A, alpha = 1.2, 40.0, 0.3
+    covered = narrow = total = 0
+    for seed in range(100):
+        y = (E + A * n**-alpha) * (1 + 0.01 * np.random.default_rng(seed).standard_normal(n.size))
+        fit = fit_saturating(n, y)
+        assert fit is not None and fit.ci is not None
+        lo, hi = fit.ci["alpha"]
+        mid, half = (lo + hi) / 2, (hi - lo) / 2
+        total += 1
+        covered += lo <= alpha <= hi
+        narrow += mid - half / 10 <= alpha <= mid + half / 10
+    assert covered / total >= 0.88 and narrow / total < 0.5

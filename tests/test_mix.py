@@ -144,3 +144,11 @@ def test_wrong_model_is_refused_in_one_line():
     with pytest.raises(ModelMismatchError) as info:
         ziplab.decompress(blob, model="shipped")  # the shipped LSTM, not the file's transformer
     assert "\n" not in str(info.value)
+
+
+def test_bench_files_round_trip(bench_file):
+    """Canterbury texts, a JPEG, a PDF, protobuf and HTML: pure context mixing, exact round trip,
+    never bigger than the framing allows."""
+    data = bench_file[:150_000]
+    blob = ziplab.compress(data, "mix", 1, model="none")
+    assert ziplab.decompress(blob) == data and len(blob) <= len(data) + 64

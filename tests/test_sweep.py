@@ -42,6 +42,43 @@ def test_tiny_sweep_writes_everything_and_resumes(corpus, tmp_path):
     assert [i["size"] for e, i in events if e == "size"] == ["l2"]
 
 
+def test_recorded_figures_agree_with_an_independent_recount(corpus, tmp_path):
+    """The numbers a sweep writes, checked against figures computed here another way: the file
+    coded again from the checkpoint (same bytes, so the record is real), the cross-entropy no
+    more than the payload and within the coder's flush of it, bpb in a sane range, and the
+    baselines recomputed with the standard library."""
+    import bz2
+    import io
+    import zlib
+
+    import ziplab
+    from ziplab import container
+    from ziplab.corpora import load_corpus
+
+    results = run_sweep(_settings(corpus, tmp_path))
+    data = load_corpus(corpus).heldout()[:3000]
+    for r in results["sizes"]:
+        blob = ziplab.compress(data, "nn", model=str(tmp_path / "checkpoints" / r["checkpoint"]), lanes=64)
+        assert len(blob) == r["compressed_bytes"]
+        payload_bits = 8 * (len(blob) - container.read_header(io.BytesIO(blob)).header_size - 13)  # 13: block framing
+        ce_bits = r["cross_entropy_bpb"] * len(data)
+        assert ce_bits <= payload_bits <= ce_bits + 8 * (1 + 2 * 4 + 2 * 8)  # substream table, 2 flushes
+        assert 0.5 < r["cross_entropy_bpb"] < 8.5 and r["actual_bpb"] < 8.5 + 8 * 600 / len(data)
+    base = results["baselines"]
+    assert base["zlib-9"] == pytest.approx(8 * len(zlib.compress(data, 9)) / len(data), abs=1e-4)
+    assert base["bz2-9"] == pytest.approx(8 * len(bz2.compress(data, 9)) / len(data), abs=1e-4)
+
+
+def test_codec_mix_adds_a_second_curve(corpus, tmp_path):
+    s = SweepSettings(corpus=corpus, sizes=("l1",), train_bytes=8192, eval_bytes=3000, out=str(tmp_path),
+                      codecs=("nn", "mix"))
+    results = run_sweep(s)
+    r = results["sizes"][0]
+    assert 0 < r["mix"]["actual_bpb"] < 8.5 and r["mix"]["compressed_bytes"] > 0
+    assert "mix-2" in results["baselines"]  # the context-mixing floor the curve is read against
+    assert "inside `mix`" in (tmp_path / "report.md").read_text()
+
+
 def test_checkpoints_are_reused_when_results_were_lost(corpus, tmp_path):
     run_sweep(_settings(corpus, tmp_path, ("l1",)))
     (tmp_path / "results.json").unlink()

@@ -26,6 +26,9 @@ class SaturatingFit:
     alpha: float
     r2: float
     dof: int
+    #: 95% intervals {"E": [lo, hi], "alpha": [lo, hi]} from the fit's covariance with a Student-t
+    #: quantile at `dof` (None when dof = 0: three points determine the curve, nothing is left over)
+    ci: dict | None = None
 
     def predict(self, n: np.ndarray | float) -> np.ndarray:
         return self.E + self.A * np.power(np.asarray(n, dtype=float), -self.alpha)
@@ -119,10 +122,11 @@ def fit_saturating(n: np.ndarray, y: np.ndarray) -> SaturatingFit | None:
     def model(x: np.ndarray, E: float, A: float, alpha: float) -> np.ndarray:
         return E + A * np.power(x, -alpha)
 
+    ci = None
     try:
         with warnings.catch_warnings():  # no covariance at dof = 0 is expected, not news
             warnings.simplefilter("ignore", OptimizeWarning)
-            (E, A, alpha), _ = curve_fit(
+            (E, A, alpha), cov = curve_fit(
                 model,
                 x,
                 y,
@@ -134,10 +138,21 @@ def fit_saturating(n: np.ndarray, y: np.ndarray) -> SaturatingFit | None:
                 xtol=1e-14,
                 gtol=1e-14,
             )
+        ci = _intervals({"E": (E, cov[0, 0]), "alpha": (alpha, cov[2, 2])}, len(n) - 3)
     except (RuntimeError, ValueError):
         E, A, alpha = E0, A0, a0
     fit = SaturatingFit(float(E), float(A * scale**alpha), float(alpha), 0.0, len(n) - 3)
-    return SaturatingFit(fit.E, fit.A, fit.alpha, r_squared(y, fit.predict(n)), fit.dof)
+    return SaturatingFit(fit.E, fit.A, fit.alpha, r_squared(y, fit.predict(n)), fit.dof, ci)
+
+
+def _intervals(estimates: dict[str, tuple[float, float]], dof: int, level: float = 0.95) -> dict | None:
+    """Estimate +- t(dof) x standard error for each (estimate, variance); None without dof."""
+    from scipy.stats import t
+
+    if dof <= 0 or not all(np.isfinite(v) and v >= 0 for _, v in estimates.values()):
+        return None
+    q = float(t.ppf(0.5 + level / 2, dof))
+    return {k: [round(float(m - q * np.sqrt(v)), 6), round(float(m + q * np.sqrt(v)), 6)] for k, (m, v) in estimates.items()}
 
 
 def fit_family(family: str, n: Iterable[float], bpb: Iterable[float]) -> FamilyFit:

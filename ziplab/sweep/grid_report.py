@@ -113,7 +113,8 @@ def plot_grid(results: dict, fits: dict, out: Path) -> list[str]:
                             if fit else "")
         ax.set_title(title, fontsize=8)
         refs(ax)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "grid.png", dpi=120)
     plt.close(fig)
@@ -145,7 +146,8 @@ def plot_grid(results: dict, fits: dict, out: Path) -> list[str]:
         ax.set_ylabel("bpb")
         ax.set_title(f"{fam}: iso-FLOP curves from the fit (★ = optimum), dots = runs", fontsize=8)
         refs(ax)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
         comp = np.geomspace(c.min(), c.max() * 100, 30)
         n_opt, d_opt = optimal_split(fit, comp)
         fr = fits[fam]["frontier"]
@@ -187,7 +189,8 @@ def plot_grid(results: dict, fits: dict, out: Path) -> list[str]:
     for name in REFERENCE_LINES:
         if name in base:
             ax.axhline(base[name], color="grey", lw=0.8, ls=":")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "model_cost.png", dpi=120)
     plt.close(fig)

@@ -100,12 +100,13 @@ def _fit_lines(fits: Mapping[str, FamilyFit]) -> list[str]:
             s.E if s else None,
             s.A if s else None,
             s.alpha if s else None,
+            str(s.ci["alpha"]) if s and s.ci else None,
             s.r2 if s else None,
             p.A if p else None,
             p.alpha if p else None,
             p.r2 if p else None,
         ])
-    lines = _table(["family", "points", "E", "A", "α", "R²", "power-law A", "power-law α", "power-law R²"], rows)
+    lines = _table(["family", "points", "E", "A", "α", "α 95% CI", "R²", "power-law A", "power-law α", "power-law R²"], rows)
     notes = [f"- {fam}: {f.note}" for fam, f in fits.items() if f.note]
     return lines + ([""] + notes if notes else [])
 
