@@ -10,7 +10,7 @@ benchmarks/mutation_equivalent.json and left out of the score:
 
 "no tests" mutants (code no selected test runs) count against the score, as survivors do.
 
-    python benchmarks/mutation.py [--summarise-only] [--children 2]
+    pip install -e ".[test,mutation]" && python benchmarks/mutation.py [--summarise-only] [--children 2]
 
 Writes benchmarks/results/mutation.json.
 """

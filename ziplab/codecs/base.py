@@ -9,6 +9,7 @@ checksums and limits; a codec owns only its bitstream.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields
 from typing import Any, Callable
 
@@ -87,7 +88,7 @@ class Decoder:
             self._progress(size)
 
 
-class Codec:
+class Codec(ABC):
     name: str = ""
     summary: str = ""
     #: inclusive (min, max) level range, or None for codecs without levels
@@ -107,19 +108,15 @@ class Codec:
         return ""
 
     # ---- the interface the container speaks ------------------------------------------------
+    @abstractmethod
     def open_encoder(self, level: int | None = None, options: CodingOptions = CodingOptions(),
                      progress: Progress | None = None, stats: CodingStats | None = None) -> Encoder:
-        """Classic codecs: params are the level; blocks go to `encode_block`."""
-        options.refuse(self.name)
-        params = {"level": self.check_level(level)} if self.levels else {}
-        return Encoder(params, lambda data: self.encode_block(data, params), progress, stats)
+        """An encoder for one file: validates level and options, builds what coding needs."""
 
+    @abstractmethod
     def open_decoder(self, params: dict, options: CodingOptions = CodingOptions(),
                      progress: Progress | None = None) -> Decoder:
-        """`params` were validated by `check_params` when the header was read. Classic codecs
-        take no options when decoding but a worker count, which they have no use for."""
-        options.refuse(self.name, ("workers",), " when decoding")
-        return Decoder(lambda payload, size: self.decode_block(payload, size, params), progress)
+        """A decoder for one file's params (validated by `check_params` when the header was read)."""
 
     # ---- header params -----------------------------------------------------------------------
     def params_schema(self) -> dict[str, Any]:
@@ -146,9 +143,28 @@ class Codec:
             raise ParameterError(f"codec {self.name!r} takes levels {lo}..{hi}, not {level}")
         return int(level)
 
-    # Classic codecs define these two; model-driven codecs override the open_* factories.
-    def encode_block(self, data: np.ndarray, params: dict) -> bytes:
-        raise NotImplementedError(f"codec {self.name!r} codes through open_encoder")
 
+
+class BlockCodec(Codec):
+    """A codec that is two pure functions of a block and the header params (store and the
+    classic coders): params are the level, there is nothing to set up."""
+
+    def open_encoder(self, level: int | None = None, options: CodingOptions = CodingOptions(),
+                     progress: Progress | None = None, stats: CodingStats | None = None) -> Encoder:
+        options.refuse(self.name)
+        params = {"level": self.check_level(level)} if self.levels else {}
+        return Encoder(params, lambda data: self.encode_block(data, params), progress, stats)
+
+    def open_decoder(self, params: dict, options: CodingOptions = CodingOptions(),
+                     progress: Progress | None = None) -> Decoder:
+        """No options when decoding but a worker count, which a block codec has no use for."""
+        options.refuse(self.name, ("workers",), " when decoding")
+        return Decoder(lambda payload, size: self.decode_block(payload, size, params), progress)
+
+    @abstractmethod
+    def encode_block(self, data: np.ndarray, params: dict) -> bytes:
+        """The payload of one block."""
+
+    @abstractmethod
     def decode_block(self, payload: bytes, size: int, params: dict) -> np.ndarray:
-        raise NotImplementedError(f"codec {self.name!r} codes through open_decoder")
+        """One block back from its payload; raises CorruptDataError on a bad one."""

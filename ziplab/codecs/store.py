@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Codec
+from .base import BlockCodec
 
 
-class StoreCodec(Codec):
+class StoreCodec(BlockCodec):
     name = "store"
     summary = "no compression: blocks are framed and checksummed only"
     max_ratio = 1.0

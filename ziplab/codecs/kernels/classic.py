@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit
 
 from ...errors import CorruptDataError
-from ..base import Codec
+from ..base import BlockCodec
 from .bitio import load_le64, store_le64
 from .errcodes import ERR_DISTANCE, ERR_OVERFLOW, MESSAGES
 
@@ -90,7 +90,7 @@ def decode_checked(
     return out[:size]
 
 
-class ClassicCodec(Codec):
+class ClassicCodec(BlockCodec):
     """A codec whose work is two module functions, set as static methods ``compress`` and
     ``decompress``: ``compress(data, level) -> bytes`` (level is None for codecs without
     levels) and ``decompress(payload, size) -> ndarray``; the decoder needs no parameters."""
