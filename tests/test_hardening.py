@@ -289,3 +289,29 @@ def test_sigint_during_nn_decompress_leaves_nothing(tmp_path):
     r = _interrupt(["decompress", "-q", "--workers", "1", "t.zl"], signal.SIGINT, 1.0, tmp_path)
     assert r.returncode == 130 and b"Traceback" not in r.stderr, r.stderr[-500:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.zl"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_its_own_worker_pool():
+    """A process that used worker processes and then forks (a multiprocessing 'fork' worker, a
+    test runner): the child must not talk to its parent's pool, which would wait forever."""
+    data = TEXT * 30
+    blob = ziplab.compress(data, "ctx", 2, lanes=64, workers=2)
+    assert ziplab.decompress(blob, workers=2) == data  # the parent's pool now exists
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status
+        from ziplab.codecs.kernels.predictive import shutdown_pools
+
+        ok = ziplab.decompress(blob, workers=2) == data
+        shutdown_pools()
+        os._exit(0 if ok else 1)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child hung on its parent's worker pool")

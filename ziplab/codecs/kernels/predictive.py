@@ -300,9 +300,14 @@ def _split(data: np.ndarray, workers: int) -> list[np.ndarray]:
 # (process plumbing: a mutant here hangs worker pools until the campaign's timeout; the
 # multi-process round trips in test_hardening and test_portable cover it)
 _pools: dict[int, ProcessPoolExecutor] = {}
+_pools_owner = os.getpid()
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
+    global _pools_owner
+    if _pools_owner != os.getpid():  # a forked child: the parent's pools are not its own
+        _pools.clear()
+        _pools_owner = os.getpid()
     if workers not in _pools:
         import multiprocessing
 
