@@ -97,3 +97,92 @@ def test_substream_sizes_cover_the_block():
         for w in (1, 2, 3):
             sizes = predictive.substream_sizes(n, w)
             assert sum(sizes) == n and len(sizes) == w and max(sizes) - min(sizes) <= 1
+
+
+# ---- exact behaviour the mutation campaign found unpinned --------------------------------------
+def test_substream_framing_errors_say_exactly_what_is_wrong():
+    good = pack_substreams([b"abcd", b"efgh"])
+    assert good[0] == 2 and good[1:5] == (4).to_bytes(4, "little") and unpack_substreams(good, 2) == [b"abcd", b"efgh"]
+    cases = [(good, 3, "neural payload has the wrong number of substreams"),
+             (b"", 2, "neural payload has the wrong number of substreams"),
+             (good[:6], 2, "neural payload is truncated"),
+             (good + b"x", 2, "neural substream lengths do not add up to the payload")]
+    for payload, streams, message in cases:
+        with pytest.raises(CorruptDataError) as info:
+            unpack_substreams(payload, streams)
+        assert str(info.value) == message
+
+
+def test_a_payload_of_partial_words_is_refused_exactly():
+    with pytest.raises(CorruptDataError) as info:
+        decode_lanes(Bigram(), b"abc", 10, 1)
+    assert str(info.value) == "neural payload is not a whole number of 32-bit words"
+    with pytest.raises(CorruptDataError) as info:
+        decode_lanes(Bigram(), b"\xff" * 8, 5000, 4)
+    assert str(info.value).startswith("neural payload cannot be decoded: ")
+    empty = decode_lanes(Bigram(), b"", 0, 4)
+    assert empty.dtype == np.uint8 and empty.size == 0 and encode_lanes(Bigram(), empty, 4) == b""
+
+
+def test_progress_is_reported_every_64_steps_and_at_the_end():
+    data = np.frombuffer(SAMPLES["text"][:2000], dtype=np.uint8)
+    for coder in ("encode", "decode"):
+        heard: list[int] = []
+        payload = encode_lanes(Bigram(), data, 4, progress=heard.append if coder == "encode" else None)
+        if coder == "decode":
+            decode_lanes(Bigram(), payload, len(data), 4, heard.append)
+        steps = -(-len(data) // 4)
+        assert len(heard) == -(-steps // predictive.PROGRESS_EVERY) and sum(heard) == len(data)
+        assert heard[0] == 4 * predictive.PROGRESS_EVERY
+
+
+def test_stats_count_bits_and_steps_across_blocks():
+    data = np.frombuffer(SAMPLES["text"][:3000], dtype=np.uint8)
+    stats = CodingStats()
+    payload = encode_lanes(Bigram(), data, 4, stats)
+    first = stats.ideal_bits
+    assert stats.steps == 750 and len(payload) * 8 >= first > 0.5 * len(payload) * 8
+    encode_lanes(Bigram(), data, 4, stats)
+    assert stats.steps == 1500 and stats.ideal_bits == pytest.approx(2 * first, rel=1e-12)
+
+
+def test_fingerprint_uses_every_lane_even_past_the_probe_length():
+    """With more lanes than probe bytes the probe is tiled, not cut short or left empty."""
+    wide = len(predictive.PROBE) + 40
+    assert fingerprint(Bigram(), wide) != fingerprint(Bigram(), wide - 1)
+    assert fingerprint(Bigram(), len(predictive.PROBE)) != fingerprint(Bigram(), len(predictive.PROBE) - 1)
+    assert fingerprint(Bigram(0), 8) != fingerprint(Bigram(1), 8) and len(fingerprint(Bigram(), 3)) == 32
+
+
+def test_codec_option_bounds_are_exact():
+    import ziplab
+    from ziplab.errors import ParameterError
+
+    data = SAMPLES["text"][:600]
+    for lanes in (1, predictive.MAX_LANES):
+        assert ziplab.decompress(ziplab.compress(data, "ctx", 1, lanes=lanes)) == data
+    for workers in (1, predictive.MAX_STREAMS):
+        assert ziplab.decompress(ziplab.compress(data, "ctx", 1, lanes=predictive.MAX_LANES, workers=workers),
+                                 workers=1) == data
+    for lanes, message in ((0, "lanes must be between 1 and 4096"), (predictive.MAX_LANES + 1, "lanes must be between 1 and 4096")):
+        with pytest.raises(ParameterError) as info:
+            ziplab.compress(data, "ctx", 1, lanes=lanes)
+        assert str(info.value) == message
+    with pytest.raises(ParameterError) as info:
+        ziplab.compress(data, "ctx", 1, workers=predictive.MAX_STREAMS + 1)
+    assert str(info.value) == "workers must be between 1 and 64"
+    with pytest.raises(ParameterError) as info:
+        ziplab.compress(data, "ctx", 1, model="x")
+    assert str(info.value) == "codec 'ctx' takes no option 'model'"
+    with pytest.raises(ParameterError) as info:
+        ziplab.compress(data, "ctx", 9)
+    assert "levels 0..6" in str(info.value)
+    import io
+
+    from ziplab import container
+
+    blob = ziplab.compress(data, "ctx", 5)
+    assert ziplab.decompress(blob) == data and container.read_header(io.BytesIO(blob)).params["level"] == 5
+    with pytest.raises(ParameterError) as info:
+        container.decompress_file(io.BytesIO(blob), io.BytesIO(), options=ziplab.CodingOptions(lanes=3))
+    assert str(info.value) == "codec 'ctx' takes no option 'lanes' when decoding"

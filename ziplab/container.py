@@ -85,7 +85,7 @@ def _inflate_params(raw: bytes) -> bytes:
     """Inflate at most MAX_PARAMS bytes, so a crafted header cannot balloon."""
     inflater = zlib.decompressobj(-15)
     out = inflater.decompress(raw, MAX_PARAMS + 1)
-    if len(out) > MAX_PARAMS or not inflater.eof or inflater.unconsumed_tail:
+    if len(out) > MAX_PARAMS or not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
         raise ValueError("bad deflated params")
     return out
 

@@ -80,7 +80,7 @@ class MixCodec(Codec):
     def open_encoder(self, level: int | None = None, options: CodingOptions = CodingOptions(),
                      progress: Progress | None = None, stats: CodingStats | None = None) -> Encoder:
         """One stream per block whatever `workers` says: the context models learn from all of it."""
-        lanes = int(options.lanes or self.default_lanes)
+        lanes = self.default_lanes if options.lanes is None else int(options.lanes)
         if not 1 <= lanes <= MAX_LANES:
             raise ParameterError(f"lanes must be between 1 and {MAX_LANES}")
         params: dict[str, Any] = {"level": self.check_level(level), "lanes": lanes}

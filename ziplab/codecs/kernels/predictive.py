@@ -205,8 +205,8 @@ class PredictiveCodec(Codec):
     # ---- the coding interface -----------------------------------------------------------------
     def open_encoder(self, level: int | None = None, options: CodingOptions = CodingOptions(),
                      progress: Progress | None = None, stats: CodingStats | None = None) -> Encoder:
-        lanes = int(options.lanes or self.default_lanes)
-        workers = int(options.workers or 1)
+        lanes = self.default_lanes if options.lanes is None else int(options.lanes)
+        workers = 1 if options.workers is None else int(options.workers)
         if not 1 <= lanes <= MAX_LANES:
             raise ParameterError(f"lanes must be between 1 and {MAX_LANES}")
         if not 1 <= workers <= MAX_STREAMS:
