@@ -14,9 +14,8 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-from probe_common import interleaved_best, parse_args, text_files, write_results
+from probe_common import coder_pair, interleaved_best, parse_args, text_files, write_results
 
-from ziplab.codecs import get
 
 CODECS = ("lz77", "lzss")
 
@@ -27,18 +26,15 @@ def probe_file(name: str, raw: bytes, levels: list[int], reps: int) -> list[dict
     zsize = {lv: len(zlib.compress(raw, lv)) for lv in set(levels) | {6}}
     rows = []
     for codec_name in CODECS:
-        codec = get(codec_name)
         for lv in levels:
-            encoder = codec.open_encoder(lv)
-            payload = encoder.encode(data)
-            assert codec.open_decoder(encoder.params).decode(payload, len(raw)).tobytes() == raw
+            encode, decode, payload = coder_pair(codec_name, lv, data)
             z = zlib.compress(raw, lv)
             secs = interleaved_best(
                 {
-                    "enc": lambda: codec.encode_block(data, params),
+                    "enc": lambda: encode(data),
                     "zlib_enc": lambda: zlib.compress(raw, lv),
                     "zlib6_enc": lambda: zlib.compress(raw, 6),
-                    "dec": lambda: codec.decode_block(payload, len(raw), params),
+                    "dec": lambda: decode(payload, len(raw)),
                     "zlib_dec": lambda: zlib.decompress(z),
                 },
                 reps,
@@ -97,9 +93,7 @@ def main() -> None:
     files = text_files()
     warm = np.frombuffer(b"warm up the numba caches " * 256, np.uint8)
     for codec_name in CODECS:  # compile or load every kernel before timing
-        codec = get(codec_name)
-        encoder = codec.open_encoder(6)
-        codec.open_decoder(encoder.params).decode(encoder.encode(warm), warm.size)
+        coder_pair(codec_name, 6, warm)
 
     rows: list[dict] = []
     head = f"{'file':<22}{'codec':>6}{'lvl':>4}{'ratio':>8}{'zlib':>8}{'enc MB/s':>10}{'/zlib':>7}{'/zlib6':>8}{'dec MB/s':>10}{'/zlib':>7}"

@@ -13,9 +13,8 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-from probe_common import best_time, interleaved_best, parse_args, text_files, write_results
+from probe_common import best_time, coder_pair, interleaved_best, parse_args, text_files, write_results
 
-from ziplab.codecs import get
 
 
 def entropy_bytes(data: np.ndarray) -> float:
@@ -25,10 +24,10 @@ def entropy_bytes(data: np.ndarray) -> float:
 
 
 def probe_huffman(name: str, raw: bytes, reps: int) -> dict:
-    codec = get("huffman")
     data = np.frombuffer(raw, np.uint8)
-    te, payload = best_time(lambda: codec.encode_block(data, {}), reps)
-    td, out = best_time(lambda: codec.decode_block(payload, len(raw), {}), reps)
+    encode, decode, _ = coder_pair("huffman", None, data)
+    te, payload = best_time(lambda: encode(data), reps)
+    td, out = best_time(lambda: decode(payload, len(raw)), reps)
     assert out.tobytes() == raw
     mb = len(raw) / 1e6
     return {
@@ -42,17 +41,14 @@ def probe_huffman(name: str, raw: bytes, reps: int) -> dict:
 
 
 def probe_lzh(name: str, raw: bytes, level: int, reps: int) -> dict:
-    codec = get("lzh")
     data = np.frombuffer(raw, np.uint8)
-    encoder = codec.open_encoder(level)
-    payload = encoder.encode(data)
-    assert codec.open_decoder(encoder.params).decode(payload, len(raw)).tobytes() == raw
+    encode, decode, payload = coder_pair("lzh", level, data)
     z = zlib.compress(raw, level)
     secs = interleaved_best(
         {
-            "enc": lambda: codec.encode_block(data, params),
+            "enc": lambda: encode(data),
             "zlib_enc": lambda: zlib.compress(raw, level),
-            "dec": lambda: codec.decode_block(payload, len(raw), params),
+            "dec": lambda: decode(payload, len(raw)),
             "zlib_dec": lambda: zlib.decompress(z),
         },
         reps,
@@ -82,8 +78,7 @@ def main() -> None:
     # warm the numba caches so compilation is not timed
     warm = np.frombuffer(b"warm up " * 512, np.uint8)
     for name, lv in [("huffman", None)] + [("lzh", lv) for lv in levels]:
-        encoder = get(name).open_encoder(lv)
-        get(name).open_decoder(encoder.params).decode(encoder.encode(warm), warm.size)
+        coder_pair(name, lv, warm)
 
     huff, lz = [], []
     print(f"{'file':<22}{'huff x H0':>10}{'enc MB/s':>10}{'dec MB/s':>10}")

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from ziplab.hardware import machine_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +37,18 @@ def best_time(fn: Callable[[], object], reps: int) -> tuple[float, object]:
         result = fn()
         best = min(best, time.perf_counter() - t)
     return best, result
+
+
+def coder_pair(name: str, level: int | None, data: np.ndarray):
+    """(encode, decode) block functions of a codec at a level, checked by one round trip first."""
+    from ziplab.codecs import get
+
+    codec = get(name)
+    encoder = codec.open_encoder(level)
+    decoder = codec.open_decoder(encoder.params)
+    payload = encoder.encode(data)
+    assert decoder.decode(payload, data.size).tobytes() == data.tobytes()
+    return encoder.encode, decoder.decode, payload
 
 
 def interleaved_best(fns: dict[str, Callable[[], object]], reps: int) -> dict[str, float]:

@@ -113,12 +113,7 @@ def plot_grid(results: dict, fits: dict, out: Path) -> list[str]:
                             if fit else "")
         ax.set_title(title, fontsize=8)
         refs(ax)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "grid.png", dpi=120)
-    plt.close(fig)
-    written.append("grid.png")
+    written.append(_save(fig, out / "grid.png"))
 
     # iso-FLOP curves and the compute-optimal frontier
     fig, axes = plt.subplots(1, len(families), figsize=(6 * len(families), 4.5), squeeze=False)
@@ -146,8 +141,6 @@ def plot_grid(results: dict, fits: dict, out: Path) -> list[str]:
         ax.set_ylabel("bpb")
         ax.set_title(f"{fam}: iso-FLOP curves from the fit (★ = optimum), dots = runs", fontsize=8)
         refs(ax)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
         comp = np.geomspace(c.min(), c.max() * 100, 30)
         n_opt, d_opt = optimal_split(fit, comp)
         fr = fits[fam]["frontier"]
@@ -160,15 +153,8 @@ def plot_grid(results: dict, fits: dict, out: Path) -> list[str]:
             a.loglog(ref, y0 * (ref / x0) ** 0.5, "k:", lw=1, label="Chinchilla slope 0.5")
         a.set_xlabel("training compute C = 6·N·D (FLOPs)")
         a.set_ylabel(what)
-        a.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "isoflop.png", dpi=120)
     fig2.suptitle("compute-optimal frontier from the joint fits", fontsize=9)
-    fig2.tight_layout()
-    fig2.savefig(out / "frontier.png", dpi=120)
-    plt.close(fig)
-    plt.close(fig2)
-    written += ["isoflop.png", "frontier.png"]
+    written += [_save(fig, out / "isoflop.png"), _save(fig2, out / "frontier.png")]
 
     # the model's own bytes: best size per file size
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -189,13 +175,21 @@ def plot_grid(results: dict, fits: dict, out: Path) -> list[str]:
     for name in REFERENCE_LINES:
         if name in base:
             ax.axhline(base[name], color="grey", lw=0.8, ls=":")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "model_cost.png", dpi=120)
-    plt.close(fig)
-    written.append("model_cost.png")
+    written.append(_save(fig, out / "model_cost.png"))
     return written
+
+
+def _save(fig: Any, path: Path) -> str:
+    """Legends on every axis that has labelled lines, then the PNG; returns its file name."""
+    import matplotlib.pyplot as plt
+
+    for ax in fig.axes:
+        if ax.get_legend() is None and ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path.name
 
 
 def _section(title: str, header: list[str], rows: list[list[Any]]) -> list[str]:
