@@ -138,6 +138,7 @@ class _Lanes:
         self.model_state = predictor.start(self.L) if predictor is not None else None
         self.cums = np.zeros((self.L, 257), dtype=np.float64)
         self.prev = np.full(self.L, BOS, dtype=np.int64)
+        self.starts = np.arange(self.L) * self.T  # where each lane's bytes begin in the block
 
     def step_model(self, t: int) -> np.ndarray:
         """Cumulative sums of the model's distribution for byte t of every lane (float64, summed
@@ -148,7 +149,7 @@ class _Lanes:
         return self.cums
 
     def advance(self, t: int) -> None:
-        self.prev = self.state.buf[np.arange(self.L) * self.T + t].astype(np.int64)
+        self.prev = self.state.buf[self.starts + t].astype(np.int64)
 
 
 def encode_block(data: np.ndarray, params: dict, predictor: Any, stats: CodingStats | None = None,

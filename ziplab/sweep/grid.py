@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import ParameterError
-from .run import Hook, Progress, _update, baselines, code_for_real
+from .run import Hook, Progress, _load_previous, _locked, _update, baselines, code_for_real
 
 #: optimiser steps between saved training states (resume point of a killed grid)
 STATE_EVERY = 200
@@ -100,7 +100,9 @@ class Grid:
 
     # ---- records -------------------------------------------------------------------------
     def results(self) -> dict:
-        return _update(self.out, self.fresh, lambda r: None)
+        """The folder's current record (read under the lock; written only by `_update`)."""
+        with _locked(self.out):
+            return _load_previous(self.out / "results.json", self.fresh["run_key"]) or self.fresh
 
     def _start(self, results: dict) -> None:
         if self.s.command and self.s.command not in results["commands"]:

@@ -58,7 +58,7 @@ N_INPUTS = 10
 MATCH_MIN = 6  # bytes of context the match model hashes
 MATCH_BITS = 22
 APM_CELLS = 33
-COUNT_LIMIT_LOW, COUNT_LIMIT_HIGH = 255, 255  # orders 0-1 adapt slower (more stationary)
+COUNT_LIMIT = 255  # a context counter's rate stops falling at 1/(255 + 1.5)
 MIXER_SHIFT = 16  # weights: 1.0 = 65536
 PHI = 0x9E3779B1
 MASK32 = 0xFFFFFFFF
@@ -74,9 +74,10 @@ State = namedtuple("State", [
     "c0",         # int64 [L]: 1 followed by the bits of the current byte so far
     "x",          # int64 [L, N_INPUTS]: the mixer's inputs for the current bit
     "weights",    # int64 [2, 1024, N_INPUTS]: mixer weight sets (by c0 x neural confidence; by confident order x bit)
-    "mix_p",      # int64 [L, 4]: the two mixers' 16-bit outputs and their weight sets
+    "mix_p",      # int64 [L, 2]: the two mixers' 16-bit outputs
+    "mix_sel",    # int64 [L, 2]: the weight set each mixer used
     "apm",        # int64 [2, 65536, APM_CELLS]: SSE tables (by c0; by c0 x last byte)
-    "apm_at",     # int64 [L, 2]: interpolation cell used (for the update)
+    "apm_cell",   # int64 [L]: the SSE cell nearest the mixer's output (both stages update it)
     "match_tab",  # int64 [2^MATCH_BITS]: hash of the last MATCH_MIN bytes -> position after them
     "match_ptr",  # int64 [L]: position of the predicted byte in `buf` (-1: none)
     "match_len",  # int64 [L]
@@ -103,8 +104,8 @@ def new_state(lanes: int, steps: int, table_bits: int, neural: bool, sse: bool =
         slots=np.full((N_ORDERS, 1 << table_bits), FRESH, dtype=np.uint32),
         base=np.zeros((L, N_ORDERS), dtype=np.int64), idx=np.zeros((L, N_ORDERS), dtype=np.int64),
         hist=np.zeros(L, dtype=np.int64), word=np.zeros(L, dtype=np.int64), c0=np.ones(L, dtype=np.int64),
-        x=np.zeros((L, N_INPUTS), dtype=np.int64), weights=weights, mix_p=np.zeros((L, 4), dtype=np.int64),
-        apm=apm, apm_at=np.zeros((L, 2), dtype=np.int64),
+        x=np.zeros((L, N_INPUTS), dtype=np.int64), weights=weights, mix_p=np.zeros((L, 2), dtype=np.int64), mix_sel=np.zeros((L, 2), dtype=np.int64),
+        apm=apm, apm_cell=np.zeros(L, dtype=np.int64),
         match_tab=np.full(1 << MATCH_BITS, -1, dtype=np.int64), match_ptr=np.full(L, -1, dtype=np.int64),
         match_len=np.zeros(L, dtype=np.int64), match_cnt=np.full((64, 2), 1 << 31, dtype=np.uint32),
         match_bit=np.full(L, -1, dtype=np.int64),
@@ -121,7 +122,9 @@ def _hash(a: int, b: int) -> int:
 
 @njit(cache=True)
 def _st_of_counter(s: int) -> int:
-    return STRETCH[s >> 20]  # (22-bit probability << 10) -> 12 bits -> stretch
+    """Stretch of a packed counter: both layouts (match counters: 22-bit probability << 10 | count;
+    context slots: 16-bit probability << 16 | check | count) keep the top 12 probability bits at >> 20."""
+    return STRETCH[s >> 20]
 
 
 @njit(cache=True)
@@ -241,7 +244,7 @@ def predict_bit(S, cums, k: int, active: int, out_p) -> None:
                 h = _hash(S.base[l, o], c0)
             S.idx[l, o] = h
             s = _slot_read(np.int64(S.slots[o, h & mask]), h >> 24)
-            S.x[l, o] = STRETCH[s >> 20]
+            S.x[l, o] = _st_of_counter(s)
             if o < 6 and (s & 0xFF) > 0:
                 seen = o
         # match model: the expected bit, if the bits so far agree with the predicted byte
@@ -264,8 +267,8 @@ def predict_bit(S, cums, k: int, active: int, out_p) -> None:
         sel = (seen * 4 + (0 if ml == 0 else (1 if ml < 16 else (2 if ml < 32 else 3)))) * 8 + k
         conf = abs(S.x[l, I_NEURAL])
         sel0 = c0 + 256 * (0 if conf < 128 else (1 if conf < 512 else (2 if conf < 1024 else 3)))
-        S.mix_p[l, 2] = sel
-        S.mix_p[l, 3] = sel0
+        S.mix_sel[l, 0] = sel0
+        S.mix_sel[l, 1] = sel
         dot0 = 0
         dot1 = 0
         for i in range(N_INPUTS):
@@ -285,8 +288,7 @@ def predict_bit(S, cums, k: int, active: int, out_p) -> None:
         a1 = S.apm[1, (c0 | (prev << 8)) & 0xFFFF]
         p_a0 = (a0[cell] * (128 - w) + a0[cell + 1] * w) >> 7
         p_a1 = (a1[cell] * (128 - w) + a1[cell + 1] * w) >> 7
-        S.apm_at[l, 0] = cell + (w >> 6)
-        S.apm_at[l, 1] = cell + (w >> 6)
+        S.apm_cell[l] = cell + (w >> 6)
         p = (2 * p_mix + p_a0 + p_a1) >> 2 if S.params[4] else p_mix
         out_p[l] = min(65535, max(1, p))
 
@@ -298,12 +300,12 @@ def update_bit(S, bits, k: int, active: int, lr: int) -> None:
         bit = np.int64(bits[l])
         c0 = S.c0[l]
         prev = S.hist[l] & 0xFF
-        sel = S.mix_p[l, 2]
-        sel0 = S.mix_p[l, 3]
+        sel0 = S.mix_sel[l, 0]
+        sel = S.mix_sel[l, 1]
         mask = (1 << S.params[2]) - 1
         for o in range(N_ORDERS):
             h = S.idx[l, o]
-            _slot_update(S.slots, o, h & mask, h >> 24, bit, COUNT_LIMIT_LOW if o < 2 else COUNT_LIMIT_HIGH)
+            _slot_update(S.slots, o, h & mask, h >> 24, bit, COUNT_LIMIT)
         expected = S.match_bit[l]
         if expected >= 0:
             _update_counter(S.match_cnt, min(S.match_len[l], 31), expected, 1 if bit == expected else 0, 1023)
@@ -312,10 +314,9 @@ def update_bit(S, bits, k: int, active: int, lr: int) -> None:
         for i in range(N_INPUTS):
             S.weights[0, sel0, i] += (S.x[l, i] * err0) >> 10
             S.weights[1, sel, i] += (S.x[l, i] * err1) >> 10
-        j = S.apm_at[l, 0]
+        j = S.apm_cell[l]
         S.apm[0, c0, j] += ((bit << 16) - S.apm[0, c0, j]) >> 6
         r = (c0 | (prev << 8)) & 0xFFFF
-        j = S.apm_at[l, 1]
         S.apm[1, r, j] += ((bit << 16) - S.apm[1, r, j]) >> 6
         S.c0[l] = (c0 << 1) | bit
 
