@@ -35,6 +35,10 @@ VERSION = 1
 VERSIONS = (1, 2)
 MAX_BLOCK = 256 << 20
 MAX_PARAMS = 60_000
+#: bytes per read when streaming an input through (a CRC pass, a spool, a skip)
+CHUNK = 1 << 20
+#: a non-seekable input is spooled in memory up to this size, then to a temporary file
+SPOOL_MEMORY = 64 << 20
 _FIXED = struct.Struct("<IQII")  # block size, original length, crc, header crc
 _BLOCK = struct.Struct("<IIBI")  # raw length, payload length, kind, crc
 CODED, STORED = 0, 1
@@ -160,7 +164,7 @@ def _input_stats(src: BinaryIO) -> tuple[int, int]:
     """Length and CRC32 of a seekable stream, which is rewound to where it was."""
     start = src.tell()
     size, crc = 0, 0
-    while chunk := src.read(1 << 20):
+    while chunk := src.read(CHUNK):
         size += len(chunk)
         crc = zlib.crc32(chunk, crc)
     src.seek(start)
@@ -174,8 +178,8 @@ def _seekable(src: BinaryIO) -> BinaryIO:
             return src
     except (OSError, ValueError):
         pass
-    spool = tempfile.SpooledTemporaryFile(max_size=64 << 20)
-    while chunk := src.read(1 << 20):
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+    while chunk := src.read(CHUNK):
         spool.write(chunk)
     spool.seek(0)
     return spool  # type: ignore[return-value]
@@ -277,7 +281,7 @@ def _skip(src: BinaryIO, n: int) -> int:
         src.seek(min(end, here + n))
         return min(end, here + n) - here
     done = 0
-    while done < n and (chunk := src.read(min(1 << 20, n - done))):
+    while done < n and (chunk := src.read(min(CHUNK, n - done))):
         done += len(chunk)
     return done
 

@@ -234,7 +234,7 @@ class PredictiveCodec(Codec):
                 return pack_substreams([payload for payload, _ in done])
             return pack_substreams([encode_lanes(predictor, c, per, stats, progress) for c in chunks])
 
-        return Encoder(params, encode, progress, stats, reports_progress=True)
+        return Encoder(params, encode, stats=stats)  # encode() reports progress itself
 
     def open_decoder(self, params: dict, options: CodingOptions = CodingOptions(),
                      progress: Progress | None = None) -> Decoder:
@@ -255,7 +255,7 @@ class PredictiveCodec(Codec):
                     progress(size)
             else:
                 outs = [decode_lanes(predictor, p, s, per, progress) for p, s in zip(parts, sizes)]
-            return np.concatenate(outs) if outs else np.zeros(0, dtype=np.uint8)
+            return np.concatenate(outs)  # one part per substream, and there is at least one
 
         return Decoder(decode, progress, reports_progress=True)
 

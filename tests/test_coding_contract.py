@@ -1,0 +1,175 @@
+"""The predictive codecs' coding contract, pinned where the mutation campaign found it loose: the
+ideal bits against an independent float64 recount, stats and progress reaching the caller, how
+many worker processes a setting asks for (never a count read from the file), the per-substream
+lane count, the model override when decoding, and the exact messages of refused headers."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ziplab
+from ziplab import codecs, container
+from ziplab.codecs.base import CodingOptions, CodingStats
+from ziplab.codecs.kernels import predictive
+from ziplab.errors import FormatError, ModelMismatchError
+
+from .conftest import SAMPLES
+
+T1 = str(Path(__file__).resolve().parent / "data" / "golden" / "t1-golden.safetensors")
+TEXT = (SAMPLES["text"] * 8)[: predictive.PARALLEL_MIN_BYTES + 5000]  # enough to reach the worker pool
+
+
+class TwoLevel:
+    """A predictor whose every distribution gives bytes 0..127 probability 0.003 and the rest an
+    equal share: the ideal bits of a text are then known in closed form."""
+
+    def start(self, lanes: int):
+        probs = np.full((lanes, 256), (1 - 128 * np.float32(0.003)) / 128, dtype=np.float32)
+        probs[:, :128] = np.float32(0.003)
+        return probs
+
+    def step(self, state, prev):
+        return state, state
+
+
+def test_ideal_bits_equal_a_float64_recount():
+    data = np.frombuffer(b"abcdefgh" * 700, dtype=np.uint8)
+    stats = CodingStats()
+    predictive.encode_lanes(TwoLevel(), data, 8, stats)
+    want = -len(data) * math.log2(float(np.float32(0.003)))
+    assert stats.ideal_bits == pytest.approx(want, rel=1e-12)  # float32 logs would be off by ~1e-7
+    assert stats.steps == len(data) // 8
+
+
+def test_stats_reach_the_caller_by_every_entry_point():
+    """compress, compress_file and the encoder all fill the caller's CodingStats, with the same
+    bits the lanes' coder counts for the same predictor."""
+    data = SAMPLES["text"][:6000]
+    by_compress, by_file = CodingStats(), CodingStats()
+    ziplab.compress(data, "ctx", 2, lanes=4, stats=by_compress)
+    container.compress_file(io.BytesIO(data), io.BytesIO(), "ctx", 2, options=CodingOptions(lanes=4), stats=by_file)
+    impl = codecs.get("ctx")
+    mine = CodingStats()
+    encoder = impl.open_encoder(2, CodingOptions(lanes=4), stats=mine)
+    assert encoder.stats is mine
+    encoder.encode(np.frombuffer(data, dtype=np.uint8))
+    direct = CodingStats()
+    predictive.encode_lanes(impl.build_predictor(encoder.params), np.frombuffer(data, dtype=np.uint8), 4, direct)
+    assert direct.ideal_bits > 0
+    for stats in (by_compress, by_file, mine):
+        assert (stats.ideal_bits, stats.steps) == (direct.ideal_bits, direct.steps)
+
+
+def test_progress_hears_coded_and_stored_blocks_of_a_predictive_codec():
+    rng = np.random.default_rng(1)
+    data = SAMPLES["text"][:4000] + rng.integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    heard: list[int] = []
+    blob = ziplab.compress(data, "ctx", lanes=4, block_size=4000, progress=heard.append)
+    assert sum(heard) == len(data)
+    kinds = [blob[i] for i in _block_kinds(blob)]
+    assert kinds == [container.CODED, container.STORED]  # one of each, or the test proves nothing
+    heard.clear()
+    assert ziplab.decompress(blob, progress=heard.append) == data and sum(heard) == len(data)
+
+
+def _block_kinds(blob: bytes) -> list[int]:
+    """Offsets of each block's kind byte."""
+    src = io.BytesIO(blob)
+    header = container.read_header(src)
+    pos, out = header.header_size, []
+    for _ in range(header.blocks):
+        raw_len, pay_len, kind, _ = container._BLOCK.unpack(blob[pos:pos + container._BLOCK.size])
+        out.append(pos + 8)
+        pos += container._BLOCK.size + pay_len
+    return out
+
+
+# ---- worker processes --------------------------------------------------------------------------
+class InlinePool:
+    """Stands in for the process pool: runs the jobs here, and records the size asked for."""
+
+    asked: list[int] = []
+
+    def __init__(self, procs: int) -> None:
+        InlinePool.asked.append(procs)
+
+    def map(self, fn, jobs):
+        return [fn(job) for job in jobs]
+
+
+@pytest.fixture
+def pool(monkeypatch):
+    InlinePool.asked = []
+    monkeypatch.setattr(predictive, "_pool", InlinePool)
+    return InlinePool.asked
+
+
+def test_one_worker_never_starts_a_pool(pool, monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    blob = ziplab.compress(TEXT, "ctx", 1, lanes=4, workers=1)
+    assert pool == []
+    two = ziplab.compress(TEXT, "ctx", 1, lanes=4, workers=2)
+    assert pool == [2]
+    pool.clear()
+    assert ziplab.decompress(two, workers=1) == TEXT and pool == []
+    assert ziplab.decompress(blob) == TEXT and pool == []  # one substream: nothing to share out
+
+
+def test_decoding_workers_default_to_the_cpus_and_never_to_the_files_count(pool, monkeypatch):
+    blob = ziplab.compress(TEXT, "ctx", 1, lanes=8, workers=4)
+    pool.clear()
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert ziplab.decompress(blob) == TEXT and pool == [4]  # one per substream, at most one per CPU
+    pool.clear()
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert ziplab.decompress(blob) == TEXT and pool == [3]
+    pool.clear()
+    assert ziplab.decompress(blob, workers=2) == TEXT and pool == [2]
+    pool.clear()
+    monkeypatch.setattr(os, "cpu_count", lambda: None)  # unknown: one process
+    assert ziplab.decompress(blob) == TEXT and pool == []
+
+
+def test_each_substream_codes_lanes_over_substreams_lanes():
+    """lanes=2 over 2 substreams: one lane each (the file says 2 lanes in all)."""
+    data = np.frombuffer(SAMPLES["text"][:3000], dtype=np.uint8)
+    impl = codecs.get("ctx")
+    encoder = impl.open_encoder(1, CodingOptions(lanes=2, workers=2))
+    payload = encoder.encode(data)
+    predictor = impl.build_predictor(encoder.params)
+    halves = predictive._split(data, 2)
+    assert payload == predictive.pack_substreams([predictive.encode_lanes(predictor, h, 1) for h in halves])
+
+
+# ---- decoding options and refused headers --------------------------------------------------------
+def test_nn_decodes_with_the_model_the_user_points_to():
+    data = SAMPLES["text"][:1500]
+    blob = ziplab.compress(data, "nn", model=T1, lanes=4)
+    assert ziplab.decompress(blob, model=T1) == data
+
+
+def _reheader(blob: bytes, **params) -> bytes:
+    """The same file with some header params replaced (a valid header CRC around them)."""
+    src = io.BytesIO(blob)
+    h = container.read_header(src)
+    h.params = {**h.params, **params}
+    return h.encode() + blob[h.header_size:]
+
+
+def test_refused_predictive_headers_say_exactly_why():
+    blob = ziplab.compress(SAMPLES["text"][:3000], "ctx", lanes=4, workers=2)
+    with pytest.raises(FormatError) as info:
+        ziplab.decompress(_reheader(blob, lanes=1))
+    assert str(info.value) == "header parameters give a substream fewer than one lane"
+    with pytest.raises(FormatError, match="threads"):
+        ziplab.decompress(_reheader(blob, threads=2))  # coded single-threaded, always
+    with pytest.raises(ModelMismatchError) as info:
+        ziplab.decompress(_reheader(blob, fingerprint="0" * 32))
+    assert str(info.value) == ("ctx: the model's output on the probe input differs from the encoder's "
+                               "(different model, weights, library version or numerics); decoding would give garbage")
