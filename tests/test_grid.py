@@ -3,6 +3,7 @@ bootstrap intervals' coverage, the held-out prediction, and a tiny grid run end 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -78,7 +79,7 @@ def test_family_summary_reports_a_prediction_and_model_cost():
     assert [m["best_n"] for m in costs] == sorted(m["best_n"] for m in costs)  # bigger files, bigger models
 
 
-def test_tiny_grid_end_to_end(tmp_path):
+def test_tiny_grid_end_to_end(tmp_path, monkeypatch):
     s = GridSettings(corpus="stdlib", sizes=("l0", "t0"), budgets=(8192, 16384), lr_factors=(1.0, 2.0),
                      eval_bytes=2048, tune_bytes=2048, out=str(tmp_path / "g"))
     run_grid(s)
@@ -89,5 +90,17 @@ def test_tiny_grid_end_to_end(tmp_path):
         assert r["lr"] == results["tuning"][r["size"]]["chosen_lr"]
     for name in ("fit.json", "report.md", "grid.png"):
         assert (tmp_path / "g" / name).is_file()
-    again = run_grid(s)  # resumes: nothing left to train
-    assert again is not None
+    events: list[tuple[str, str]] = []
+    hook = lambda event, info: events.append((event, info.get("size", "")))  # noqa: E731
+    assert run_grid(s, hook) is not None
+    assert not [e for e in events if e[0] in ("train", "stale")]  # resumes: nothing left to train
+    from ziplab.models import ladder
+
+    retuned = dataclasses.replace(ladder.LADDER["l0"], warmup=ladder.LADDER["l0"].warmup + 1)
+    monkeypatch.setitem(ladder.LADDER, "l0", retuned)
+    events.clear()
+    run_grid(s, hook)
+    assert {size for event, size in events if event in ("train", "stale")} == {"l0"}  # only the changed rung
+    assert ("stale", "l0") in events
+    runs = json.loads((tmp_path / "g" / "results.json").read_text())["runs"]
+    assert all(r["recipe"] == ladder.rung(r["size"]).recipe for r in runs)

@@ -137,6 +137,7 @@ def _grid(corpus, families, sizes, budgets, lr_factors, eval_bytes, transfer, se
     console = Console(stderr=True)
     hook = _printer(console, {
         "train": lambda i: f"[bold]{i['size']}[/bold]: training {i['budget']:,} bytes at lr {i['lr']:.3g}",
+        "stale": lambda i: f"{i['size']} @ {i['budget']:,} B: measured with another recipe: measuring again",
         "tuned": lambda i: f"{i['size']}: validation bpb by lr {i['validation_bpb']}, chose {i['chosen_lr']:.3g}",
         "measured": lambda i: (f"{i['size']} @ {i['budget']:,} B: actual {i['actual_bpb']:.4f} bpb "
                                f"(cross-entropy {i['cross_entropy_bpb']:.4f}), {i['flops']:.2e} FLOPs"),

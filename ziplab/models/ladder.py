@@ -35,15 +35,20 @@ class Rung:
     def context(self) -> int:
         return int(self.config["context"])
 
-    def trained_by(self, meta: dict) -> bool:
-        """Whether a checkpoint's metadata says it was trained with this rung's recipe, so a sweep
-        may reuse it; a retuned rung retrains. (Checkpoints older than the warmup field match on
-        the rest.)"""
+    def trained_by(self, meta: dict, lr: float | None = None) -> bool:
+        """Whether a checkpoint's metadata says it was trained with this rung's recipe (at `lr`,
+        by default the rung's own), so a sweep may reuse it; a retuned rung retrains.
+        (Checkpoints older than the warmup field match on the rest.)"""
         config = meta.get("config", {})
         return (meta.get("family") == self.family
                 and all(config.get(k) == v for k, v in self.config.items())
-                and meta.get("lr") == self.lr and meta.get("batch") == self.batch
+                and meta.get("lr") == (self.lr if lr is None else lr) and meta.get("batch") == self.batch
                 and meta.get("warmup", self.warmup) == self.warmup)
+
+    @property
+    def recipe(self) -> dict:
+        """Everything but the learning rate that makes a run of this rung what it is."""
+        return {"config": dict(self.config), "batch": self.batch, "warmup": self.warmup}
 
     def build(self):
         """A freshly initialised torch module for this rung (imports torch)."""
@@ -55,7 +60,7 @@ def _t(n_layer: int, n_embd: int, n_head: int, context: int) -> dict:
 
 
 def _l(n_layer: int, n_hidden: int, context: int) -> dict:
-    return {"n_layer": n_layer, "n_hidden": n_hidden, "n_embd": n_hidden, "context": context}
+    return {"n_layer": n_layer, "n_hidden": n_hidden, "n_embd": n_hidden, "context": context, "emb_std": 1.0}
 
 
 LADDER: dict[str, Rung] = {

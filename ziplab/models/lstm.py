@@ -22,6 +22,12 @@ class LSTMConfig:
     n_embd: int = 192
     context: int = 128  # training window (truncated BPTT length); coding state runs on unbounded
     tie: bool = True  # needs n_embd == n_hidden
+    #: initial spread of the (tied) byte embedding. 0.1 (the first ladder's value, kept as the
+    #: default so older checkpoints rebuild as they were) leaves small LSTMs on the unigram plateau
+    #: for millions of bytes: input and output both pass through the embedding, so the gradient
+    #: that would break the symmetry is the product of two small factors. At 1.0, 2 MB of
+    #: gutenberg take l0 from 4.74 to 3.61 bpb, l2 from 4.49 to 3.01, l3 from 3.56 to 2.81.
+    emb_std: float = 0.1
 
     def to_dict(self) -> dict:
         return {"family": "lstm", **asdict(self)}
@@ -43,7 +49,7 @@ class LSTM(ByteModel):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        nn.init.normal_(self.wte.weight, std=0.1)
+        nn.init.normal_(self.wte.weight, std=self.cfg.emb_std)
         h = self.cfg.n_hidden
         for name, p in self.rnn.named_parameters():
             if name.startswith("bias"):

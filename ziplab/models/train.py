@@ -160,8 +160,9 @@ def state_path(checkpoint: Path) -> Path:
 
 def _recipe(cfg: TrainConfig, corpus_sha: str, world: int) -> dict:
     """What a saved training state must match to be resumed."""
-    return {"size": cfg.size, "corpus_sha256": corpus_sha, "seed": cfg.seed, "train_bytes": cfg.train_bytes,
-            "minutes": cfg.minutes, "world": world, **({"lr": cfg.lr} if cfg.lr is not None else {})}
+    return {"size": cfg.size, "rung": rung(cfg.size).recipe, "corpus_sha256": corpus_sha, "seed": cfg.seed,
+            "train_bytes": cfg.train_bytes, "minutes": cfg.minutes, "world": world,
+            **({"lr": cfg.lr} if cfg.lr is not None else {})}
 
 
 class TrainingStopped(ParameterError):
@@ -313,8 +314,8 @@ def _load_state(path: Path, recipe: dict, model, opt, rng: np.random.Generator) 
     except Exception as exc:  # a torn or foreign file: say so in one line
         raise ParameterError(f"cannot resume from {path}: {str(exc).splitlines()[0]}") from None
     if state.get("recipe") != recipe:
-        raise ParameterError(f"{path} was saved by a different run (size, corpus, seed, budget or process "
-                             "count differ): delete it to start afresh")
+        raise ParameterError(f"{path} was saved by a different run (size, recipe, corpus, seed, budget or "
+                             "process count differ): delete it to start afresh")
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["opt"])
     rng.bit_generator.state = json.loads(state["rng"])

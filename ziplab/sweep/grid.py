@@ -60,6 +60,16 @@ def _key(s: GridSettings, corpus_sha: str) -> dict:
             "seed": s.seed, "lanes": s.lanes, "lr_factors": list(s.lr_factors), "transfer": s.transfer}
 
 
+def recipe_tag(size: str) -> str:
+    """Eight hex digits of the rung's recipe (config, batch, warmup)."""
+    import hashlib
+    import json
+
+    from ..models.ladder import rung
+
+    return hashlib.sha256(json.dumps(rung(size).recipe, sort_keys=True).encode()).hexdigest()[:8]
+
+
 def flops(meta: dict, tokens: int) -> dict:
     """Training compute: 6·N·D with N the non-embedding parameters (Kaplan's C ≈ 6ND; an
     embedding lookup costs nothing), plus for transformers the attention term
@@ -117,16 +127,19 @@ class Grid:
 
     # ---- training ------------------------------------------------------------------------
     def _checkpoint(self, size: str, lr: float, budget: int) -> Path:
-        return self.out / "checkpoints" / f"{size}-lr{lr:.3g}-b{budget}-s{self.s.seed}.safetensors"
+        """Named by the rung's recipe too, so a retuned rung never resumes or reuses an older run."""
+        return self.out / "checkpoints" / f"{size}-{recipe_tag(size)}-lr{lr:.3g}-b{budget}-s{self.s.seed}.safetensors"
 
     def train(self, size: str, lr: float, budget: int) -> tuple[Path, dict]:
         from ..models.checkpoint import read_meta
+        from ..models.ladder import rung
         from ..models.train import TrainConfig, train_model
 
         path = self._checkpoint(size, lr, budget)
         if path.is_file():
             meta = read_meta(path)
-            if (meta.get("corpus_sha256"), meta.get("seed"), meta.get("lr")) == (self.corpus.sha256, self.s.seed, lr):
+            if ((meta.get("corpus_sha256"), meta.get("seed")) == (self.corpus.sha256, self.s.seed)
+                    and rung(size).trained_by(meta, lr)):
                 return path, meta
         path.parent.mkdir(parents=True, exist_ok=True)
         self.hook("train", {"size": size, "lr": lr, "budget": budget})
@@ -153,7 +166,7 @@ class Grid:
         from ..models.ladder import rung
 
         done = self.results()["tuning"].get(size)
-        if done and done.get("search") == SEARCH:
+        if done and done.get("search") == SEARCH and done.get("recipe") == rung(size).recipe:
             return float(done["chosen_lr"])
         base = rung(size).lr
         scores: dict[float, float] = {}
@@ -172,7 +185,7 @@ class Grid:
             else:
                 break
         chosen = round(base * best, 8)
-        entry = {"rung_lr": base, "budget": min(self.s.budgets), "search": SEARCH,
+        entry = {"rung_lr": base, "recipe": rung(size).recipe, "budget": min(self.s.budgets), "search": SEARCH,
                  "validation_bpb": {f"{round(base * f, 8):.3g}": v for f, v in sorted(scores.items())},
                  "chosen_lr": chosen}
         _update(self.out, self.fresh, lambda r: r["tuning"].__setitem__(size, entry))
@@ -181,14 +194,18 @@ class Grid:
 
     # ---- measuring -----------------------------------------------------------------------
     def measure(self, size: str, budget: int) -> dict:
+        from ..models.ladder import rung
+
         recorded = next((r for r in self.results()["runs"] if (r["size"], r["budget"]) == (size, budget)), None)
-        if recorded is not None:
+        if recorded is not None and recorded.get("recipe") == rung(size).recipe:
             return recorded
+        if recorded is not None:
+            self.hook("stale", {"size": size, "budget": budget})
         lr = self.tuned_lr(size)
         path, meta = self.train(size, lr, budget)
         coded = code_for_real(path, self.eval, self.s.lanes, 1, size, self.progress)
         record = {
-            "family": meta["family"], "size": size, "budget": budget, "lr": lr,
+            "family": meta["family"], "size": size, "budget": budget, "lr": lr, "recipe": rung(size).recipe,
             "params": meta["num_params"], "non_embedding_params": meta["non_embedding_params"],
             "train_bytes": meta["bytes_seen"], **flops(meta, meta["bytes_seen"]),
             "train_seconds": meta["train_seconds"], "threads": meta["threads"],
