@@ -192,3 +192,113 @@ def test_quantised_shipped_model_costs_under_1_percent_of_cross_entropy():
         prev = streams[:, t].astype(np.int64)
     ref = heldout_bits(pred.model, data, lanes=lanes)
     assert bits / ref < 1.01, bits / ref
+
+
+# ---- the arithmetic at its edges (written against the kernels' surviving mutants) -----------
+def _edge_points() -> np.ndarray:
+    """Every branch of the deterministic functions: exp's clamps (at and past +-700), tanh's series
+    (|x| < 0.01), erf's series / continued fraction / saturation (2.5, 6), the sigmoid table's
+    ends and its first cell, and a dense sweep."""
+    special = [-800.0, -700.0000001, -700.0, -699.9, 0.0, 1e-300, -1e-300, 0.004, -0.009, 0.0099, 0.01,
+               2.4999, 2.5, 2.5001, 4.0, 5.9999, 6.0, 6.5, 699.9, 700.0, 700.5, 800.0,
+               -16.0, -15.999, -15.9961, 15.999, 16.0]
+    return np.concatenate([special, np.linspace(-40, 40, 4001), np.linspace(-0.02, 0.02, 401),
+                           np.linspace(2.4, 6.1, 371)])
+
+
+def _arith_digest() -> str:
+    from ziplab.models.portable.arith import (SIGMOID_TABLE, det_erf, det_exp, det_sigmoid, det_sincos, det_tanh,
+                                              lut_sigmoid, lut_tanh)
+    from ziplab.models.portable.transformer import PHI_TABLE, _gelu_rows
+
+    h = hashlib.sha256()
+    xs = _edge_points()
+    for fn in (det_exp, det_sigmoid, det_tanh, det_erf):
+        h.update(np.array([fn(x) for x in xs]).tobytes())
+    for fn in (lut_sigmoid, lut_tanh):
+        h.update(np.array([fn(x, SIGMOID_TABLE) for x in xs]).tobytes())
+    angles = np.linspace(0, 2 * math.pi, 2001)[:-1]
+    h.update(np.array([det_sincos(a) for a in angles]).tobytes())
+    g = np.linspace(-9, 9, 9001)[None, :].copy()
+    _gelu_rows(g, PHI_TABLE)
+    h.update(g.tobytes())
+    return h.hexdigest()
+
+
+#: the bits of the deterministic functions on _edge_points, as every ziplab since format 2 computes
+#: them. If this changes, files written before the change may no longer decode: a change here is a
+#: format change (new golden files, a new engine name), never an update of this constant.
+ARITH_DIGEST = "ae62f24cbb759c27cb51f7b735c3060a81804354b38fd505efa233bbfa694648"
+
+
+def test_deterministic_arithmetic_gives_its_recorded_bits():
+    assert _arith_digest() == ARITH_DIGEST
+
+
+def test_quantisation_edges():
+    from ziplab.models.portable.arith import EXACT, input_limit, quantize_columns
+
+    q, scale = quantize_columns(np.array([[0.0, 2.0], [0.0, -1.0]]))
+    assert q[:, 0].tolist() == [0, 0] and scale[0] == 1.0  # a zero column: zeros, unit scale
+    assert q[:, 1].tolist() == [127, -64] and scale[1] == 2.0 / 127
+    assert input_limit(np.array([[1.0]], dtype=np.float32)) == EXACT - 1  # products stay strictly below 2^24
+    assert input_limit(np.array([[1.0], [2.0]], dtype=np.float32)) == (EXACT - 1) // 3 == 5592405
+    assert input_limit(np.zeros((2, 2), dtype=np.float32)) == EXACT - 1
+
+
+def test_softmax_does_not_depend_on_where_the_logits_sit():
+    from ziplab.models.portable.arith import softmax_probs
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(3, 256)) * 4
+    for shift in (0.0, 500.0, -500.0):
+        probs = np.zeros((3, 256), dtype=np.float32)
+        softmax_probs(base + shift, probs, 0.0)
+        want = np.exp(base - base.max(axis=1, keepdims=True))
+        assert np.allclose(probs, want / want.sum(axis=1, keepdims=True), rtol=1e-6, atol=1e-12), shift
+
+
+def test_self_test_refuses_a_limit_past_the_bound_even_where_fp32_gets_it_right():
+    import torch
+
+    from ziplab.models.portable.exactmm import ExactLinear, InexactArithmeticError, pin_exact_matmul
+
+    lin = ExactLinear(np.ones((2, 1)))  # q = [[127], [127]]: the bound row sums 2 x 127 x limit
+    lin.self_test()
+    lin.limit = (1 << 24) // 254 + 1  # 16,777,462: past 2^24, yet even, so fp32 holds it exactly
+    with pytest.raises(InexactArithmeticError):
+        lin.self_test()
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("medium")
+        pin_exact_matmul()
+        assert torch.get_float32_matmul_precision() == "highest"
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
+def test_transformer_attention_limits_keep_every_product_below_2_24():
+    from ziplab.models.ladder import LADDER, build_model
+    from ziplab.models.portable.arith import EXACT
+    from ziplab.models.portable.transformer import VALUE_LIMIT, PortableTransformer
+
+    for size, r in LADDER.items():
+        if r.family != "transformer" or size in ("t5", "t6"):
+            continue
+        eng = PortableTransformer(build_model(r.family, r.config))
+        assert eng.qk_limit ** 2 * eng.hd < EXACT <= (eng.qk_limit + 1) ** 2 * eng.hd, size  # tight and safe
+        assert (eng.weight_sum + eng.T // 2 + 1) * VALUE_LIMIT < EXACT, size
+
+
+def test_gelu_is_exactly_zero_at_and_below_the_table_and_angles_reduce_into_range():
+    from ziplab.models.portable.arith import TWO_PI
+    from ziplab.models.portable.transformer import GELU_RANGE, PHI_TABLE, _angles, _gelu_rows
+
+    g = np.array([[-GELU_RANGE, -GELU_RANGE - 0.0005, -GELU_RANGE - 3.0]])
+    _gelu_rows(g, PHI_TABLE)
+    assert g.tolist() == [[0.0, 0.0, 0.0]]
+    cos, sin = np.zeros(2), np.zeros(2)
+    a = np.nextafter(17 * TWO_PI, 0.0)  # a / 2pi rounds up to 17: a - 17 * 2pi is -1.4e-14
+    assert a - math.floor(a / TWO_PI) * TWO_PI < 0
+    _angles(1.0, np.array([a, 0.0]), cos, sin)
+    assert sin.tolist() == [0.0, 0.0] and cos.tolist() == [1.0, 1.0]  # clamped to 0, not a negative angle

@@ -40,7 +40,6 @@ def _pow2_fraction_table() -> np.ndarray:
 POW2_64 = _pow2_fraction_table()
 LOG2E = 1.4426950408889634  # 1/ln 2 as float64 literals: the same constant everywhere
 LN2 = 0.6931471805599453
-SQRT1_2 = 0.7071067811865476
 TWO_PI = 6.283185307179586
 HALF_PI = 1.5707963267948966
 
@@ -76,10 +75,9 @@ SIG_RES = 256
 @nb.njit(cache=True)
 def _sigmoid_table() -> np.ndarray:
     n = 2 * SIG_RANGE * SIG_RES
-    t = np.empty(n + 2, dtype=np.float64)
+    t = np.empty(n + 1, dtype=np.float64)  # lookups interpolate between t[i] and t[i + 1], i < n
     for i in range(n + 1):
         t[i] = det_sigmoid(i / SIG_RES - SIG_RANGE)
-    t[n + 1] = t[n]
     return t
 
 
@@ -145,12 +143,6 @@ def det_erf(x: float) -> float:
             f = a + (k / 2.0) / f
         r = 1.0 - det_exp(-a * a) / (1.7724538509055159 * f)
     return r if x >= 0.0 else -r
-
-
-@nb.njit(cache=True, nogil=True)
-def det_gelu(x: float) -> float:
-    """The exact (erf) GELU torch trains with."""
-    return 0.5 * x * (1.0 + det_erf(x * SQRT1_2))
 
 
 @nb.njit(cache=True, nogil=True)

@@ -34,10 +34,9 @@ GELU_RES = 1024
 def _phi_table():
     """Standard normal CDF every 1/GELU_RES on [-GELU_RANGE, GELU_RANGE], from det_erf."""
     n = 2 * GELU_RANGE * GELU_RES
-    t = np.empty(n + 2, dtype=np.float64)
+    t = np.empty(n + 1, dtype=np.float64)  # lookups interpolate between t[i] and t[i + 1], i < n
     for i in range(n + 1):
         t[i] = 0.5 * (1.0 + det_erf((i / GELU_RES - GELU_RANGE) * 0.7071067811865476))
-    t[n + 1] = t[n]
     return t
 
 
@@ -100,7 +99,7 @@ def _attend_prep(qkv, cos, sin, H, kv, hd, qscale, qk_limit, qq, qs, kq, ks, vq,
     rot = np.empty(hd, dtype=np.float64)
     for r in range(L):
         for h in range(H + kv):
-            base = h * hd if h < H else d + (h - H) * hd
+            base = h * hd  # q heads, then k heads: d + (h - H) * hd is the same offset
             for i in range(half):
                 x1 = qkv[r, base + i]
                 x2 = qkv[r, base + half + i]
