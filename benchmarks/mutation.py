@@ -20,9 +20,10 @@ benchmarks/mutation_equivalent.json and left out of the score:
 "no tests" mutants (code no selected test runs) count against the score, as survivors do.
 
     pip install -e ".[test,mutation]" && python benchmarks/mutation.py [--summarise-only] [--children 2]
-                                                                       [--only mutmut|kernels]
+                                          [--only mutmut|kernels] [--shards 2] [--recheck-survivors]
 
-Both campaigns resume where a killed run stopped. Writes benchmarks/results/mutation.json.
+Both campaigns resume where a killed run stopped; --recheck-survivors runs only the kernel
+campaign's survivors again, against tests added since (the kernels must be unchanged). Writes benchmarks/results/mutation.json.
 """
 
 from __future__ import annotations
@@ -146,6 +147,25 @@ def run_kernels(shards: int) -> None:
         raise SystemExit("a cosmic-ray session failed")
 
 
+def recheck_kernel_survivors(shards: int) -> None:
+    """After tests were added: give every shard's tree the current tests and scripts and run its
+    survivors again. Sound only while the kernels themselves are unchanged (checked: a changed
+    kernel means a fresh campaign) and the tests were only added to or tightened."""
+    import sqlite3
+
+    for base in _shard_dirs(shards):
+        tree = base / "tree"
+        for module in KERNELS:
+            if (tree / module).read_bytes() != (ROOT / module).read_bytes():
+                raise SystemExit(f"{module} changed since the campaign started: delete {KERNEL_DIR} and run afresh")
+        for sub in ("tests", "benchmarks"):
+            shutil.copytree(ROOT / sub, tree / sub, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__", "results"))
+        with sqlite3.connect(base / "session.sqlite") as db:
+            db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'")
+    run_kernels(shards)
+
+
 def kernel_outcomes() -> dict[str, dict[str, str]]:
     """module path -> {mutant name: status} from every shard's cosmic-ray session."""
     found: dict[str, dict[str, str]] = {}
@@ -210,13 +230,15 @@ def main() -> None:
     ap.add_argument("--children", type=int, default=2, help="mutmut's parallel test processes")
     ap.add_argument("--only", choices=("mutmut", "kernels"), help="run one campaign (both are summarised)")
     ap.add_argument("--shards", type=int, default=2, help="cosmic-ray sessions run side by side")
+    ap.add_argument("--recheck-survivors", action="store_true",
+                    help="run the kernel campaign's survivors again against the current tests")
     args = ap.parse_args()
     started = time.time()
     if not args.summarise_only:
         if args.only in (None, "mutmut"):
             run_mutmut(args.children)
         if args.only in (None, "kernels"):
-            run_kernels(args.shards)
+            (recheck_kernel_survivors if args.recheck_survivors else run_kernels)(args.shards)
     equivalent = json.loads(EQUIVALENT.read_text()) if EQUIVALENT.is_file() else {}
     found = {**mutmut_outcomes(ROOT / "mutants"), **kernel_outcomes()}
     summary = summarise(found, equivalent)

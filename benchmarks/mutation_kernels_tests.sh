@@ -9,6 +9,9 @@ set -u
 cache="${ZIPLAB_MUTATION_CACHE:?set by benchmarks/mutation.py}"
 find "$cache" -path '*portable*' -type f -delete 2>/dev/null
 export NUMBA_CACHE_DIR="$cache"
+# compiled kernels do not check indices; here they do, so a mutant that reads or writes past an
+# array fails instead of reading whatever lies there
+export NUMBA_BOUNDSCHECK=1
 golden="tests/test_portable.py::test_golden_file_decodes_to_its_recorded_original"
 exec python -m pytest -x -q -p no:cacheprovider -k "not ctx" \
   tests/test_portable.py::test_deterministic_arithmetic_gives_its_recorded_bits \
@@ -18,6 +21,8 @@ exec python -m pytest -x -q -p no:cacheprovider -k "not ctx" \
   tests/test_portable.py::test_self_test_refuses_a_limit_past_the_bound_even_where_fp32_gets_it_right \
   tests/test_portable.py::test_transformer_attention_limits_keep_every_product_below_2_24 \
   tests/test_portable.py::test_gelu_is_exactly_zero_at_and_below_the_table_and_angles_reduce_into_range \
+  tests/test_portable.py::test_attention_weights_do_not_depend_on_where_the_scores_sit \
+  tests/test_portable.py::test_gelu_just_inside_the_table_is_interpolated \
   tests/test_portable.py::test_lookup_tables_track_the_functions \
   "$golden[v2-text-nn-t1.zl]" "$golden[v2-text-nn-shipped.zl]" "$golden[v2-mixed-nn-shipped.zl]" \
   "$golden[v2-text-mix-t1.zl]" \

@@ -125,12 +125,13 @@ def _streams(lanes: int, length: int) -> np.ndarray:
 # the int8 error scales with them), t1 2.1e-3, t2 6.5e-3; a forward blind to history differs by
 # 0.03 (l1 at 0.1), 1.9 (l1 at 1.0), 0.14 (t1), 0.25 (t2). Tolerances sit ~4x above the measured
 # error and >= 10x below the negative control.
-@pytest.mark.parametrize("size, change, tol", [("l1", {"emb_std": 0.1}, 1e-3), ("l1", {}, 0.05), ("t1", {}, 0.01),
+@pytest.mark.parametrize("size, change, tol", [("l1", {"emb_std": 0.1}, 1e-3), ("l1", {}, 0.05),
+                                               ("l1", {"n_layer": 3, "emb_std": 0.1}, 1e-3), ("t1", {}, 0.01),
                                                ("t1", {"n_kv_head": 2}, 0.01)],
-                         ids=["l1-emb0.1", "l1", "t1", "t1-2kv"])
+                         ids=["l1-emb0.1", "l1", "l1-3layers", "t1", "t1-2kv"])
 def test_portable_step_matches_float_forward_and_the_tolerance_has_teeth(size, change, tol):
-    """(t1-2kv: a key/value head per query head; the ladder shares one, which would hide a
-    wrong offset for the second.)"""
+    """(l1-3layers, t1-2kv: shapes the ladder does not use — every LSTM rung has two layers and
+    every transformer one key/value head, which would hide a wrong layer or head index.)"""
     steps = 100 if size == "t1" else 60  # t1's context is 64: 100 steps wrap the ring buffer
     torch.manual_seed(0)
     config = {**rung(size).config, **change}

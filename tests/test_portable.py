@@ -135,6 +135,10 @@ def test_lookup_tables_track_the_functions():
     from ziplab.models.portable.arith import SIGMOID_TABLE, lut_sigmoid, lut_tanh
     from ziplab.models.portable.transformer import PHI_TABLE, _gelu_rows
 
+    from ziplab.models.portable.arith import SIG_RANGE, SIG_RES
+    from ziplab.models.portable.transformer import GELU_RANGE, GELU_RES
+
+    assert SIGMOID_TABLE.shape == (2 * SIG_RANGE * SIG_RES + 1,) and PHI_TABLE.shape == (2 * GELU_RANGE * GELU_RES + 1,)
     xs = np.linspace(-20, 20, 40_001)
     assert max(abs(lut_sigmoid(x, SIGMOID_TABLE) - 1 / (1 + math.exp(-x))) for x in xs) < 3e-7
     assert max(abs(lut_tanh(x, SIGMOID_TABLE) - math.tanh(x)) for x in xs) < 1e-6
@@ -161,6 +165,9 @@ def test_exactness_self_test_refuses_an_inexact_gemm():
 @pytest.mark.parametrize("spec", [None, str(T1)], ids=["shipped-lstm", "t1"])
 def test_probabilities_do_not_depend_on_the_thread_count(spec):
     from ziplab.models import load_model
+    from ziplab.models.portable import PortablePredictor
+
+    assert PortablePredictor(load_model(spec).model, "x", threads=0).threads == 1  # at least one
 
     one, two = load_model(spec, threads=1), load_model(spec, threads=2)
     lanes = 128
@@ -222,13 +229,43 @@ def _arith_digest() -> str:
     g = np.linspace(-9, 9, 9001)[None, :].copy()
     _gelu_rows(g, PHI_TABLE)
     h.update(g.tobytes())
+    h.update(_kernel_outputs())
     return h.hexdigest()
 
 
-#: the bits of the deterministic functions on _edge_points, as every ziplab since format 2 computes
-#: them. If this changes, files written before the change may no longer decode: a change here is a
+def _kernel_outputs() -> bytes:
+    """The step kernels on fixed inputs: rotary angles over many positions (and their
+    frequencies), layer norm, quantisation, softmax and attention weights."""
+    from ziplab.models.portable.arith import quantize_rows, softmax_probs
+    from ziplab.models.portable.transformer import _angles, _attend_weights, _inv_freq, _layernorm
+
+    out = []
+    inv_freq = _inv_freq(32, 10000.0)
+    out.append(inv_freq)
+    cos, sin = np.zeros(16), np.zeros(16)
+    for pos in range(0, 20000, 7):
+        _angles(float(pos), inv_freq, cos, sin)
+        out += [cos.copy(), sin.copy()]
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(8, 48)) * np.geomspace(1e-3, 1e3, 48)
+    ln = np.zeros_like(x)
+    _layernorm(x, ln)
+    q, scales = np.zeros((8, 48), dtype=np.float32), np.zeros(8)
+    quantize_rows(x, 1000, q, 0, scales)
+    probs = np.zeros((8, 256), dtype=np.float32)
+    softmax_probs(rng.normal(size=(8, 256)) * 6, probs, 1e-6)
+    scores = rng.integers(-40000, 40000, size=(2, 1, 2, 30)).astype(np.float32)
+    wq, ws = np.zeros((2, 1, 2, 30), dtype=np.float32), np.zeros((2, 1, 2))
+    _attend_weights(scores, rng.uniform(1e-4, 1e-3, (2, 1, 2)), rng.uniform(1e-4, 1e-3, (2, 1, 30)),
+                    rng.uniform(0.5, 2.0, (2, 1, 30)), 8131, wq, ws)
+    out += [ln, q, scales, probs, wq, ws]
+    return b"".join(np.ascontiguousarray(a).tobytes() for a in out)
+
+
+#: the bits of the deterministic functions on _edge_points and of the step kernels on fixed
+#: inputs, as every ziplab since format 2 computes them. If this changes, files written before the change may no longer decode: a change here is a
 #: format change (new golden files, a new engine name), never an update of this constant.
-ARITH_DIGEST = "ae62f24cbb759c27cb51f7b735c3060a81804354b38fd505efa233bbfa694648"
+ARITH_DIGEST = "f3e2969c119b286533c9e67b270e300f38ace4d39d9f6ba42e3a882bb2d27747"
 
 
 def test_deterministic_arithmetic_gives_its_recorded_bits():
@@ -268,6 +305,18 @@ def test_self_test_refuses_a_limit_past_the_bound_even_where_fp32_gets_it_right(
     lin.limit = (1 << 24) // 254 + 1  # 16,777,462: past 2^24, yet even, so fp32 holds it exactly
     with pytest.raises(InexactArithmeticError):
         lin.self_test()
+    lin = ExactLinear(np.ones((2, 1)))
+    real_mm = torch.mm
+    bound = 254 * lin.limit
+
+    def loses_large_negatives(a, b, **kw):  # a GEMM inexact on one side of zero only
+        out = real_mm(a, b, **kw)
+        return out - (out < -0.9 * bound).float()
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torch, "mm", loses_large_negatives)
+        with pytest.raises(InexactArithmeticError):
+            lin.self_test()  # the bound is tried with both signs
     before = torch.get_float32_matmul_precision()
     try:
         torch.set_float32_matmul_precision("medium")
@@ -302,3 +351,25 @@ def test_gelu_is_exactly_zero_at_and_below_the_table_and_angles_reduce_into_rang
     assert a - math.floor(a / TWO_PI) * TWO_PI < 0
     _angles(1.0, np.array([a, 0.0]), cos, sin)
     assert sin.tolist() == [0.0, 0.0] and cos.tolist() == [1.0, 1.0]  # clamped to 0, not a negative angle
+
+
+def test_attention_weights_do_not_depend_on_where_the_scores_sit():
+    from ziplab.models.portable.transformer import _attend_weights
+
+    base = np.array([2.0, 1.0, -1.0, 0.0])
+    want = np.exp(base) / np.exp(base).sum() * 1000
+    for shift in (0.0, 400.0, -400.0):
+        scores = (base + shift).astype(np.float32).reshape(1, 1, 1, 4)
+        wq, ws = np.zeros((1, 1, 1, 4), dtype=np.float32), np.zeros((1, 1, 1))
+        _attend_weights(scores, np.ones((1, 1, 1)), np.ones((1, 1, 4)), np.ones((1, 1, 4)), 1000, wq, ws)
+        assert np.abs(wq[0, 0, 0] - want).max() <= 0.5 + 1e-9, shift
+        assert ws[0, 0, 0] == pytest.approx(1 / 1000)
+
+
+def test_gelu_just_inside_the_table_is_interpolated():
+    from ziplab.models.portable.transformer import GELU_RANGE, GELU_RES, PHI_TABLE, _gelu_rows
+
+    v = -GELU_RANGE + 0.5 / GELU_RES  # half a cell in: Phi(-8) ~ 6e-16, not 0
+    g = np.array([[v]])
+    _gelu_rows(g, PHI_TABLE)
+    assert g[0, 0] == v * (PHI_TABLE[0] + 0.5 * (PHI_TABLE[1] - PHI_TABLE[0])) and g[0, 0] < 0
