@@ -127,11 +127,11 @@ def _streams(lanes: int, length: int) -> np.ndarray:
 # error and >= 10x below the negative control.
 @pytest.mark.parametrize("size, change, tol", [("l1", {"emb_std": 0.1}, 1e-3), ("l1", {}, 0.05),
                                                ("l1", {"n_layer": 3, "emb_std": 0.1}, 1e-3), ("t1", {}, 0.01),
-                                               ("t1", {"n_kv_head": 2}, 0.01)],
-                         ids=["l1-emb0.1", "l1", "l1-3layers", "t1", "t1-2kv"])
+                                               ("t1", {"n_kv_head": 2}, 0.01), ("t1", {"n_head": 3}, 0.01)],
+                         ids=["l1-emb0.1", "l1", "l1-3layers", "t1", "t1-2kv", "t1-3heads"])
 def test_portable_step_matches_float_forward_and_the_tolerance_has_teeth(size, change, tol):
-    """(l1-3layers, t1-2kv: shapes the ladder does not use — every LSTM rung has two layers and
-    every transformer one key/value head, which would hide a wrong layer or head index.)"""
+    """(l1-3layers, t1-2kv, t1-3heads: shapes the golden models do not have — two LSTM layers,
+    two query heads sharing one key/value head hide a wrong layer or head index.)"""
     steps = 100 if size == "t1" else 60  # t1's context is 64: 100 steps wrap the ring buffer
     torch.manual_seed(0)
     config = {**rung(size).config, **change}

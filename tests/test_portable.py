@@ -208,7 +208,7 @@ def _edge_points() -> np.ndarray:
     ends and its first cell, and a dense sweep."""
     special = [-800.0, -700.0000001, -700.0, -699.9, 0.0, 1e-300, -1e-300, 0.004, -0.009, 0.0099, 0.01,
                2.4999, 2.5, 2.5001, 4.0, 5.9999, 6.0, 6.5, 699.9, 700.0, 700.5, 800.0,
-               -16.0, -15.999, -15.9961, 15.999, 16.0]
+               -16.002, -16.0, -15.999, -15.9961, 15.999, 16.0]
     return np.concatenate([special, np.linspace(-40, 40, 4001), np.linspace(-0.02, 0.02, 401),
                            np.linspace(2.4, 6.1, 371)])
 
@@ -253,7 +253,9 @@ def _kernel_outputs() -> bytes:
     q, scales = np.zeros((8, 48), dtype=np.float32), np.zeros(8)
     quantize_rows(x, 1000, q, 0, scales)
     probs = np.zeros((8, 256), dtype=np.float32)
-    softmax_probs(rng.normal(size=(8, 256)) * 6, probs, 1e-6)
+    logits = rng.normal(size=(8, 256)) * 6
+    logits[1, 1], logits[2, 255], logits[3, 0] = 40.0, 40.0, 40.0  # the maximum first, second and last
+    softmax_probs(logits, probs, 1e-6)
     scores = rng.integers(-40000, 40000, size=(2, 1, 2, 30)).astype(np.float32)
     wq, ws = np.zeros((2, 1, 2, 30), dtype=np.float32), np.zeros((2, 1, 2))
     _attend_weights(scores, rng.uniform(1e-4, 1e-3, (2, 1, 2)), rng.uniform(1e-4, 1e-3, (2, 1, 30)),
@@ -265,7 +267,7 @@ def _kernel_outputs() -> bytes:
 #: the bits of the deterministic functions on _edge_points and of the step kernels on fixed
 #: inputs, as every ziplab since format 2 computes them. If this changes, files written before the change may no longer decode: a change here is a
 #: format change (new golden files, a new engine name), never an update of this constant.
-ARITH_DIGEST = "f3e2969c119b286533c9e67b270e300f38ace4d39d9f6ba42e3a882bb2d27747"
+ARITH_DIGEST = "b2429e14952349ffee21c61fc3f79db60742485d4749aba094ebd7df19b0f82f"
 
 
 def test_deterministic_arithmetic_gives_its_recorded_bits():
@@ -298,7 +300,13 @@ def test_softmax_does_not_depend_on_where_the_logits_sit():
 def test_self_test_refuses_a_limit_past_the_bound_even_where_fp32_gets_it_right():
     import torch
 
+    from ziplab.models.portable import PortablePredictor
     from ziplab.models.portable.exactmm import ExactLinear, InexactArithmeticError, pin_exact_matmul
+
+    def tiny_lstm():
+        from ziplab.models.ladder import build_model, rung
+
+        return build_model("lstm", rung("l0").config)
 
     lin = ExactLinear(np.ones((2, 1)))  # q = [[127], [127]]: the bound row sums 2 x 127 x limit
     lin.self_test()
@@ -313,10 +321,21 @@ def test_self_test_refuses_a_limit_past_the_bound_even_where_fp32_gets_it_right(
         out = real_mm(a, b, **kw)
         return out - (out < -0.9 * bound).float()
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(torch, "mm", loses_large_negatives)
-        with pytest.raises(InexactArithmeticError):
-            lin.self_test()  # the bound is tried with both signs
+    def loses_large_positives(a, b, **kw):
+        out = real_mm(a, b, **kw)
+        return out + (out > 0.9 * bound).float()
+
+    for inexact in (loses_large_negatives, loses_large_positives):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(torch, "mm", inexact)
+            with pytest.raises(InexactArithmeticError):
+                lin.self_test()  # the bound is tried with both signs
+            with pytest.raises(InexactArithmeticError):  # and a predictor runs it before coding
+                PortablePredictor(tiny_lstm(), "x")
+    at_bound = ExactLinear(np.array([[1.0], [1 / 127]]))  # q = [[127], [1]]: column sum 128
+    at_bound.limit = (1 << 24) // 128  # the bound row sums to exactly 2^24: not strictly below
+    with pytest.raises(InexactArithmeticError):
+        at_bound.self_test()
     before = torch.get_float32_matmul_precision()
     try:
         torch.set_float32_matmul_precision("medium")
@@ -373,3 +392,12 @@ def test_gelu_just_inside_the_table_is_interpolated():
     g = np.array([[v]])
     _gelu_rows(g, PHI_TABLE)
     assert g[0, 0] == v * (PHI_TABLE[0] + 0.5 * (PHI_TABLE[1] - PHI_TABLE[0])) and g[0, 0] < 0
+
+
+def test_gelu_in_the_tables_last_cell_reads_its_last_entry():
+    from ziplab.models.portable.transformer import GELU_RANGE, GELU_RES, PHI_TABLE, _gelu_rows
+
+    v = GELU_RANGE - 0.5 / GELU_RES
+    g = np.array([[v]])
+    _gelu_rows(g, PHI_TABLE)
+    assert g[0, 0] == pytest.approx(v * 0.5 * (1 + math.erf(v / math.sqrt(2))), abs=1e-9)
