@@ -56,13 +56,28 @@ def family_summary(runs: list[dict]) -> dict[str, Any]:
 
 
 def write_grid_report(results: dict, out: Path) -> dict:
-    runs = results.get("runs", [])
-    families = sorted({r["family"] for r in runs})
-    fits = {f: family_summary([r for r in runs if r["family"] == f]) for f in families}
+    """Fits, plots and report over the runs trained with the ladder's current recipes; runs of an
+    older recipe stay in results.json (a grid with their budget measures them again) but are
+    listed apart and fitted with nothing."""
+    current, stale = split_by_recipe(results.get("runs", []))
+    results = {**results, "runs": current}
+    families = sorted({r["family"] for r in current})
+    fits = {f: family_summary([r for r in current if r["family"] == f]) for f in families}
     (out / "fit.json").write_text(json.dumps(fits, indent=2, default=float))
     plots = plot_grid(results, fits, out)
-    (out / "report.md").write_text("\n".join(_report(results, fits, plots)) + "\n")
+    lines = _report(results, fits, plots)
+    if stale:
+        lines += ["", "## Runs of an older recipe (kept in results.json, not fitted or plotted)", "",
+                  ", ".join(f"{r['size']}@{r['budget']} ({r['actual_bpb']:.4f})" for r in stale)]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
     return {"fits": fits}
+
+
+def split_by_recipe(runs: list[dict]) -> tuple[list[dict], list[dict]]:
+    from ..models.ladder import rung
+
+    current = [r for r in runs if r.get("recipe") == rung(r["size"]).recipe]
+    return current, [r for r in runs if r not in current]
 
 
 def _fit_of(summary: dict) -> JointFit | None:
@@ -107,6 +122,7 @@ def plot_grid(results: dict, fits: dict, out: Path) -> list[str]:
                 dd = np.geomspace(pts[0][0] / 1.5, pts[-1][0] * 4, 50)
                 ax.plot(dd, fit.predict(pts[0][2], dd), "-", color=color, lw=1)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # decade labels only
         ax.set_xlabel("training bytes D")
         ax.set_ylabel("held-out bpb (range-coded)")
         title = f"{fam}" + (f": E={fit.E:.2f} + {fit.A:.3g}·N^-{fit.alpha:.2f} + {fit.B:.3g}·D^-{fit.beta:.2f}, R²={fit.r2:.3f}"
@@ -136,6 +152,7 @@ def plot_grid(results: dict, fits: dict, out: Path) -> list[str]:
                         cmap="plasma", edgecolor="k", zorder=3)
         fig.colorbar(sc, ax=ax, label="log10 run FLOPs (6ND)")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # decade labels only
         ax.set_ylim(min(r["actual_bpb"] for r in mine) - 0.3, max(r["actual_bpb"] for r in mine) + 0.3)
         ax.set_xlabel("non-embedding parameters N")
         ax.set_ylabel("bpb")
@@ -168,6 +185,7 @@ def plot_grid(results: dict, fits: dict, out: Path) -> list[str]:
             adj = fit.predict(nn, np.inf) + 8 * 2.0 * law[0] * nn ** law[1] / s
             ax.plot(nn, adj, ls, label=f"{fam}, file {s / 1e6:g} MB")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # decade labels only
     ax.set_ylim(0, 8)
     ax.set_xlabel("non-embedding parameters N (converged: D → ∞)")
     ax.set_ylabel("bpb charged for the model (float16 weights)")
