@@ -22,6 +22,7 @@ exec python -m pytest -x -q -p no:cacheprovider -k "not ctx" \
   tests/test_portable.py::test_transformer_attention_limits_keep_every_product_below_2_24 \
   tests/test_portable.py::test_gelu_is_exactly_zero_at_and_below_the_table_and_angles_reduce_into_range \
   tests/test_portable.py::test_attention_weights_do_not_depend_on_where_the_scores_sit \
+  tests/test_portable.py::test_attention_output_keeps_the_heads_in_order \
   tests/test_portable.py::test_gelu_just_inside_the_table_is_interpolated \
   tests/test_portable.py::test_gelu_in_the_tables_last_cell_reads_its_last_entry \
   tests/test_portable.py::test_lookup_tables_track_the_functions \

@@ -401,3 +401,12 @@ def test_gelu_in_the_tables_last_cell_reads_its_last_entry():
     g = np.array([[v]])
     _gelu_rows(g, PHI_TABLE)
     assert g[0, 0] == pytest.approx(v * 0.5 * (1 + math.erf(v / math.sqrt(2))), abs=1e-9)
+
+
+def test_attention_output_keeps_the_heads_in_order():
+    from ziplab.models.portable.transformer import _attend_out
+
+    yacc = np.arange(12, dtype=np.float32).reshape(1, 1, 3, 4)  # one lane, one kv head, 3 query heads
+    out = np.zeros((1, 12))
+    _attend_out(yacc, np.array([[[1.0, 2.0, 3.0]]]), out)
+    assert out[0].tolist() == [0, 1, 2, 3, 8, 10, 12, 14, 24, 27, 30, 33]
