@@ -76,8 +76,11 @@ def write_grid_report(results: dict, out: Path) -> dict:
 def split_by_recipe(runs: list[dict]) -> tuple[list[dict], list[dict]]:
     from ..models.ladder import rung
 
-    current = [r for r in runs if r.get("recipe") == rung(r["size"]).recipe]
-    return current, [r for r in runs if r not in current]
+    current: list[dict] = []
+    stale: list[dict] = []
+    for r in runs:
+        (current if r.get("recipe") == rung(r["size"]).recipe else stale).append(r)
+    return current, stale
 
 
 def _fit_of(summary: dict) -> JointFit | None:
