@@ -9,17 +9,26 @@ import json
 import numpy as np
 from ziplab.sweep.grid import GridSettings, flops, run_grid
 from ziplab.sweep.grid_report import family_summary
-from ziplab.sweep.joint import JointFit, bootstrap, fit_joint, optimal_split
+import pytest
+from ziplab.sweep.joint import JointFit, bootstrap, fit_joint, optimal_split, select_form
 
 TRUTH = JointFit(E=0.9, A=20.0, alpha=0.30, B=60.0, beta=0.25, r2=1.0, n_runs=0)
+#: a law whose model-size gain grows with D (what the transformer grid shows)
+KAPLAN = JointFit(E=1.2, A=30.0, alpha=0.30, B=400.0, beta=0.35, r2=1.0, n_runs=0, form="kaplan")
 SIZES = np.array([2.5e3, 1e4, 4.4e4, 1.9e5, 8e5])  # the LSTM ladder's spacing (~x4)
 BUDGETS = np.array([2e6, 5.66e6, 1.6e7])  # the grid's default spacing (x8 end to end)
 
 
-def _grid(seed: int, noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _grid(seed: int, noise: float, truth: JointFit = TRUTH) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n, d = (a.ravel() for a in np.meshgrid(SIZES, BUDGETS))
-    y = TRUTH.predict(n, d) * (1 + noise * np.random.default_rng(seed).standard_normal(n.size))
+    y = truth.predict(n, d) * (1 + noise * np.random.default_rng(seed).standard_normal(n.size))
     return n, d, y
+
+
+def _runs(n: np.ndarray, d: np.ndarray, y: np.ndarray) -> list[dict]:
+    return [{"size": f"s{i}", "budget": int(b), "non_embedding_params": float(a), "params": float(a) * 1.2 + 5000,
+             "train_bytes": float(b), "actual_bpb": float(v), "flops": 6 * a * b, "flops_6nd": 6 * a * b}
+            for i, (a, b, v) in enumerate(zip(n, d, y))]
 
 
 def test_joint_fit_recovers_the_truth_and_predicts_a_held_out_run():
@@ -70,13 +79,73 @@ def test_flops_count_the_attention_term_for_transformers_only():
 
 def test_family_summary_reports_a_prediction_and_model_cost():
     n, d, y = _grid(3, 0.005)
-    runs = [{"size": f"s{i}", "budget": int(b), "non_embedding_params": float(a), "params": float(a) * 1.2 + 5000,
-             "train_bytes": float(b), "actual_bpb": float(v), "flops": 6 * a * b, "flops_6nd": 6 * a * b}
-            for i, (a, b, v) in enumerate(zip(n, d, y))]
-    out = family_summary(runs)
+    out = family_summary(_runs(n, d, y))
     assert abs(out["prediction"]["error"]) < 0.02
     costs = [m for m in out["model_cost"] if m["train_bytes"] is None]
     assert [m["best_n"] for m in costs] == sorted(m["best_n"] for m in costs)  # bigger files, bigger models
+
+
+def test_kaplan_form_keeps_the_limits_and_grows_the_size_gain_with_data():
+    n = np.array([1e4, 1e6])
+    for d in (1e6, 1e8):
+        gap = KAPLAN.predict(n[0], d) - KAPLAN.predict(n[1], d)
+        flat = dataclass_replace(KAPLAN, form="chinchilla")
+        assert np.isclose(flat.predict(n[0], d) - flat.predict(n[1], d), KAPLAN.A * (n[0] ** -0.3 - n[1] ** -0.3))
+    assert KAPLAN.predict(n[0], 1e8) - KAPLAN.predict(n[1], 1e8) > KAPLAN.predict(n[0], 1e6) - KAPLAN.predict(n[1], 1e6)
+    assert np.isclose(KAPLAN.predict(1e5, np.inf), KAPLAN.E + KAPLAN.A * 1e5 ** -KAPLAN.alpha)
+    assert np.isclose(KAPLAN.predict(np.inf, 1e7), KAPLAN.E + KAPLAN.B * 1e7 ** -KAPLAN.beta)
+
+
+def dataclass_replace(fit: JointFit, **changes: object) -> JointFit:
+    return dataclasses.replace(fit, **changes)
+
+
+@pytest.mark.parametrize("truth", [TRUTH, KAPLAN], ids=["chinchilla", "kaplan"])
+def test_each_form_recovers_its_truth_and_the_selection_finds_it(truth):
+    n, d, y = _grid(5, 0.003, truth)
+    top = int(np.argmax(n * d))
+    rest = np.arange(n.size) != top
+    fit = fit_joint(n[rest], d[rest], y[rest], form=truth.form)
+    assert fit.form == truth.form and fit.r2 > 0.99
+    assert abs(fit.predict(n[top], d[top]) / truth.predict(n[top], d[top]) - 1) < 0.02
+    assert select_form(n[rest], d[rest], y[rest], n[rest] * d[rest])["form"] == truth.form
+
+
+def test_the_other_form_misses_a_kaplan_grid():
+    """Negative control: the additive law cannot bend the size gain with D, so on a Kaplan grid it
+    fits worse and predicts the held-out corner worse than the Kaplan form does."""
+    n, d, y = _grid(6, 0.0, KAPLAN)
+    top = int(np.argmax(n * d))
+    rest = np.arange(n.size) != top
+    errors = {form: abs(fit_joint(n[rest], d[rest], y[rest], form=form).predict(n[top], d[top]) / y[top] - 1)
+              for form in ("chinchilla", "kaplan")}
+    assert errors["kaplan"] < 0.002 < errors["chinchilla"]
+
+
+def test_form_selection_never_sees_the_held_out_run():
+    n, d, y = _grid(7, 0.003, KAPLAN)
+    base = family_summary(_runs(n, d, y))
+    top = int(np.argmax(n * d))
+    y2 = y.copy()
+    y2[top] *= 1.3  # whatever the held-out run measures, the form is chosen the same way
+    moved = family_summary(_runs(n, d, y2))
+    assert base["selection"] == moved["selection"] and base["form"] == moved["form"] == "kaplan"
+    assert base["prediction"]["predicted_bpb"] == moved["prediction"]["predicted_bpb"]
+    assert set(base["forms"]) == {"chinchilla", "kaplan"}
+    assert base["prediction"]["error"] == base["forms"]["kaplan"]["error"]
+
+
+def test_kaplan_frontier_follows_the_same_closed_form():
+    c = np.geomspace(1e12, 1e16, 8)
+    n_opt, _ = optimal_split(KAPLAN, c)
+    slope = np.polyfit(np.log(c), np.log(n_opt), 1)[0]
+    assert abs(slope - KAPLAN.beta / (KAPLAN.alpha + KAPLAN.beta)) < 0.02
+
+
+def test_unknown_form_is_refused():
+    n, d, y = _grid(0, 0.0)
+    with pytest.raises(ValueError, match="unknown law form"):
+        fit_joint(n, d, y, form="linear")
 
 
 def test_tiny_grid_end_to_end(tmp_path, monkeypatch):

@@ -1,9 +1,11 @@
 """fit.json, report.md and the plots of an (N, D) grid folder.
 
-fit.json, per family: {"n_runs", "E", "A", "alpha", "B", "beta", "r2", "ci": {"E", "alpha", "beta"},
-"prediction": {"held_out_runs", "predicted_bpb", "measured_bpb", "error"}, "frontier": {...},
+fit.json, per family: {"n_runs", "form", "E", "A", "alpha", "B", "beta", "r2", "ci": {"E", "alpha", "beta"},
+"selection": {...}, "forms": {form: {"r2", "E", "alpha", "beta", "predicted_bpb", "error"}},
+"prediction": {"held_out_runs", "form", "predicted_bpb", "measured_bpb", "error"}, "frontier": {...},
 "model_cost": [...]}. The prediction fits every run but the family's highest-compute one and
-predicts that one: the number that says whether the law is worth anything.
+predicts that one: the number that says whether the law is worth anything. The law's form is
+chosen before, on the other runs only.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .joint import (JointFit, bootstrap, fit_joint, frontier_exponents, model_cost, optimal_split,
-                    total_param_law)
+from .joint import (FORMS, JointFit, bootstrap, fit_joint, frontier_exponents, model_cost, optimal_split,
+                    select_form, total_param_law)
 
 FILE_SIZES = (1e6, 1e7, 1e8, 1e9)
 REFERENCE_LINES = ("ppmd-o6", "xz-9e", "zlib-9")
@@ -28,21 +30,42 @@ def _columns(runs: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def family_summary(runs: list[dict]) -> dict[str, Any]:
-    """Joint fit, bootstrap intervals, held-out prediction, frontier and model cost for one family."""
+    """Joint fit, bootstrap intervals, held-out prediction, frontier and model cost for one family.
+
+    The highest-compute run is held out for the prediction. The law's form is chosen before that,
+    on the other runs alone (`select_form`: which form best predicts *their* highest-compute run),
+    and both forms' fits and predictions are reported beside the chosen one."""
     n, d, y = _columns(runs)
-    fit = fit_joint(n, d, y)
+    compute = np.array([r["flops"] for r in runs], float)
+    top = int(np.argmax(compute))
+    rest = [i for i in range(len(runs)) if i != top]
+    selection = select_form(n[rest], d[rest], y[rest], compute[rest])
+    full = {form: fit_joint(n, d, y, form=form) for form in FORMS}
+    partial = {form: fit_joint(n[rest], d[rest], y[rest], form=form) for form in FORMS}
+    fit = full[selection["form"]]
     if fit is None:
         return {"n_runs": len(runs), "note": "needs >= 6 runs over >= 2 sizes and >= 2 budgets"}
     out: dict[str, Any] = {**{k: round(v, 6) if isinstance(v, float) else v for k, v in fit.to_dict().items()},
                            "ci": bootstrap(n, d, y, fit)}
-    top = int(np.argmax([r["flops"] for r in runs]))
-    rest = [i for i in range(len(runs)) if i != top]
-    partial = fit_joint(n[rest], d[rest], y[rest])
-    if partial is not None:
-        pred = float(partial.predict(n[top], d[top]))
-        out["prediction"] = {"held_out_runs": [f"{runs[top]['size']}@{runs[top]['budget']}"],
-                             "fitted_on": len(rest), "predicted_bpb": round(pred, 4),
-                             "measured_bpb": round(float(y[top]), 4), "error": round(float(pred / y[top] - 1), 4)}
+    validation = runs[rest[selection["validation_run_index"]]]
+    out["selection"] = {"rule": "the form whose fit on the other runs best predicts the highest-compute run "
+                                "among them (the held-out run never takes part)",
+                        "validation_run": f"{validation['size']}@{validation['budget']}",
+                        "validation_errors": selection["errors"]}
+    held = f"{runs[top]['size']}@{runs[top]['budget']}"
+    out["forms"] = {}
+    for form in FORMS:
+        if full[form] is None or partial[form] is None:
+            continue
+        pred = float(partial[form].predict(n[top], d[top]))
+        out["forms"][form] = {"r2": round(full[form].r2, 6), "E": round(full[form].E, 6),
+                              "alpha": round(full[form].alpha, 6), "beta": round(full[form].beta, 6),
+                              "predicted_bpb": round(pred, 4), "error": round(float(pred / y[top] - 1), 4)}
+    if selection["form"] in out["forms"]:
+        chosen = out["forms"][selection["form"]]
+        out["prediction"] = {"held_out_runs": [held], "fitted_on": len(rest), "form": selection["form"],
+                             "predicted_bpb": chosen["predicted_bpb"], "measured_bpb": round(float(y[top]), 4),
+                             "error": chosen["error"]}
     flops = np.array([r["flops_6nd"] for r in runs])
     compute = np.geomspace(flops.min(), flops.max() * 100, 12)
     out["frontier"] = {"compute_range": [float(compute[0]), float(compute[-1])], **frontier_exponents(fit, compute),
@@ -87,7 +110,7 @@ def _fit_of(summary: dict) -> JointFit | None:
     if "alpha" not in summary:
         return None
     return JointFit(summary["E"], summary["A"], summary["alpha"], summary["B"], summary["beta"], summary["r2"],
-                    summary["n_runs"])
+                    summary["n_runs"], summary.get("form", "chinchilla"))
 
 
 # ---- plots ---------------------------------------------------------------------------------
@@ -128,8 +151,7 @@ def plot_grid(results: dict, fits: dict, out: Path) -> list[str]:
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # decade labels only
         ax.set_xlabel("training bytes D")
         ax.set_ylabel("held-out bpb (range-coded)")
-        title = f"{fam}" + (f": E={fit.E:.2f} + {fit.A:.3g}·N^-{fit.alpha:.2f} + {fit.B:.3g}·D^-{fit.beta:.2f}, R²={fit.r2:.3f}"
-                            if fit else "")
+        title = f"{fam}" + (f" ({fit.form}): {fit.describe()}, R²={fit.r2:.3f}" if fit else "")
         ax.set_title(title, fontsize=8)
         refs(ax)
     written.append(_save(fig, out / "grid.png"))
@@ -213,6 +235,14 @@ def _save(fig: Any, path: Path) -> str:
     return path.name
 
 
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{v:+.2%}"
+
+
+def _num(v: float | None) -> str:
+    return "–" if v is None else f"{v:.4f}"
+
+
 def _section(title: str, header: list[str], rows: list[list[Any]]) -> list[str]:
     lines = ["", f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
@@ -241,15 +271,29 @@ def _report(results: dict, fits: dict, plots: list[str]) -> list[str]:
     for size, t in sorted(results.get("tuning", {}).items()):
         lines.append(f"| {size} | {t['rung_lr']:.3g} | {t['validation_bpb']} | {t['chosen_lr']:.3g} |")
     fitted = {fam: f for fam, f in fits.items() if "alpha" in f}
-    lines += _section("Joint fit bpb(N, D) = E + A·N^-α + B·D^-β (Huber on log-residuals; 95% bootstrap CI)",
-                      ["family", "runs", "E", "α", "β", "R²", "CI E", "CI α", "CI β"],
-                      [[fam, f["n_runs"], f"{f['E']:.3f}", f"{f['alpha']:.3f}", f"{f['beta']:.3f}", f"{f['r2']:.4f}",
-                        f["ci"].get("E"), f["ci"].get("alpha"), f["ci"].get("beta")] for fam, f in fitted.items()])
+    lines += ["", "## Form of the law, chosen without the held-out run", "",
+              "Both forms share E, A, α, B, β and the limits bpb(N, ∞) = E + A·N^-α, bpb(∞, D) = E + B·D^-β. "
+              "chinchilla: E + A·N^-α + B·D^-β (a bigger model gains the same at every D); "
+              "kaplan: E + ((A·N^-α)^(1/β) + (B·D^-β)^(1/β))^β (its gain grows with D). Per family, each form "
+              "is fitted on every run but the held-out one and the top-compute run among them, and predicts "
+              "that run; the smaller error chooses the form. Both forms' held-out predictions are shown."]
+    lines += _section("Form selection", ["family", "validation run", "validation error chinchilla",
+                                         "validation error kaplan", "chosen", "R² chinchilla", "R² kaplan",
+                                         "held-out error chinchilla", "held-out error kaplan"],
+                      [[fam, f["selection"]["validation_run"],
+                        *(_pct(f["selection"]["validation_errors"].get(form)) for form in FORMS), f["form"],
+                        *(_num(f["forms"].get(form, {}).get("r2")) for form in FORMS),
+                        *(_pct(f["forms"].get(form, {}).get("error")) for form in FORMS)] for fam, f in fitted.items()])
+    lines += _section("Joint fit in the chosen form (Huber on log-residuals; 95% bootstrap CI)",
+                      ["family", "form", "runs", "E", "α", "β", "R²", "CI E", "CI α", "CI β"],
+                      [[fam, f["form"], f["n_runs"], f"{f['E']:.3f}", f"{f['alpha']:.3f}", f"{f['beta']:.3f}",
+                        f"{f['r2']:.4f}", f["ci"].get("E"), f["ci"].get("alpha"), f["ci"].get("beta")]
+                       for fam, f in fitted.items()])
     lines += [f"- {fam}: {f['note']}" for fam, f in fits.items() if "note" in f]
     lines += _section("Prediction of the highest-compute run (fitted without it)",
-                      ["family", "held out", "predicted", "measured", "error"],
-                      [[fam, ", ".join(p["held_out_runs"]), f"{p['predicted_bpb']:.4f}", f"{p['measured_bpb']:.4f}",
-                        f"{p['error']:+.2%}"] for fam, p in ((k, f.get("prediction")) for k, f in fits.items()) if p])
+                      ["family", "form", "held out", "predicted", "measured", "error"],
+                      [[fam, p["form"], ", ".join(p["held_out_runs"]), f"{p['predicted_bpb']:.4f}",
+                        f"{p['measured_bpb']:.4f}", f"{p['error']:+.2%}"] for fam, p in ((k, f.get("prediction")) for k, f in fits.items()) if p])
     lines += _section("Compute-optimal frontier (C ≈ 6·N·D)",
                       ["family", "N_opt ∝ C^a", "D_opt ∝ C^b", "closed form a, b", "Chinchilla"],
                       [[fam, fr["a_n_opt"], fr["b_d_opt"], f"{fr['a_closed_form']}, {fr['b_closed_form']}", "0.5, 0.5"]
