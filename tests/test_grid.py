@@ -148,6 +148,18 @@ def test_unknown_form_is_refused():
         fit_joint(n, d, y, form="linear")
 
 
+def test_the_longer_slice_section_marks_a_row_whose_run_is_no_longer_the_largest():
+    from ziplab.sweep.grid_report import _largest_section
+
+    runs = [{"family": "transformer", "size": "t4", "budget": b, "flops": b} for b in (8, 22)]
+    longer = {"peer": "ppmd-o6", "peers": {"ppmd-o6": 1.929}, "slice": "the first 1,048,576 bytes", "bytes": 1 << 20,
+              "command": "python benchmarks/grid_largest.py", "runs": [
+                  {"family": "transformer", "size": "t4", "budget": b, "cross_entropy_bpb": 2.0, "actual_bpb": 2.01,
+                   "vs_peer": 0.081} for b in (8, 22)]}
+    rows = [line for line in _largest_section(longer, runs) if line.startswith("| transformer")]
+    assert rows[0].endswith("| no: re-run it |") and rows[1].endswith("| yes |")
+
+
 def test_tiny_grid_end_to_end(tmp_path, monkeypatch):
     s = GridSettings(corpus="stdlib", sizes=("l0", "t0"), budgets=(8192, 16384), lr_factors=(1.0, 2.0),
                      eval_bytes=2048, tune_bytes=2048, out=str(tmp_path / "g"))

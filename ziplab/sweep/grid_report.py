@@ -89,11 +89,40 @@ def write_grid_report(results: dict, out: Path) -> dict:
     (out / "fit.json").write_text(json.dumps(fits, indent=2, default=float))
     plots = plot_grid(results, fits, out)
     lines = _report(results, fits, plots)
+    longer = out / "largest.json"
+    if longer.is_file():
+        lines += _largest_section(json.loads(longer.read_text()), current)
     if stale:
         lines += ["", "## Runs of an older recipe (kept in results.json, not fitted or plotted)", "",
                   ", ".join(f"{r['size']}@{r['budget']} ({r['actual_bpb']:.4f})" for r in stale)]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     return {"fits": fits}
+
+
+def largest_runs(runs: list[dict]) -> dict[str, dict]:
+    """The highest-compute run of each family."""
+    best: dict[str, dict] = {}
+    for r in runs:
+        if r["family"] not in best or r["flops"] > best[r["family"]]["flops"]:
+            best[r["family"]] = r
+    return best
+
+
+def _largest_section(longer: dict, current: list[dict]) -> list[str]:
+    """benchmarks/grid_largest.py's record: the largest runs coded on a longer slice beside PPMd.
+    A row whose run is no longer its family's largest is marked stale (re-run the benchmark)."""
+    top = largest_runs(current)
+    peer = longer["peer"]
+
+    def still(r: dict) -> str:
+        best = top.get(r["family"], {})
+        return "yes" if (best.get("size"), best.get("budget")) == (r["size"], r["budget"]) else "no: re-run it"
+
+    rows = [[r["family"], f"{r['size']}@{r['budget']}", f"{r['cross_entropy_bpb']:.4f}", f"{r['actual_bpb']:.4f}",
+             f"{longer['peers'][peer]:.4f}", f"{r['vs_peer']:+.4f}", still(r)] for r in longer["runs"]]
+    return _section(f"Largest runs on {longer['slice']} ({longer['bytes']:,} bytes), beside {peer}: "
+                    f"`{longer['command']}`",
+                    ["family", "run", "CE bpb", "actual bpb", peer, "Δ", "still the largest run"], rows)
 
 
 def split_by_recipe(runs: list[dict]) -> tuple[list[dict], list[dict]]:

@@ -1,0 +1,79 @@
+"""The (N, D) grid's largest runs against PPMd on a longer held-out slice (issue #12's last target).
+
+The grid codes 128 KiB per run; PPMd gains more from a longer file than a static model does, so the
+target is set on the first 1 MiB of dev.txt. Per family the highest-compute run of the current
+recipe is range-coded for real (decoded back and compared) on the same bytes as PPMd o6 and the
+other classic coders, in the same run.
+
+    python benchmarks/grid_largest.py [--grid docs/results/gutenberg-grid] [--bytes 1048576]
+
+Writes <grid>/largest.json (with the machine it ran on) and prints a table; the grid report shows
+it when present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+PEER = "ppmd-o6"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--grid", default=str(ROOT / "docs" / "results" / "gutenberg-grid"))
+    ap.add_argument("--corpus", default=str(ROOT.parent / "shared" / "corpora" / "gutenberg"))
+    ap.add_argument("--bytes", type=int, default=1 << 20)
+    ap.add_argument("--lanes", type=int, default=64)
+    args = ap.parse_args()
+
+    from ziplab.corpora import load_corpus
+    from ziplab.hardware import torch_capability
+    from ziplab.sweep.grid_report import largest_runs, split_by_recipe
+    from ziplab.sweep.report import environment
+    from ziplab.sweep.run import baselines, code_for_real
+
+    grid = Path(args.grid)
+    results = json.loads((grid / "results.json").read_text())
+    corpus = load_corpus(args.corpus)
+    if corpus.sha256 != results["corpus_sha256"]:
+        raise SystemExit(f"{args.corpus} is not the corpus the grid trained on")
+    data = corpus.heldout()[: args.bytes]
+    console = Console(width=150)
+    t0 = time.perf_counter()
+    peers = baselines(data)
+    console.print(f"classic coders on {len(data):,} held-out bytes: {time.perf_counter() - t0:.0f} s")
+    rows = []
+    for family, run in sorted(largest_runs(split_by_recipe(results["runs"])[0]).items()):
+        coded = code_for_real(grid / "checkpoints" / run["checkpoint"], data, args.lanes, 1, run["size"])
+        rows.append({"family": family, "size": run["size"], "budget": run["budget"], "flops": run["flops"],
+                     "grid_slice_bpb": run["actual_bpb"], **coded,
+                     "vs_peer": round(coded["actual_bpb"] - peers[PEER], 4),
+                     "below_peer": coded["actual_bpb"] < peers[PEER]})
+        console.print(f"{family} {run['size']}@{run['budget']:,}: {coded['actual_bpb']:.4f} bpb")
+    env = {**environment(), "torch_capability": torch_capability()}
+    record = {"corpus": results["corpus"], "corpus_sha256": results["corpus_sha256"], "bytes": len(data),
+              "slice": f"the first {len(data):,} bytes of the held-out split", "peer": PEER,
+              "peers": peers, "runs": rows, "environment": env,
+              "command": f"python benchmarks/grid_largest.py --bytes {args.bytes}"}
+    (grid / "largest.json").write_text(json.dumps(record, indent=2) + "\n")
+
+    table = Table(title=f"largest grid runs vs {PEER} on the first {len(data):,} held-out bytes ({env['cpu']})")
+    for col in ("family", "run", "128 KiB grid slice", "CE bpb", "actual bpb", PEER, "Δ vs peer", "enc KB/s"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(r["family"], f"{r['size']}@{r['budget'] / 1e6:g} MB", f"{r['grid_slice_bpb']:.4f}",
+                      f"{r['cross_entropy_bpb']:.4f}", f"{r['actual_bpb']:.4f}", f"{peers[PEER]:.4f}",
+                      f"{r['vs_peer']:+.4f}", f"{r['encode_kbps']:.1f}")
+    console.print(table)
+    console.print(f"wrote {grid / 'largest.json'}")
+
+
+if __name__ == "__main__":
+    main()
