@@ -185,3 +185,12 @@ def test_tiny_grid_end_to_end(tmp_path, monkeypatch):
     assert ("stale", "l0") in events
     runs = json.loads((tmp_path / "g" / "results.json").read_text())["runs"]
     assert all(r["recipe"] == ladder.rung(r["size"]).recipe for r in runs)
+    # a run trained at a rate the current tuning did not choose is measured again too
+    results = json.loads((tmp_path / "g" / "results.json").read_text())
+    next(r for r in results["runs"] if (r["size"], r["budget"]) == ("t0", 16384))["lr"] *= 3
+    (tmp_path / "g" / "results.json").write_text(json.dumps(results))
+    events.clear()
+    run_grid(s, hook)
+    assert [e for e in events if e[0] == "stale"] == [("stale", "t0")]
+    again = json.loads((tmp_path / "g" / "results.json").read_text())
+    assert all(r["lr"] == again["tuning"][r["size"]]["chosen_lr"] for r in again["runs"])

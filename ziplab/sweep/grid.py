@@ -196,12 +196,12 @@ class Grid:
     def measure(self, size: str, budget: int) -> dict:
         from ..models.ladder import rung
 
-        recorded = next((r for r in self.results()["runs"] if (r["size"], r["budget"]) == (size, budget)), None)
-        if recorded is not None and recorded.get("recipe") == rung(size).recipe:
-            return recorded
-        if recorded is not None:
-            self.hook("stale", {"size": size, "budget": budget})
         lr = self.tuned_lr(size)
+        recorded = next((r for r in self.results()["runs"] if (r["size"], r["budget"]) == (size, budget)), None)
+        if recorded is not None and recorded.get("recipe") == rung(size).recipe and recorded.get("lr") == lr:
+            return recorded
+        if recorded is not None:  # another recipe, or a rate the current tuning did not choose
+            self.hook("stale", {"size": size, "budget": budget})
         path, meta = self.train(size, lr, budget)
         coded = code_for_real(path, self.eval, self.s.lanes, 1, size, self.progress)
         record = {
