@@ -44,9 +44,9 @@ class JointFit:
     def predict(self, n: Any, d: Any) -> np.ndarray:
         n, d = np.asarray(n, float), np.asarray(d, float)
         ta, tb = self.A * n ** -self.alpha, self.B * d ** -self.beta
-        if self.form == "kaplan":
-            q = 1.0 / self.beta
-            return self.E + (ta ** q + tb ** q) ** self.beta
+        if self.form == "kaplan":  # (ta^(1/β) + tb^(1/β))^β in logs: no overflow at tiny N or D
+            with np.errstate(divide="ignore"):
+                return self.E + np.exp(self.beta * np.logaddexp(np.log(ta) / self.beta, np.log(tb) / self.beta))
         return self.E + ta + tb
 
     def to_dict(self) -> dict[str, float | str]:
