@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def main() -> None:
     ap.add_argument("--grid", default=str(ROOT / "docs" / "results" / "gutenberg-grid"))
     ap.add_argument("--corpus", default=str(ROOT.parent / "shared" / "corpora" / "gutenberg"))
     ap.add_argument("--bytes", type=int, default=1 << 20)
-    ap.add_argument("--lanes", type=int, default=64)
+    ap.add_argument("--lanes", type=int, default=None, help="coding lanes (default: the grid's)")
     args = ap.parse_args()
 
     from ziplab.corpora import load_corpus
@@ -45,23 +46,28 @@ def main() -> None:
     if corpus.sha256 != results["corpus_sha256"]:
         raise SystemExit(f"{args.corpus} is not the corpus the grid trained on")
     data = corpus.heldout()[: args.bytes]
+    lanes = args.lanes or results["settings"]["lanes"]
     console = Console(width=150)
     t0 = time.perf_counter()
     peers = baselines(data)
     console.print(f"classic coders on {len(data):,} held-out bytes: {time.perf_counter() - t0:.0f} s")
     rows = []
-    for family, run in sorted(largest_runs(split_by_recipe(results["runs"])[0]).items()):
-        coded = code_for_real(grid / "checkpoints" / run["checkpoint"], data, args.lanes, 1, run["size"])
+    for family, run in sorted(largest_runs(split_by_recipe(results["runs"], results.get("tuning"))[0]).items()):
+        coded = code_for_real(grid / "checkpoints" / run["checkpoint"], data, lanes, 1, run["size"])
         rows.append({"family": family, "size": run["size"], "budget": run["budget"], "flops": run["flops"],
+                     "checkpoint": run["checkpoint"], "lr": run["lr"],
                      "grid_slice_bpb": run["actual_bpb"], **coded,
                      "vs_peer": round(coded["actual_bpb"] - peers[PEER], 4),
                      "below_peer": coded["actual_bpb"] < peers[PEER]})
         console.print(f"{family} {run['size']}@{run['budget']:,}: {coded['actual_bpb']:.4f} bpb")
     env = {**environment(), "torch_capability": torch_capability()}
     record = {"corpus": results["corpus"], "corpus_sha256": results["corpus_sha256"], "bytes": len(data),
-              "slice": f"the first {len(data):,} bytes of the held-out split", "peer": PEER,
-              "peers": peers, "runs": rows, "environment": env,
-              "command": f"python benchmarks/grid_largest.py --bytes {args.bytes}"}
+              "slice": f"the first {len(data):,} bytes of the held-out split", "lanes": lanes,
+              "overlap": "the slice holds the grid's evaluation slice and the validation slice its rates were "
+                         "chosen on (none of it is trained on)",
+              "peer": PEER, "peers": peers, "runs": rows, "environment": env,
+              "command": f"python benchmarks/grid_largest.py --grid {os.path.relpath(args.grid, ROOT)} "
+                         f"--corpus {os.path.relpath(args.corpus, ROOT)} --bytes {args.bytes} --lanes {lanes}"}
     (grid / "largest.json").write_text(json.dumps(record, indent=2) + "\n")
 
     table = Table(title=f"largest grid runs vs {PEER} on the first {len(data):,} held-out bytes ({env['cpu']})")

@@ -132,18 +132,21 @@ def fit_joint(n: Sequence[float], d: Sequence[float], y: Sequence[float],
 def select_form(n: Sequence[float], d: Sequence[float], y: Sequence[float], compute: Sequence[float]) -> dict[str, Any]:
     """Choose the law's form the way the headline test uses it: per form, fit every run but the
     highest-compute one and predict that one; the smaller relative error wins (Chinchilla's form on
-    a tie or when neither can be fitted). Callers pass runs that exclude whatever they will hold
+    a tie, and by default, flagged `"default": True`, when neither can be fitted). Callers pass runs that exclude whatever they will hold
     out later, so the choice never sees the run it is judged on."""
     n, d, y, compute = (np.asarray(v, float) for v in (n, d, y, compute))
+    if len(y) < 2:
+        return {"form": FORMS[0], "validation_run_index": None, "errors": {}, "default": True}
     top = int(np.argmax(compute))
     rest = np.arange(len(y)) != top
     errors: dict[str, float] = {}
     for form in FORMS:
         fit = fit_joint(n[rest], d[rest], y[rest], form=form)
         if fit is not None:
-            errors[form] = round(float(fit.predict(n[top], d[top]) / y[top] - 1), 4)
+            errors[form] = float(fit.predict(n[top], d[top]) / y[top] - 1)
     chosen = min(errors, key=lambda f: (abs(errors[f]), FORMS.index(f))) if errors else FORMS[0]
-    return {"form": chosen, "validation_run_index": top, "errors": errors}
+    return {"form": chosen, "validation_run_index": top, "errors": {f: round(e, 4) for f, e in errors.items()},
+            "default": not errors}
 
 
 def bootstrap(n: Sequence[float], d: Sequence[float], y: Sequence[float], base: JointFit,
