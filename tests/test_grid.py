@@ -105,7 +105,11 @@ def test_each_form_recovers_its_truth_and_the_selection_finds_it(truth):
     fit = fit_joint(n[rest], d[rest], y[rest], form=truth.form)
     assert fit.form == truth.form and fit.r2 > 0.99
     assert abs(fit.predict(n[top], d[top]) / truth.predict(n[top], d[top]) - 1) < 0.02
-    assert select_form(n[rest], d[rest], y[rest], n[rest] * d[rest])["form"] == truth.form
+    chosen = select_form(n[rest], d[rest], y[rest], n[rest] * d[rest])
+    assert chosen["form"] == truth.form and not chosen["default"]
+    c = (n * d)[rest]  # judged on the three highest-compute runs, each predicted from all the others
+    assert sorted(chosen["validation_run_indices"]) == sorted(np.argsort(-c)[:3].tolist())
+    assert all(len(e) == 3 for e in chosen["errors"].values())
 
 
 def test_the_other_form_misses_a_kaplan_grid():

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .joint import (FORMS, JointFit, bootstrap, fit_joint, frontier_exponents, model_cost, optimal_split,
-                    select_form, total_param_law)
+                    select_form, total_param_law, VALIDATION_RUNS)
 
 FILE_SIZES = (1e6, 1e7, 1e8, 1e9)
 REFERENCE_LINES = ("ppmd-o6", "xz-9e", "zlib-9")
@@ -50,12 +50,11 @@ def family_summary(runs: list[dict]) -> dict[str, Any]:
         return note
     out: dict[str, Any] = {**{k: round(v, 6) if isinstance(v, float) else v for k, v in fit.to_dict().items()},
                            "ci": bootstrap(n, d, y, fit)}
-    index = selection["validation_run_index"]
-    validation = runs[rest[index]] if index is not None else None
-    out["selection"] = {"rule": "the form whose fit on the other runs best predicts the highest-compute run "
-                                "among them (the held-out run never takes part)",
-                        "validation_run": f"{validation['size']}@{validation['budget']}" if validation else None,
-                        "validation_errors": selection["errors"],
+    out["selection"] = {"rule": f"the form with the smaller mean error predicting each of the {VALIDATION_RUNS} "
+                                "highest-compute runs from all the others (the held-out run never takes part)",
+                        "validation_runs": [f"{runs[rest[i]]['size']}@{runs[rest[i]]['budget']}"
+                                            for i in selection["validation_run_indices"]],
+                        "validation_errors": selection["errors"], "mean_abs_error": selection["mean_abs_error"],
                         "default": selection["default"]}
     held = f"{runs[top]['size']}@{runs[top]['budget']}"
     out["forms"] = {}
@@ -277,8 +276,8 @@ def _save(fig: Any, path: Path) -> str:
     return path.name
 
 
-def _pct(v: float | None) -> str:
-    return "–" if v is None else f"{v:+.2%}"
+def _pct(v: float | None, signed: bool = True) -> str:
+    return "–" if v is None else (f"{v:+.2%}" if signed else f"{v:.2%}")
 
 
 def _num(v: float | None) -> str:
@@ -316,17 +315,19 @@ def _report(results: dict, fits: dict, plots: list[str]) -> list[str]:
     lines += ["", "## Form of the law, chosen without the held-out run", "",
               "Both forms share E, A, α, B, β and the limits bpb(N, ∞) = E + A·N^-α, bpb(∞, D) = E + B·D^-β. "
               "chinchilla: E + A·N^-α + B·D^-β (a bigger model gains the same at every D); "
-              "kaplan: E + ((A·N^-α)^(1/β) + (B·D^-β)^(1/β))^β (its gain grows with D). Per family, each form "
-              "is fitted on every run but the held-out one and the top-compute run among them, and predicts "
-              "that run; the smaller error chooses the form. Both forms' held-out predictions are shown. "
-              "Disclosure: the Kaplan form was added to ziplab after the additive law had missed the "
-              "transformers' then top run (t4@22.6 MB, +9.1%), so that run's prediction is not a blind test "
-              "of the form; later top runs are."]
-    lines += _section("Form selection", ["family", "validation run", "validation error chinchilla",
-                                         "validation error kaplan", "chosen", "R² chinchilla", "R² kaplan",
+              "kaplan: E + ((A·N^-α)^(1/β) + (B·D^-β)^(1/β))^β (its gain grows with D). Per family, with the "
+              f"held-out run set aside, each of the {VALIDATION_RUNS} highest-compute remaining runs is predicted "
+              "by each form fitted on all the others; the smaller mean error chooses the form. Both forms' "
+              "held-out predictions are shown. Disclosure: the Kaplan form was added after the additive law "
+              "had missed the transformers' then top run (t4@22.6 MB, +9.1%); the first rule (one validation "
+              "run) was replaced by this one after it flipped on a single new run (t5@8 MB) — a reviewer had "
+              "flagged it as fragile before. The held-out run never took part in either choice, but the "
+              "rules were not fixed before all results were seen."]
+    lines += _section("Form selection", ["family", "validation runs", "mean error chinchilla",
+                                         "mean error kaplan", "chosen", "R² chinchilla", "R² kaplan",
                                          "held-out error chinchilla", "held-out error kaplan"],
-                      [[fam, f["selection"]["validation_run"],
-                        *(_pct(f["selection"]["validation_errors"].get(form)) for form in FORMS),
+                      [[fam, ", ".join(f["selection"]["validation_runs"]),
+                        *(_pct(f["selection"]["mean_abs_error"].get(form), signed=False) for form in FORMS),
                         f["form"] + (" (default: too few runs to choose)" if f["selection"]["default"] else ""),
                         *(_num(f["forms"].get(form, {}).get("r2")) for form in FORMS),
                         *(_pct(f["forms"].get(form, {}).get("error")) for form in FORMS)] for fam, f in fitted.items()])
