@@ -155,7 +155,7 @@ def test_the_longer_slice_section_marks_a_row_whose_run_is_no_longer_the_largest
     runs = [{"family": "transformer", "size": "t4", "budget": b, "flops": b, "checkpoint": f"t4-b{b}"} for b in (8, 22)]
     row = {"family": "transformer", "size": "t4", "cross_entropy_bpb": 2.0, "actual_bpb": 2.01, "vs_peer": 0.081}
     longer = {"peer": "ppmd-o6", "peers": {"ppmd-o6": 1.929}, "slice": "the first 1,048,576 bytes", "bytes": 1 << 20,
-              "command": "python benchmarks/grid_largest.py", "corpus_sha256": "abc", "runs": [
+              "command": "python benchmarks/grid_largest.py", "corpus_sha256": "abc", "environment": {"cpu": "x"}, "runs": [
                   {**row, "budget": 8, "checkpoint": "t4-b8"}, {**row, "budget": 22, "checkpoint": "t4-b22"},
                   {**row, "budget": 22, "checkpoint": "t4-b22-retrained-at-another-rate"}]}
     rows = [line for line in _largest_section(longer, runs, "abc") if line.startswith("| transformer")]

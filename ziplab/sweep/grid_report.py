@@ -127,9 +127,9 @@ def _largest_section(longer: dict, current: list[dict], corpus_sha: str) -> list
 
     rows = [[r["family"], f"{r['size']}@{r['budget']}", f"{r['cross_entropy_bpb']:.4f}", f"{r['actual_bpb']:.4f}",
              f"{longer['peers'][peer]:.4f}", f"{r['vs_peer']:+.4f}", still(r)] for r in longer["runs"]]
-    return _section(f"Largest runs on {longer['slice']} ({longer['bytes']:,} bytes), beside {peer}: "
-                    f"`{longer['command']}`",
-                    ["family", "run", "CE bpb", "actual bpb", peer, "Δ", "still the largest run"], rows)
+    return _section(f"Largest runs on {longer['slice']}, beside {peer}",
+                    ["family", "run", "CE bpb", "actual bpb", peer, "Δ", "still the largest run"], rows) + [
+        "", f"Measured by `{longer['command']}` on {longer['environment'].get('cpu')}."]
 
 
 def split_by_recipe(runs: list[dict], tuning: dict | None = None) -> tuple[list[dict], list[dict]]:
