@@ -33,8 +33,9 @@ def family_summary(runs: list[dict]) -> dict[str, Any]:
     """Joint fit, bootstrap intervals, held-out prediction, frontier and model cost for one family.
 
     The highest-compute run is held out for the prediction. The law's form is chosen before that,
-    on the other runs alone (`select_form`: which form best predicts *their* highest-compute run),
-    and both forms' fits and predictions are reported beside the chosen one."""
+    on the other runs alone (`select_form`: which form best predicts *their* few highest-compute
+    runs, each from all the rest), and both forms' fits and predictions are reported beside the
+    chosen one."""
     note = {"n_runs": len(runs), "note": "needs >= 6 runs over >= 2 sizes and >= 2 budgets"}
     if len(runs) < 6:
         return note
