@@ -7,6 +7,10 @@ other classic coders, in the same run.
 
     python benchmarks/grid_largest.py [--grid docs/results/gutenberg-grid] [--bytes 1048576]
 
+With --mix each run is also coded inside `mix` (level 2: ziplab's context models learn the file
+while the run brings what it knows), beside `mix --model none`, so a reader sees what the static
+model leaves to adaptation. The target itself is the static run's.
+
 Writes <grid>/largest.json (with the machine it ran on) and prints a table; the grid report shows
 it when present.
 """
@@ -32,6 +36,7 @@ def main() -> None:
     ap.add_argument("--corpus", default=str(ROOT.parent / "shared" / "corpora" / "gutenberg"))
     ap.add_argument("--bytes", type=int, default=1 << 20)
     ap.add_argument("--lanes", type=int, default=None, help="coding lanes (default: the grid's)")
+    ap.add_argument("--mix", action="store_true", help="also code each run inside mix (level 2)")
     args = ap.parse_args()
 
     from ziplab.corpora import load_corpus
@@ -49,7 +54,7 @@ def main() -> None:
     lanes = args.lanes or results["settings"]["lanes"]
     console = Console(width=150)
     t0 = time.perf_counter()
-    peers = baselines(data)
+    peers = baselines(data, codecs=("nn", "mix") if args.mix else ("nn",))
     console.print(f"classic coders on {len(data):,} held-out bytes: {time.perf_counter() - t0:.0f} s")
     rows = []
     for family, run in sorted(largest_runs(split_by_recipe(results["runs"], results.get("tuning"))[0]).items()):
@@ -59,6 +64,9 @@ def main() -> None:
                      "grid_slice_bpb": run["actual_bpb"], **coded,
                      "vs_peer": round(coded["actual_bpb"] - peers[PEER], 4),
                      "below_peer": coded["actual_bpb"] < peers[PEER]})
+        if args.mix:
+            mixed = code_for_real(grid / "checkpoints" / run["checkpoint"], data, lanes, 1, run["size"], codec="mix")
+            rows[-1]["mix"] = {k: mixed[k] for k in ("actual_bpb", "compressed_bytes", "encode_kbps", "decode_kbps")}
         console.print(f"{family} {run['size']}@{run['budget']:,}: {coded['actual_bpb']:.4f} bpb")
     env = {**environment(), "torch_capability": torch_capability()}
     record = {"corpus": results["corpus"], "corpus_sha256": results["corpus_sha256"], "bytes": len(data),
@@ -67,16 +75,19 @@ def main() -> None:
                          "chosen on (none of it is trained on)",
               "peer": PEER, "peers": peers, "runs": rows, "environment": env,
               "command": f"python benchmarks/grid_largest.py --grid {os.path.relpath(args.grid, ROOT)} "
-                         f"--corpus {os.path.relpath(args.corpus, ROOT)} --bytes {args.bytes} --lanes {lanes}"}
+                         f"--corpus {os.path.relpath(args.corpus, ROOT)} --bytes {args.bytes} --lanes {lanes}"
+                         + (" --mix" if args.mix else "")}
     (grid / "largest.json").write_text(json.dumps(record, indent=2) + "\n")
 
     table = Table(title=f"largest grid runs vs {PEER} on the first {len(data):,} held-out bytes ({env['cpu']})")
-    for col in ("family", "run", "128 KiB grid slice", "CE bpb", "actual bpb", PEER, "Δ vs peer", "enc KB/s"):
+    for col in ("family", "run", "128 KiB grid slice", "CE bpb", "actual bpb", PEER, "Δ vs peer", "enc KB/s",
+                "inside mix"):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(r["family"], f"{r['size']}@{r['budget'] / 1e6:g} MB", f"{r['grid_slice_bpb']:.4f}",
                       f"{r['cross_entropy_bpb']:.4f}", f"{r['actual_bpb']:.4f}", f"{peers[PEER]:.4f}",
-                      f"{r['vs_peer']:+.4f}", f"{r['encode_kbps']:.1f}")
+                      f"{r['vs_peer']:+.4f}", f"{r['encode_kbps']:.1f}",
+                      f"{r['mix']['actual_bpb']:.4f}" if "mix" in r else "–")
     console.print(table)
     console.print(f"wrote {grid / 'largest.json'}")
 

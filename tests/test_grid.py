@@ -161,6 +161,23 @@ def test_the_longer_slice_section_marks_a_row_whose_run_is_no_longer_the_largest
     rows = [line for line in _largest_section(longer, runs, "abc") if line.startswith("| transformer")]
     assert [r.rsplit("|", 2)[1].strip() for r in rows] == ["no: re-run it", "yes", "no: re-run it"]
     assert "another corpus" in " ".join(_largest_section(longer, runs, "other"))
+    mixed = {**longer, "peers": {"ppmd-o6": 1.929, "mix-2": 1.955}, "runs": [{**longer["runs"][1], "mix": {"actual_bpb": 1.76}}]}
+    lines = _largest_section(mixed, runs, "abc")
+    assert "| 1.7600 | yes |" in next(line for line in lines if line.startswith("| transformer"))
+    assert "alone (`--model none`) code the slice at 1.9550" in lines[-1]
+
+
+def test_the_rate_check_section_shows_each_rate_against_the_tuned_one():
+    from ziplab.sweep.grid_report import _rate_check_section
+
+    check = {"size": "t5", "budget": 22, "tuned_lr": 0.0096, "tuned_at_budget": 1, "command": "python benchmarks/x.py",
+             "runs": [{"lr": 0.0096, "validation_bpb": 2.05, "actual_bpb": 2.03},
+                      {"lr": 0.0048, "validation_bpb": 2.01, "actual_bpb": 1.99}]}
+    lines = _rate_check_section({"checks": [check]})
+    rows = [line for line in lines if line.startswith("| t5@22")]
+    assert [r.split("|")[3].strip() for r in rows] == ["0.0048", "0.0096"]
+    assert [r.rsplit("|", 2)[1].strip() for r in rows] == ["-0.0400", "tuned"]
+    assert "    python benchmarks/x.py" in lines
 
 
 def test_runs_at_a_rate_the_tuning_did_not_choose_are_not_current():

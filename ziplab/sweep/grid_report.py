@@ -21,6 +21,8 @@ from .joint import (FORMS, JointFit, bootstrap, fit_joint, frontier_exponents, m
 
 FILE_SIZES = (1e6, 1e7, 1e8, 1e9)
 REFERENCE_LINES = ("ppmd-o6", "xz-9e", "zlib-9")
+#: `baselines(..., codecs=("mix",))`'s name for pure context mixing (`mix --model none`, default level)
+MIX_ALONE = "mix-2"
 
 
 def _columns(runs: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -97,6 +99,9 @@ def write_grid_report(results: dict, out: Path) -> dict:
     longer = out / "largest.json"
     if longer.is_file():
         lines += _largest_section(json.loads(longer.read_text()), current, results["corpus_sha256"])
+    checks = out / "rate_check.json"
+    if checks.is_file():
+        lines += _rate_check_section(json.loads(checks.read_text()))
     if stale:
         lines += ["", "## Runs of an older recipe (kept in results.json, not fitted or plotted)", "",
                   ", ".join(f"{r['size']}@{r['budget']} ({r['actual_bpb']:.4f})" for r in stale)]
@@ -127,10 +132,33 @@ def _largest_section(longer: dict, current: list[dict], corpus_sha: str) -> list
         return "yes" if best.get("checkpoint") == r.get("checkpoint") else "no: re-run it"
 
     rows = [[r["family"], f"{r['size']}@{r['budget']}", f"{r['cross_entropy_bpb']:.4f}", f"{r['actual_bpb']:.4f}",
-             f"{longer['peers'][peer]:.4f}", f"{r['vs_peer']:+.4f}", still(r)] for r in longer["runs"]]
+             f"{longer['peers'][peer]:.4f}", f"{r['vs_peer']:+.4f}", _num(r.get("mix", {}).get("actual_bpb")),
+             still(r)] for r in longer["runs"]]
+    floor = longer["peers"].get(MIX_ALONE)
     return _section(f"Largest runs on {longer['slice']}, beside {peer}",
-                    ["family", "run", "CE bpb", "actual bpb", peer, "Δ", "still the largest run"], rows) + [
-        "", f"Measured by `{longer['command']}` on {longer['environment'].get('cpu')}."]
+                    ["family", "run", "CE bpb", "actual bpb", peer, "Δ", "inside mix", "still the largest run"],
+                    rows) + [
+        "", f"Measured by `{longer['command']}` on {longer['environment'].get('cpu')}."
+        + ("" if floor is None else f" 'inside mix': the run as the neural input of `mix` level 2, whose context "
+           f"models alone (`--model none`) code the slice at {floor:.4f}; the target is the static run's.")]
+
+
+def _rate_check_section(record: dict) -> list[str]:
+    """benchmarks/grid_rate_check.py's record: large-budget runs trained again at other multiples of
+    the rate tuned at the smallest budget (a check of the recipe protocol; nothing here is fitted)."""
+    rows = [[f"{c['size']}@{c['budget']}", f"{c['tuned_lr']:.3g} (at {c['tuned_at_budget']})", f"{r['lr']:.3g}",
+             f"{r['validation_bpb']:.4f}", f"{r['actual_bpb']:.4f}",
+             "tuned" if r["lr"] == c["tuned_lr"] else f"{r['actual_bpb'] - _tuned_bpb(c):+.4f}"]
+            for c in record.get("checks", []) for r in sorted(c["runs"], key=lambda r: r["lr"])]
+    commands = [f"    {c['command']}" for c in record.get("checks", [])]
+    return _section("Is the rate tuned at the smallest budget right at a large one?",
+                    ["run", "tuned lr", "lr", "validation bpb", "grid slice bpb", "Δ vs tuned"], rows) + [
+        "", "Each point is trained again at other multiples of its tuned rate and scored like the grid "
+        "(validation slice; evaluation slice range-coded). Not fitted. Commands:", "", *commands]
+
+
+def _tuned_bpb(check: dict) -> float:
+    return next(r["actual_bpb"] for r in check["runs"] if r["lr"] == check["tuned_lr"])
 
 
 def split_by_recipe(runs: list[dict], tuning: dict | None = None) -> tuple[list[dict], list[dict]]:
