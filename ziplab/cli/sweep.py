@@ -36,8 +36,11 @@ import click
               help="Grid: learning rates tried per size at the smallest budget, as multiples of the rung's.")
 @click.option("--transfer", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Grid: a second text (other authors) whose first --eval-bytes are coded by every run too.")
+@click.option("--predict", default=None, metavar="SIZE@BYTES,...",
+              help="Grid: train nothing; record the law's predictions for runs not yet trained "
+                   "(appended to <out>/preregistered.json; the report sets them beside the runs once measured).")
 def sweep(corpus, families, sizes, train_bytes, minutes, eval_bytes, seed, out, device, lanes, workers,
-          threads, jobs, codecs, quick, grid, budgets, lr_factors, transfer):
+          threads, jobs, codecs, quick, grid, budgets, lr_factors, transfer, predict):
     """Train the size ladder, compress held-out text for real, fit and plot bpb against size.
 
     With no options: the built-in corpus (Python's standard library), sizes l0-l3 and t0-t3,
@@ -48,6 +51,10 @@ def sweep(corpus, families, sizes, train_bytes, minutes, eval_bytes, seed, out, 
     from ..sweep.run import PRESETS, SweepSettings, run_sweep
     from .progress import byte_bars
 
+    if predict is not None:
+        if not grid:
+            raise click.UsageError("--predict goes with --grid")
+        return _predict(out, predict)
     if grid:
         return _grid(corpus, families, sizes, budgets, lr_factors, eval_bytes, transfer, seed, out, lanes, threads)
     explicit = any(v is not None for v in (sizes, train_bytes, minutes)) or families != "lstm,transformer"
@@ -114,6 +121,17 @@ def _numbers(text: str, what: str, kind: type) -> tuple:
     if not values:
         raise click.BadParameter("give at least one value", param_hint=what)
     return values
+
+
+def _predict(out: str, points: str) -> None:
+    from rich.console import Console
+
+    from ..sweep.preregister import parse_points, preregister
+
+    for p in preregister(out, parse_points(points)):
+        others = ", ".join(f"{f} {v:.4f}" for f, v in p["forms"].items() if f != p["form"])
+        Console(soft_wrap=True).print(f"{p['size']}@{p['budget']:,}: {p['predicted_bpb']:.4f} bpb predicted by the {p['form']} "
+                        f"law over {len(p['fitted_on'])} runs ({others})")
 
 
 def _grid(corpus, families, sizes, budgets, lr_factors, eval_bytes, transfer, seed, out, lanes, threads) -> None:

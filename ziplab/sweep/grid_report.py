@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .preregister import FILE as PREREGISTERED, preregistered_section
 from .joint import (FORMS, JointFit, bootstrap, fit_joint, frontier_exponents, model_cost, optimal_split,
                     select_form, total_param_law, VALIDATION_RUNS)
 
@@ -99,6 +100,9 @@ def write_grid_report(results: dict, out: Path) -> dict:
     longer = out / "largest.json"
     if longer.is_file():
         lines += _largest_section(json.loads(longer.read_text()), current, results["corpus_sha256"])
+    ahead = out / PREREGISTERED
+    if ahead.is_file():
+        lines += preregistered_section(json.loads(ahead.read_text()), current)
     checks = out / "rate_check.json"
     if checks.is_file():
         lines += _rate_check_section(json.loads(checks.read_text()))
