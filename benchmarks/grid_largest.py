@@ -43,7 +43,7 @@ def main() -> None:
     from ziplab.hardware import torch_capability
     from ziplab.sweep.grid_report import largest_runs, split_by_recipe
     from ziplab.sweep.report import environment
-    from ziplab.sweep.run import baselines, code_for_real
+    from ziplab.sweep.run import _write_json, baselines, code_for_real
 
     grid = Path(args.grid)
     results = json.loads((grid / "results.json").read_text())
@@ -77,7 +77,7 @@ def main() -> None:
               "command": f"python benchmarks/grid_largest.py --grid {os.path.relpath(args.grid, ROOT)} "
                          f"--corpus {os.path.relpath(args.corpus, ROOT)} --bytes {args.bytes} --lanes {lanes}"
                          + (" --mix" if args.mix else "")}
-    (grid / "largest.json").write_text(json.dumps(record, indent=2) + "\n")
+    _write_json(grid / "largest.json", record)
 
     table = Table(title=f"largest grid runs vs {PEER} on the first {len(data):,} held-out bytes ({env['cpu']})")
     for col in ("family", "run", "128 KiB grid slice", "CE bpb", "actual bpb", PEER, "Δ vs peer", "enc KB/s",

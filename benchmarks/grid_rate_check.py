@@ -38,14 +38,22 @@ def main() -> None:
 
     from ziplab.hardware import torch_capability
     from ziplab.sweep.grid import Grid, GridSettings
+    from ziplab.sweep.grid_report import split_by_recipe
     from ziplab.sweep.report import environment
-    from ziplab.sweep.run import code_for_real
+    from ziplab.sweep.run import _write_json, code_for_real
+
+    try:
+        factors = [float(f) for f in args.factors.split(",")]
+    except ValueError:
+        raise SystemExit(f"--factors takes comma-separated numbers, not {args.factors!r}") from None
+    if any(not 0 < f < 100 for f in factors):
+        raise SystemExit("--factors must lie between 0 and 100")
 
     grid_dir = Path(args.grid)
     results = json.loads((grid_dir / "results.json").read_text())
     tuned = float(results["tuning"][args.size]["chosen_lr"])
-    base = next((r for r in results["runs"] if (r["size"], r["budget"]) == (args.size, args.budget)
-                 and r["lr"] == tuned), None)
+    current, _ = split_by_recipe(results["runs"], results["tuning"])
+    base = next((r for r in current if (r["size"], r["budget"]) == (args.size, args.budget)), None)
     if base is None:
         raise SystemExit(f"the grid has no {args.size}@{args.budget} run at its tuned rate {tuned:g}")
     known = {k: v for k, v in results["settings"].items() if k in GridSettings.__dataclass_fields__}
@@ -61,7 +69,7 @@ def main() -> None:
              "validation_bpb": grid.validation_bpb(grid_dir / "checkpoints" / base["checkpoint"]),
              "actual_bpb": base["actual_bpb"], "cross_entropy_bpb": base["cross_entropy_bpb"],
              "train_seconds": base["train_seconds"]}]
-    for factor in (float(f) for f in args.factors.split(",")):
+    for factor in (f for f in factors if f != 1.0):  # the tuned rate's run is the grid's own
         lr = round(tuned * factor, 8)
         path, meta = grid.train(args.size, lr, args.budget)
         coded = code_for_real(path, grid.eval, settings.lanes, 1, f"{args.size} lr {lr:g}")
@@ -80,7 +88,7 @@ def main() -> None:
         "environment": {**environment(), "torch_capability": torch_capability()},
         "command": f"python benchmarks/grid_rate_check.py --grid {os.path.relpath(grid_dir, ROOT)} --size "
                    f"{args.size} --budget {args.budget} --factors {args.factors}"})
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    _write_json(path, record)
 
     table = Table(title=f"{args.size}@{args.budget / 1e6:g} MB: the tuned rate (chosen at "
                         f"{results['tuning'][args.size]['budget'] / 1e6:g} MB) against others")

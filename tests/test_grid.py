@@ -247,3 +247,15 @@ def test_tiny_grid_end_to_end(tmp_path, monkeypatch):
     assert [e for e in events if e[0] == "stale"] == [("stale", "t0")]
     again = json.loads((tmp_path / "g" / "results.json").read_text())
     assert all(r["lr"] == again["tuning"][r["size"]]["chosen_lr"] for r in again["runs"])
+
+
+def test_a_side_file_that_cannot_be_shown_becomes_a_note_not_a_failed_report(tmp_path):
+    from ziplab.sweep.grid_report import _rate_check_section, _side
+
+    assert _side(tmp_path / "absent.json", _rate_check_section) == []
+    for text in ("{cut", "[]", '{"checks": [{"size": "t5"}]}',
+                 '{"checks": [{"size": "t5", "budget": 1, "tuned_lr": 0.1, "tuned_at_budget": 1, "command": "c", '
+                 '"runs": [{"lr": 0.2, "validation_bpb": 2, "actual_bpb": 2}]}]}'):
+        (tmp_path / "rate_check.json").write_text(text)
+        lines = _side(tmp_path / "rate_check.json", _rate_check_section)
+        assert len(lines) == 2 and "rate_check.json could not be read or shown" in lines[1]

@@ -97,20 +97,26 @@ def write_grid_report(results: dict, out: Path) -> dict:
     (out / "fit.json").write_text(json.dumps(fits, indent=2, default=float))
     plots = plot_grid(results, fits, out)
     lines = _report(results, fits, plots)
-    longer = out / "largest.json"
-    if longer.is_file():
-        lines += _largest_section(json.loads(longer.read_text()), current, results["corpus_sha256"])
-    ahead = out / PREREGISTERED
-    if ahead.is_file():
-        lines += preregistered_section(json.loads(ahead.read_text()), current)
-    checks = out / "rate_check.json"
-    if checks.is_file():
-        lines += _rate_check_section(json.loads(checks.read_text()))
+    sha = results["corpus_sha256"]
+    lines += _side(out / "largest.json", lambda r: _largest_section(r, current, sha))
+    lines += _side(out / PREREGISTERED, lambda r: preregistered_section(r, current, sha))
+    lines += _side(out / "rate_check.json", _rate_check_section)
     if stale:
         lines += ["", "## Runs of an older recipe (kept in results.json, not fitted or plotted)", "",
                   ", ".join(f"{r['size']}@{r['budget']} ({r['actual_bpb']:.4f})" for r in stale)]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     return {"fits": fits}
+
+
+def _side(path: Path, render: Any) -> list[str]:
+    """A section from a side file the benchmarks or `--predict` wrote; one that cannot be read or
+    rendered becomes a one-line note instead of failing the report (results.json is already safe)."""
+    if not path.is_file():
+        return []
+    try:
+        return render(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, StopIteration) as exc:
+        return ["", f"{path.name} could not be read or shown ({exc.__class__.__name__}: {exc}); it is left out."]
 
 
 def largest_runs(runs: list[dict]) -> dict[str, dict]:
@@ -162,7 +168,10 @@ def _rate_check_section(record: dict) -> list[str]:
 
 
 def _tuned_bpb(check: dict) -> float:
-    return next(r["actual_bpb"] for r in check["runs"] if r["lr"] == check["tuned_lr"])
+    tuned = [r["actual_bpb"] for r in check["runs"] if r["lr"] == check["tuned_lr"]]
+    if not tuned:
+        raise ValueError(f"the {check['size']}@{check['budget']} check has no run at its tuned rate")
+    return tuned[0]
 
 
 def split_by_recipe(runs: list[dict], tuning: dict | None = None) -> tuple[list[dict], list[dict]]:

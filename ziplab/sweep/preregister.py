@@ -2,10 +2,12 @@
 
 The report's headline test holds out a run that was already measured when the law's form was
 chosen; a prediction recorded (and committed) before its run is trained cannot have been bent
-toward it. `preregister` applies the report's own procedure to the runs recorded now — the form
-chosen by `select_form` over all of them, that form fitted on all of them — and writes, per asked
-(size, budget), the chosen form's prediction and the other form's, with the time, the git commit
-and the runs it was fitted on. The report then sets each beside its measured run once it exists.
+toward it. The rule is the one the report will apply once the new run is its family's
+highest-compute run: the form is chosen by `select_form` over every run recorded now (the report
+chooses over all runs but the held-out one — these same runs), then fitted on all of them. Each
+asked (size, budget) gets the chosen form's prediction, the other form's, the selection's errors,
+the time, the git commit, the rung's recipe and the runs it was fitted on. (Until then `fit.json`
+holds out today's top run and may choose the other form: both are shown.)
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def parse_points(text: str) -> list[tuple[str, int]]:
         points.append((size, int(value)))
     if not points:
         raise ParameterError("no prediction points given")
-    return points
+    return list(dict.fromkeys(points))
 
 
 def _commit() -> str | None:
@@ -65,64 +67,106 @@ def point_shape(size: str, budget: int) -> dict[str, Any]:
 
 
 def predict_points(runs: list[dict], points: list[tuple[str, int]]) -> list[dict]:
-    """Each point predicted by its family's law over `runs` (the report's form choice)."""
+    """Each point predicted by its family's law over `runs` (see the module docstring for the rule)."""
+    from ..models.ladder import rung
+
     out = []
     for size, budget in points:
         shape = point_shape(size, budget)
         fam = [r for r in runs if r["family"] == shape["family"]]
-        if any((r["size"], r["budget"]) == (size, budget) for r in fam):
+        if any(r["size"] == size and (r["budget"] == budget or r["train_bytes"] == shape["train_bytes"]) for r in fam):
             raise ParameterError(f"{size}@{budget} is already measured: nothing to predict")
         if len(fam) < 6:
             raise ParameterError(f"the {shape['family']} family has {len(fam)} runs; a law needs at least 6")
         n = np.array([r["non_embedding_params"] for r in fam], float)
         d = np.array([r["train_bytes"] for r in fam], float)
         y = np.array([r["actual_bpb"] for r in fam], float)
-        chosen = select_form(n, d, y, [r["flops"] for r in fam])["form"]
+        selection = select_form(n, d, y, [r["flops"] for r in fam])
         fits = {form: fit_joint(n, d, y, form=form) for form in FORMS}
         preds = {form: round(float(f.predict(shape["non_embedding_params"], shape["train_bytes"])), 4)
                  for form, f in fits.items() if f is not None}
+        chosen = selection["form"]
         if chosen not in preds:
             raise ParameterError(f"the {shape['family']} law could not be fitted")
-        out.append({"size": size, "budget": budget, **shape, "form": chosen, "predicted_bpb": preds[chosen],
-                    "forms": preds, "fitted_on": sorted(f"{r['size']}@{r['budget']}" for r in fam)})
+        out.append({"size": size, "budget": budget, **shape, "recipe": rung(size).recipe, "form": chosen,
+                    "predicted_bpb": preds[chosen], "forms": preds,
+                    "selection": {"validation_runs": [f"{fam[i]['size']}@{fam[i]['budget']}"
+                                                      for i in selection["validation_run_indices"]],
+                                  "mean_abs_error": selection["mean_abs_error"]},
+                    "fitted_on": sorted(f"{r['size']}@{r['budget']}" for r in fam)})
     return out
+
+
+def _read(path: Path, key: str, what: str) -> dict:
+    """A JSON object holding `key`, or a one-line error naming the file."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ParameterError(f"{path} is not a readable {what} ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict) or not isinstance(data.get(key), list):
+        raise ParameterError(f"{path} is not a {what} (no {key!r} list)")
+    return data
 
 
 def preregister(grid: str | Path, points: list[tuple[str, int]]) -> list[dict]:
     """Append the points' predictions to `<grid>/preregistered.json` (earlier ones are never
     replaced: a second prediction of the same point is a new entry with its own time)."""
     from .grid_report import split_by_recipe
+    from .run import _locked, _write_json
 
     grid = Path(grid)
     if not (grid / "results.json").is_file():
         raise ParameterError(f"{grid} holds no grid results.json to predict from")
-    results = json.loads((grid / "results.json").read_text())
-    current, _ = split_by_recipe(results.get("runs", []), results.get("tuning"))
+    results = _read(grid / "results.json", "runs", "grid results.json")
+    if not isinstance(results.get("corpus_sha256"), str):
+        raise ParameterError(f"{grid / 'results.json'} is not a grid results.json (no corpus_sha256)")
+    path = grid / FILE
+    if path.is_file():
+        _read(path, "predictions", "predictions file")  # refuse before the fits, not after
+    try:
+        current, _ = split_by_recipe(results["runs"], results.get("tuning"))
+        made = predict_points(current, points)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ParameterError(f"{grid / 'results.json'} holds a malformed run ({exc!r})") from None
     stamp = {"recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": _commit(),
              "corpus_sha256": results["corpus_sha256"]}
-    entries = [{**p, **stamp} for p in predict_points(current, points)]
-    path = grid / FILE
-    record = json.loads(path.read_text()) if path.is_file() else {"predictions": []}
-    record["predictions"] += entries
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(path)
+    entries = [{**p, **stamp} for p in made]
+    with _locked(grid):
+        record = _read(path, "predictions", "predictions file") if path.is_file() else {"predictions": []}
+        record["predictions"] += entries
+        _write_json(path, record)
     return entries
 
 
-def preregistered_section(record: dict, runs: list[dict]) -> list[str]:
-    """Report lines: each recorded prediction beside its run once measured."""
+def preregistered_section(record: dict, runs: list[dict], corpus_sha: str) -> list[str]:
+    """Report lines: each recorded prediction beside its run once measured (a prediction made for
+    another corpus or an older recipe of the rung is marked, not compared)."""
+    from ..models.ladder import rung
+
     measured = {(r["size"], r["budget"]): r for r in runs}
     lines = ["", "## Predictions recorded before their runs were trained", "",
-             "Written by `ziplab sweep --grid --predict SIZE@BYTES,...` with the law as it stood (form chosen "
-             "the report's way, fitted on every run recorded then), and committed before the run finished.", "",
-             "| run | recorded | fitted on | form | predicted | other form | measured | error |",
-             "|---|---|---|---|---|---|---|---|"]
+             "Written by `ziplab sweep --grid --predict SIZE@BYTES,...` with the law as it stood: the form chosen "
+             "by the three-run rule over every run recorded then (what the report does once the new run is "
+             "its top-compute run), fitted on all of them. Committed before the run finished.", "",
+             "| run | recorded | fitted on | form (mean error chinchilla / kaplan) | predicted | other form | "
+             "measured | error |", "|---|---|---|---|---|---|---|---|"]
     for p in record.get("predictions", []):
         run = measured.get((p["size"], p["budget"]))
         other = ", ".join(f"{f} {v:.4f}" for f, v in p["forms"].items() if f != p["form"])
-        got = "not yet trained" if run is None else f"{run['actual_bpb']:.4f}"
-        err = "–" if run is None else f"{p['predicted_bpb'] / run['actual_bpb'] - 1:+.2%}"
+        errors = p.get("selection", {}).get("mean_abs_error", {})
+        chose = p["form"] + (" (" + " / ".join(_pct(errors.get(f)) for f in FORMS) + ")" if errors else "")
+        if p.get("corpus_sha256") != corpus_sha:
+            got, err = "another corpus", "–"
+        elif p.get("recipe", rung(p["size"]).recipe) != rung(p["size"]).recipe:
+            got, err = "older recipe", "–"
+        elif run is None:
+            got, err = "not yet trained", "–"
+        else:
+            got, err = f"{run['actual_bpb']:.4f}", f"{p['predicted_bpb'] / run['actual_bpb'] - 1:+.2%}"
         lines.append(f"| {p['size']}@{p['budget']} | {p['recorded_at']} ({(p.get('commit') or '?')[:7]}) | "
-                     f"{len(p['fitted_on'])} runs | {p['form']} | {p['predicted_bpb']:.4f} | {other} | {got} | {err} |")
+                     f"{len(p['fitted_on'])} runs | {chose} | {p['predicted_bpb']:.4f} | {other} | {got} | {err} |")
     return lines
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{v:.2%}"
