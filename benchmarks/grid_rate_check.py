@@ -51,7 +51,11 @@ def main() -> None:
 
     grid_dir = Path(args.grid)
     results = json.loads((grid_dir / "results.json").read_text())
-    tuned = float(results["tuning"][args.size]["chosen_lr"])
+    from ziplab.sweep.grid import expected_rate
+
+    tuned = expected_rate(results["tuning"], args.size, args.budget)
+    if tuned is None:
+        raise SystemExit(f"the grid has not tuned {args.size}")
     current, _ = split_by_recipe(results["runs"], results["tuning"])
     base = next((r for r in current if (r["size"], r["budget"]) == (args.size, args.budget)), None)
     if base is None:

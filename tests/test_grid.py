@@ -10,6 +10,7 @@ import numpy as np
 from ziplab.sweep.grid import GridSettings, flops, run_grid
 from ziplab.sweep.grid_report import family_summary
 import pytest
+from ziplab.errors import ParameterError
 from ziplab.sweep.joint import JointFit, bootstrap, fit_joint, optimal_split, select_form
 
 TRUTH = JointFit(E=0.9, A=20.0, alpha=0.30, B=60.0, beta=0.25, r2=1.0, n_runs=0)
@@ -184,10 +185,28 @@ def test_runs_at_a_rate_the_tuning_did_not_choose_are_not_current():
     from ziplab.models.ladder import rung
     from ziplab.sweep.grid_report import split_by_recipe
 
-    runs = [{"size": "t0", "recipe": rung("t0").recipe, "lr": lr} for lr in (0.04, 0.02)]
-    current, stale = split_by_recipe(runs, {"t0": {"chosen_lr": 0.04}})
+    runs = [{"size": "t0", "recipe": rung("t0").recipe, "lr": lr, "budget": 8000} for lr in (0.04, 0.02)]
+    current, stale = split_by_recipe(runs, {"t0": {"chosen_lr": 0.04, "budget": 1000}})
     assert [r["lr"] for r in current] == [0.04] and [r["lr"] for r in stale] == [0.02]
     assert split_by_recipe(runs)[0] == runs  # no tuning recorded: the recipe alone decides
+
+
+def test_the_horizon_rule_lowers_the_rate_only_above_the_search_budget():
+    from ziplab.models.ladder import rung
+    from ziplab.sweep.grid import GridSettings, horizon_rate
+    from ziplab.sweep.grid_report import split_by_recipe
+
+    assert horizon_rate(0.0096, 1_000_000, 22_600_000, 0.0) == 0.0096
+    assert horizon_rate(0.0096, 1_000_000, 1_000_000, 0.5) == 0.0096
+    assert horizon_rate(0.0096, 1_000_000, 4_000_000, 0.5) == 0.0048
+    assert horizon_rate(0.0096, 1_000_000, 22_600_000, 0.3) == float(f"{0.0096 * 22.6 ** -0.3:.3g}")
+    tuning = {"t0": {"chosen_lr": 0.04, "budget": 1000, "horizon": 0.5}}
+    runs = [{"size": "t0", "recipe": rung("t0").recipe, "budget": b, "lr": lr}
+            for b, lr in ((1000, 0.04), (4000, 0.02), (4000, 0.04))]
+    current, stale = split_by_recipe(runs, tuning)
+    assert current == runs[:2] and stale == runs[2:]
+    with pytest.raises(ParameterError):
+        GridSettings(lr_horizon=1.5).validate()
 
 
 @pytest.mark.parametrize("form", ["chinchilla", "kaplan"])
@@ -247,6 +266,15 @@ def test_tiny_grid_end_to_end(tmp_path, monkeypatch):
     assert [e for e in events if e[0] == "stale"] == [("stale", "t0")]
     again = json.loads((tmp_path / "g" / "results.json").read_text())
     assert all(r["lr"] == again["tuning"][r["size"]]["chosen_lr"] for r in again["runs"])
+    # the horizon rule: the larger budget trains again at the searched rate x 2^-0.5; the search's own stays
+    events.clear()
+    run_grid(dataclasses.replace(s, lr_horizon=0.5), hook)
+    assert sorted(e for e in events if e[0] == "stale") == [("stale", "l0"), ("stale", "t0")]
+    lowered = json.loads((tmp_path / "g" / "results.json").read_text())
+    for r in lowered["runs"]:
+        chosen = lowered["tuning"][r["size"]]["chosen_lr"]
+        assert lowered["tuning"][r["size"]]["horizon"] == 0.5
+        assert r["lr"] == (chosen if r["budget"] == 8192 else float(f"{chosen * 2 ** -0.5:.3g}"))
 
 
 def test_a_side_file_that_cannot_be_shown_becomes_a_note_not_a_failed_report(tmp_path):

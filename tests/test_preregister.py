@@ -85,7 +85,7 @@ def test_predictions_append_and_the_report_sets_them_beside_their_runs(tmp_path,
         {**predicted, "size": s, "budget": b} for s, b in points])
     runs = _runs()
     (tmp_path / "results.json").write_text(json.dumps({
-        "corpus_sha256": "abc", "runs": runs, "tuning": {s: {"chosen_lr": 0.01} for s in SIZES}}))
+        "corpus_sha256": "abc", "runs": runs, "tuning": {s: {"chosen_lr": 0.01, "budget": BUDGETS[0]} for s in SIZES}}))
     first = preregister(tmp_path, [POINT])
     preregister(tmp_path, [POINT, ("t4", 1_000_000)])
     record = json.loads((tmp_path / "preregistered.json").read_text())

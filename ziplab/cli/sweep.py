@@ -36,11 +36,14 @@ import click
               help="Grid: learning rates tried per size at the smallest budget, as multiples of the rung's.")
 @click.option("--transfer", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Grid: a second text (other authors) whose first --eval-bytes are coded by every run too.")
+@click.option("--lr-horizon", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="Grid: budgets above the search's train at the searched rate x (D / D_search)^-this "
+                   "(longer runs want lower rates; 0 keeps the searched rate).")
 @click.option("--predict", default=None, metavar="SIZE@BYTES,...",
               help="Grid: train nothing; record the law's predictions for runs not yet trained "
                    "(appended to <out>/preregistered.json; the report sets them beside the runs once measured).")
 def sweep(corpus, families, sizes, train_bytes, minutes, eval_bytes, seed, out, device, lanes, workers,
-          threads, jobs, codecs, quick, grid, budgets, lr_factors, transfer, predict):
+          threads, jobs, codecs, quick, grid, budgets, lr_factors, transfer, lr_horizon, predict):
     """Train the size ladder, compress held-out text for real, fit and plot bpb against size.
 
     With no options: the built-in corpus (Python's standard library), sizes l0-l3 and t0-t3,
@@ -56,7 +59,8 @@ def sweep(corpus, families, sizes, train_bytes, minutes, eval_bytes, seed, out, 
             raise click.UsageError("--predict goes with --grid")
         return _predict(out, predict)
     if grid:
-        return _grid(corpus, families, sizes, budgets, lr_factors, eval_bytes, transfer, seed, out, lanes, threads)
+        return _grid(corpus, families, sizes, budgets, lr_factors, lr_horizon, eval_bytes, transfer, seed, out, lanes,
+                     threads)
     explicit = any(v is not None for v in (sizes, train_bytes, minutes)) or families != "lstm,transformer"
     preset = PRESETS["quick"] if quick else ({} if explicit else PRESETS["default"])
     if train_bytes is not None and minutes is not None:
@@ -134,7 +138,8 @@ def _predict(out: str, points: str) -> None:
                         f"law over {len(p['fitted_on'])} runs ({others})")
 
 
-def _grid(corpus, families, sizes, budgets, lr_factors, eval_bytes, transfer, seed, out, lanes, threads) -> None:
+def _grid(corpus, families, sizes, budgets, lr_factors, lr_horizon, eval_bytes, transfer, seed, out, lanes,
+          threads) -> None:
     from rich.console import Console
 
     from ..models.ladder import LADDER
@@ -147,7 +152,7 @@ def _grid(corpus, families, sizes, budgets, lr_factors, eval_bytes, transfer, se
         corpus=corpus or GridSettings.corpus,
         sizes=tuple(z.strip() for z in sizes.split(",")) if sizes else default_sizes,
         budgets=_numbers(budgets, "--budgets", int) if budgets else GridSettings.budgets,
-        lr_factors=_numbers(lr_factors, "--lr-factors", float),
+        lr_factors=_numbers(lr_factors, "--lr-factors", float), lr_horizon=lr_horizon,
         eval_bytes=eval_bytes or GridSettings.eval_bytes, transfer=transfer, seed=seed,
         out=out if out != "sweep" else "grid", lanes=lanes, threads=threads,
         command="ziplab sweep " + " ".join(shlex.quote(a) for a in sys.argv[2:]),

@@ -3,8 +3,11 @@
 Per size the learning rate is chosen by a small search at the smallest budget (the rung's rate
 times each of `lr_factors`), scored on a validation slice of the held-out split that lies *after*
 the evaluation slice, so the reported bpb never tuned anything. The winning search run is the
-grid's smallest-budget point; the larger budgets train afresh with that rate (a cosine schedule
-per budget: no run is a truncated longer run).
+grid's smallest-budget point; the larger budgets train afresh (a cosine schedule per budget: no
+run is a truncated longer run) at that rate times (D / D_search)^-lr_horizon: a search of a few
+hundred steps favours rates too high for runs of thousands (Bjorck et al. 2025, "Scaling optimal
+LR across token horizons": the best rate falls as a power of the training tokens). lr_horizon = 0
+keeps the searched rate at every budget.
 
 Each finished run is written to results.json at once (under the sweep's lock, so one process per
 family may share the folder), and training states are saved every `STATE_EVERY` steps, so a
@@ -33,6 +36,7 @@ class GridSettings:
     sizes: tuple[str, ...] = ("l0", "l1", "l2", "l3", "l4", "t0", "t1", "t2", "t3", "t4")
     budgets: tuple[int, ...] = (1_000_000, 2_828_427, 8_000_000)  # geometric, 8x end to end
     lr_factors: tuple[float, ...] = (0.5, 1.0, 2.0)
+    lr_horizon: float = 0.0  # rate at budget D: searched rate x (D / search budget)^-lr_horizon
     eval_bytes: int = 1 << 17
     tune_bytes: int = 1 << 17
     transfer: str | None = None  # a second text (other authors): its first eval_bytes are coded too
@@ -52,6 +56,24 @@ class GridSettings:
             raise ParameterError("grid budgets must be at least 4096 bytes each")
         if not self.lr_factors or any(f <= 0 for f in self.lr_factors):
             raise ParameterError("learning-rate factors must be positive")
+        if not 0.0 <= self.lr_horizon <= 1.0:
+            raise ParameterError("the learning-rate horizon exponent must lie in [0, 1]")
+
+
+def horizon_rate(chosen: float, search_budget: int, budget: int, horizon: float) -> float:
+    """The rate a run of `budget` bytes trains at: the searched rate, lowered by (D / D_search)^-horizon
+    for longer runs (3 significant digits, so names and comparisons are stable)."""
+    if horizon == 0.0 or budget <= search_budget:
+        return chosen
+    return float(f"{chosen * (budget / search_budget) ** -horizon:.3g}")
+
+
+def expected_rate(tuning: dict | None, size: str, budget: int, fallback: float | None = None) -> float | None:
+    """The rate the grid's tuning record asks of `size` at `budget` (`fallback` when it has none)."""
+    entry = (tuning or {}).get(size)
+    if not entry or "chosen_lr" not in entry:
+        return fallback
+    return horizon_rate(float(entry["chosen_lr"]), int(entry["budget"]), budget, float(entry.get("horizon", 0.0)))
 
 
 def _key(s: GridSettings, corpus_sha: str) -> dict:
@@ -193,10 +215,18 @@ class Grid:
         return chosen
 
     # ---- measuring -----------------------------------------------------------------------
+    def rate(self, size: str, budget: int) -> float:
+        """The searched rate carried to `budget` by the horizon rule (recorded with the tuning, so
+        the report and later processes know which rate each run should have)."""
+        self.tuned_lr(size)
+        if float(self.results()["tuning"][size].get("horizon", 0.0)) != self.s.lr_horizon:
+            _update(self.out, self.fresh, lambda r: r["tuning"][size].__setitem__("horizon", self.s.lr_horizon))
+        return expected_rate(self.results()["tuning"], size, budget)
+
     def measure(self, size: str, budget: int) -> dict:
         from ..models.ladder import rung
 
-        lr = self.tuned_lr(size)
+        lr = self.rate(size, budget)
         recorded = next((r for r in self.results()["runs"] if (r["size"], r["budget"]) == (size, budget)), None)
         if recorded is not None and recorded.get("recipe") == rung(size).recipe and recorded.get("lr") == lr:
             return recorded

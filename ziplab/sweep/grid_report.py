@@ -176,15 +176,16 @@ def _tuned_bpb(check: dict) -> float:
 
 def split_by_recipe(runs: list[dict], tuning: dict | None = None) -> tuple[list[dict], list[dict]]:
     """(current, stale): a run is current when the ladder's recipe for its size is the one it was
-    trained by and, where `tuning` records a chosen rate for the size, it trained at that rate
-    (what `Grid.measure` accepts without measuring again)."""
+    trained by and, where `tuning` records a chosen rate for the size, it trained at the rate that
+    choice and the horizon rule give its budget (what `Grid.measure` accepts without measuring again)."""
     from ..models.ladder import rung
+    from .grid import expected_rate
 
     current: list[dict] = []
     stale: list[dict] = []
     for r in runs:
-        chosen = (tuning or {}).get(r["size"], {}).get("chosen_lr", r.get("lr"))
-        ok = r.get("recipe") == rung(r["size"]).recipe and r.get("lr") == chosen
+        ok = (r.get("recipe") == rung(r["size"]).recipe
+              and r.get("lr") == expected_rate(tuning, r["size"], r["budget"], fallback=r.get("lr")))
         (current if ok else stale).append(r)
     return current, stale
 
@@ -350,9 +351,11 @@ def _report(results: dict, fits: dict, plots: list[str]) -> list[str]:
                      f"{r['flops']:.2e} | {r['train_seconds']:,.0f} | {r['cross_entropy_bpb']:.4f} | {r['actual_bpb']:.4f} | "
                      f"{t if t is None else format(t, '.4f')} |")
     lines += ["", "## Learning-rate search (validation slice after the evaluation slice, smallest budget)", "",
-              "| size | rung lr | validation bpb by lr | chosen |", "|---|---|---|---|"]
+              "| size | rung lr | validation bpb by lr | chosen | horizon γ: lr at D = chosen × (D / D_search)^-γ |",
+              "|---|---|---|---|---|"]
     for size, t in sorted(results.get("tuning", {}).items()):
-        lines.append(f"| {size} | {t['rung_lr']:.3g} | {t['validation_bpb']} | {t['chosen_lr']:.3g} |")
+        lines.append(f"| {size} | {t['rung_lr']:.3g} | {t['validation_bpb']} | {t['chosen_lr']:.3g} | "
+                     f"{t.get('horizon', 0.0):g} |")
     fitted = {fam: f for fam, f in fits.items() if "alpha" in f}
     lines += ["", "## Form of the law, chosen without the held-out run", "",
               "Both forms share E, A, α, B, β and the limits bpb(N, ∞) = E + A·N^-α, bpb(∞, D) = E + B·D^-β. "
