@@ -9,6 +9,10 @@ for real on the grid's evaluation slice. Nothing here enters the fit.
 
     python benchmarks/grid_rate_check.py --size t5 --budget 22600000 --factors 0.5 [--threads 1]
 
+The best rate is located between the rates tried (parabola in log rate through the best and its
+neighbours, `ziplab.sweep.rates.rate_optimum`) at this budget and in the size's search, and the
+exponent g of rate ∝ D^-g that joins them is reported: the measured input of `--lr-horizon`.
+
 Resumable (training states are saved like the grid's); writes <grid>/rate_check.json and prints a
 table beside the grid's own run at the tuned rate.
 """
@@ -51,7 +55,7 @@ def main() -> None:
 
     grid_dir = Path(args.grid)
     results = json.loads((grid_dir / "results.json").read_text())
-    from ziplab.sweep.grid import expected_rate
+    from ziplab.sweep.rates import expected_rate, implied_horizon, rate_optimum
 
     tuned = expected_rate(results["tuning"], args.size, args.budget)
     if tuned is None:
@@ -82,13 +86,23 @@ def main() -> None:
                      "cross_entropy_bpb": coded["cross_entropy_bpb"], "train_seconds": meta["train_seconds"]})
         console.print(f"{args.size}@{args.budget:,} lr {lr:g}: {coded['actual_bpb']:.4f} bpb")
 
+    entry = results["tuning"][args.size]
+    search_best, search_inside = rate_optimum({float(k): v for k, v in entry["validation_bpb"].items()})
+    best, inside = rate_optimum({r["lr"]: r["validation_bpb"] for r in rows})
+    horizon = {"search_optimum": round(search_best, 6), "search_optimum_interior": search_inside,
+               "optimum": round(best, 6), "optimum_interior": inside,
+               "implied_horizon": round(implied_horizon(search_best, entry["budget"], best, args.budget), 3)}
+    console.print(f"best rate at {entry['budget']:,} B ~{search_best:.3g}, at {args.budget:,} B ~{best:.3g}"
+                  f"{'' if inside else ' (an edge: lower or higher may be better still)'}: "
+                  f"implied horizon exponent {horizon['implied_horizon']}")
+
     path = grid_dir / "rate_check.json"
     record = json.loads(path.read_text()) if path.is_file() else {"checks": []}
     record["checks"] = [c for c in record["checks"] if (c["size"], c["budget"]) != (args.size, args.budget)]
     record["checks"].append({
         "size": args.size, "budget": args.budget, "tuned_lr": tuned,
         "tuned_at_budget": results["tuning"][args.size]["budget"], "runs": rows,
-        "best_lr": min(rows, key=lambda r: r["validation_bpb"])["lr"],
+        "best_lr": min(rows, key=lambda r: r["validation_bpb"])["lr"], **horizon,
         "environment": {**environment(), "torch_capability": torch_capability()},
         "command": f"python benchmarks/grid_rate_check.py --grid {os.path.relpath(grid_dir, ROOT)} --size "
                    f"{args.size} --budget {args.budget} --factors {args.factors}"})

@@ -287,3 +287,17 @@ def test_a_side_file_that_cannot_be_shown_becomes_a_note_not_a_failed_report(tmp
         (tmp_path / "rate_check.json").write_text(text)
         lines = _side(tmp_path / "rate_check.json", _rate_check_section)
         assert len(lines) == 2 and "rate_check.json could not be read or shown" in lines[1]
+
+
+def test_the_best_rate_is_found_between_the_rates_tried_and_gives_the_horizon_exponent():
+    import math
+
+    from ziplab.sweep.rates import implied_horizon, rate_optimum
+
+    true = 0.006
+    scores = {r: 2.0 + 0.1 * math.log(r / true) ** 2 for r in (0.0024, 0.0048, 0.0096, 0.0192)}
+    best, inside = rate_optimum(scores)
+    assert inside and abs(best / true - 1) < 1e-9  # exact for a parabola in log rate
+    assert rate_optimum({0.01: 2.0, 0.02: 2.1}) == (0.01, False)  # an edge says so
+    assert 0.01 <= rate_optimum({0.01: 2.1, 0.02: 2.0, 0.04: 2.0})[0] <= 0.04  # never beyond the neighbours
+    assert abs(implied_horizon(0.008, 1e6, 0.004, 16e6) - 0.25) < 1e-12

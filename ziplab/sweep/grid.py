@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import ParameterError
+from .rates import expected_rate, horizon_rate  # noqa: F401 (re-exported: the grid's rate rule)
 from .run import Hook, Progress, _load_previous, _locked, _update, baselines, code_for_real
 
 #: optimiser steps between saved training states (resume point of a killed grid)
@@ -58,22 +59,6 @@ class GridSettings:
             raise ParameterError("learning-rate factors must be positive")
         if not 0.0 <= self.lr_horizon <= 1.0:
             raise ParameterError("the learning-rate horizon exponent must lie in [0, 1]")
-
-
-def horizon_rate(chosen: float, search_budget: int, budget: int, horizon: float) -> float:
-    """The rate a run of `budget` bytes trains at: the searched rate, lowered by (D / D_search)^-horizon
-    for longer runs (3 significant digits, so names and comparisons are stable)."""
-    if horizon == 0.0 or budget <= search_budget:
-        return chosen
-    return float(f"{chosen * (budget / search_budget) ** -horizon:.3g}")
-
-
-def expected_rate(tuning: dict | None, size: str, budget: int, fallback: float | None = None) -> float | None:
-    """The rate the grid's tuning record asks of `size` at `budget` (`fallback` when it has none)."""
-    entry = (tuning or {}).get(size)
-    if not entry or "chosen_lr" not in entry:
-        return fallback
-    return horizon_rate(float(entry["chosen_lr"]), int(entry["budget"]), budget, float(entry.get("horizon", 0.0)))
 
 
 def _key(s: GridSettings, corpus_sha: str) -> dict:

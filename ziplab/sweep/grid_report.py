@@ -161,6 +161,9 @@ def _rate_check_section(record: dict) -> list[str]:
              "tuned" if r["lr"] == c["tuned_lr"] else f"{r['actual_bpb'] - _tuned_bpb(c):+.4f}"]
             for c in record.get("checks", []) for r in sorted(c["runs"], key=lambda r: r["lr"])]
     commands = [f"    {c['command']}" for c in record.get("checks", [])]
+    rows += [[f"{c['size']}@{c['budget']}: best rate", f"~{c['search_optimum']:.3g} in the search",
+              f"~{c['optimum']:.3g}" + ("" if c["optimum_interior"] else " (edge)"), "implied horizon exponent",
+              f"{c['implied_horizon']}", ""] for c in record.get("checks", []) if "implied_horizon" in c]
     return _section("Is the rate tuned at the smallest budget right at a large one?",
                     ["run", "tuned lr", "lr", "validation bpb", "grid slice bpb", "Δ vs tuned"], rows) + [
         "", "Each point is trained again at other multiples of its tuned rate and scored like the grid "
@@ -179,7 +182,7 @@ def split_by_recipe(runs: list[dict], tuning: dict | None = None) -> tuple[list[
     trained by and, where `tuning` records a chosen rate for the size, it trained at the rate that
     choice and the horizon rule give its budget (what `Grid.measure` accepts without measuring again)."""
     from ..models.ladder import rung
-    from .grid import expected_rate
+    from .rates import expected_rate
 
     current: list[dict] = []
     stale: list[dict] = []
