@@ -93,7 +93,7 @@ def main() -> None:
                "optimum": round(best, 6), "optimum_interior": inside,
                "implied_horizon": round(implied_horizon(search_best, entry["budget"], best, args.budget), 3)}
     console.print(f"best rate at {entry['budget']:,} B ~{search_best:.3g}, at {args.budget:,} B ~{best:.3g}"
-                  f"{'' if inside else ' (an edge: lower or higher may be better still)'}: "
+                  f"{'' if inside else ' (an edge: a rate beyond it may be better still)'}: "
                   f"implied horizon exponent {horizon['implied_horizon']}")
 
     path = grid_dir / "rate_check.json"
