@@ -177,7 +177,7 @@ def test_the_rate_check_section_shows_each_rate_against_the_tuned_one():
     lines = _rate_check_section({"checks": [check]})
     rows = [line for line in lines if line.startswith("| t5@22")]
     assert [r.split("|")[3].strip() for r in rows] == ["0.0048", "0.0096"]
-    assert [r.rsplit("|", 2)[1].strip() for r in rows] == ["-0.0400", "tuned"]
+    assert [r.rsplit("|", 2)[1].strip() for r in rows] == ["-0.0400", "expected"]
     assert "    python benchmarks/x.py" in lines
 
 
@@ -275,6 +275,12 @@ def test_tiny_grid_end_to_end(tmp_path, monkeypatch):
         chosen = lowered["tuning"][r["size"]]["chosen_lr"]
         assert lowered["tuning"][r["size"]]["horizon"] == 0.5
         assert r["lr"] == (chosen if r["budget"] == 8192 else float(f"{chosen * 2 ** -0.5:.3g}"))
+    from ziplab.sweep.grid_report import split_by_recipe
+
+    assert split_by_recipe(lowered["runs"], lowered["tuning"])[1] == []  # the report agrees with the grid
+    events.clear()
+    run_grid(s, hook)  # resumed without --lr-horizon: the recorded rule stands, nothing is trained
+    assert not [e for e in events if e[0] in ("train", "stale", "horizon")]
 
 
 def test_a_side_file_that_cannot_be_shown_becomes_a_note_not_a_failed_report(tmp_path):
@@ -299,5 +305,8 @@ def test_the_best_rate_is_found_between_the_rates_tried_and_gives_the_horizon_ex
     best, inside = rate_optimum(scores)
     assert inside and abs(best / true - 1) < 1e-9  # exact for a parabola in log rate
     assert rate_optimum({0.01: 2.0, 0.02: 2.1}) == (0.01, False)  # an edge says so
-    assert 0.01 <= rate_optimum({0.01: 2.1, 0.02: 2.0, 0.04: 2.0})[0] <= 0.04  # never beyond the neighbours
+    assert abs(rate_optimum({0.01: 2.1, 0.02: 2.0, 0.04: 2.0})[0] / math.sqrt(0.02 * 0.04) - 1) < 1e-9
+    uneven = {r: 2.0 + 0.1 * math.log(r / true) ** 2 for r in (0.001, 0.0045, 0.02)}
+    assert abs(rate_optimum(uneven)[0] / true - 1) < 1e-9
+    assert rate_optimum({0.002: float("nan"), 0.004: 2.1, 0.008: 2.0, 0.016: 2.2})[1]  # a diverged run is left out
     assert abs(implied_horizon(0.008, 1e6, 0.004, 16e6) - 0.25) < 1e-12

@@ -36,9 +36,9 @@ import click
               help="Grid: learning rates tried per size at the smallest budget, as multiples of the rung's.")
 @click.option("--transfer", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Grid: a second text (other authors) whose first --eval-bytes are coded by every run too.")
-@click.option("--lr-horizon", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+@click.option("--lr-horizon", type=click.FloatRange(0.0, 1.0), default=None,
               help="Grid: budgets above the search's train at the searched rate x (D / D_search)^-this "
-                   "(longer runs want lower rates; 0 keeps the searched rate).")
+                   "(longer runs want lower rates; 0: the searched rate; default: the folder's recorded value, else 0).")
 @click.option("--predict", default=None, metavar="SIZE@BYTES,...",
               help="Grid: train nothing; record the law's predictions for runs not yet trained "
                    "(appended to <out>/preregistered.json; the report sets them beside the runs once measured).")
@@ -161,6 +161,8 @@ def _grid(corpus, families, sizes, budgets, lr_factors, lr_horizon, eval_bytes, 
     hook = _printer(console, {
         "train": lambda i: f"[bold]{i['size']}[/bold]: training {i['budget']:,} bytes at lr {i['lr']:.3g}",
         "stale": lambda i: f"{i['size']} @ {i['budget']:,} B: measured with another recipe: measuring again",
+        "horizon": lambda i: f"{i['size']}: learning-rate horizon exponent {i['from']:g} -> {i['to']:g}: "
+                             "runs above the search budget are measured again at the new rates",
         "tuned": lambda i: f"{i['size']}: validation bpb by lr {i['validation_bpb']}, chose {i['chosen_lr']:.3g}",
         "measured": lambda i: (f"{i['size']} @ {i['budget']:,} B: actual {i['actual_bpb']:.4f} bpb "
                                f"(cross-entropy {i['cross_entropy_bpb']:.4f}), {i['flops']:.2e} FLOPs"),

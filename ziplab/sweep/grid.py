@@ -37,7 +37,7 @@ class GridSettings:
     sizes: tuple[str, ...] = ("l0", "l1", "l2", "l3", "l4", "t0", "t1", "t2", "t3", "t4")
     budgets: tuple[int, ...] = (1_000_000, 2_828_427, 8_000_000)  # geometric, 8x end to end
     lr_factors: tuple[float, ...] = (0.5, 1.0, 2.0)
-    lr_horizon: float = 0.0  # rate at budget D: searched rate x (D / search budget)^-lr_horizon
+    lr_horizon: float | None = None  # rate at D: chosen x (D / search budget)^-this; None keeps the recorded (0 if none)
     eval_bytes: int = 1 << 17
     tune_bytes: int = 1 << 17
     transfer: str | None = None  # a second text (other authors): its first eval_bytes are coded too
@@ -57,7 +57,7 @@ class GridSettings:
             raise ParameterError("grid budgets must be at least 4096 bytes each")
         if not self.lr_factors or any(f <= 0 for f in self.lr_factors):
             raise ParameterError("learning-rate factors must be positive")
-        if not 0.0 <= self.lr_horizon <= 1.0:
+        if self.lr_horizon is not None and not 0.0 <= self.lr_horizon <= 1.0:
             raise ParameterError("the learning-rate horizon exponent must lie in [0, 1]")
 
 
@@ -202,9 +202,12 @@ class Grid:
     # ---- measuring -----------------------------------------------------------------------
     def rate(self, size: str, budget: int) -> float:
         """The searched rate carried to `budget` by the horizon rule (recorded with the tuning, so
-        the report and later processes know which rate each run should have)."""
+        the report and later processes know which rate each run should have). A grid run without
+        an explicit horizon keeps the recorded one: resuming never silently changes the rule."""
         self.tuned_lr(size)
-        if float(self.results()["tuning"][size].get("horizon", 0.0)) != self.s.lr_horizon:
+        recorded = float(self.results()["tuning"][size].get("horizon", 0.0))
+        if self.s.lr_horizon is not None and self.s.lr_horizon != recorded:
+            self.hook("horizon", {"size": size, "from": recorded, "to": self.s.lr_horizon})
             _update(self.out, self.fresh, lambda r: r["tuning"][size].__setitem__("horizon", self.s.lr_horizon))
         return expected_rate(self.results()["tuning"], size, budget)
 

@@ -1,9 +1,9 @@
 """Learning rates across training horizons: the grid's rule and how its exponent is measured.
 
-The grid searches each size's rate at its smallest budget; longer runs train at that rate times
-(D / D_search)^-horizon. The exponent is measured, not guessed: `benchmarks/grid_rate_check.py`
-trains a large-budget point at several rates, and `implied_horizon` compares the best rate there
-with the best rate of the search (each located by `rate_optimum` between the rates tried).
+The grid searches each size's rate at its smallest budget; longer runs train at the chosen rate
+times (D / D_search)^-horizon. The exponent is measured, not guessed: `benchmarks/grid_rate_check.py`
+trains a large-budget point at several rates, locates the best one (`rate_optimum`) and reports the
+exponent that carries the *chosen* rate there (`implied_horizon`) — the anchor the rule uses.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ def expected_rate(tuning: dict | None, size: str, budget: int, fallback: float |
 
 
 def rate_optimum(scores: dict[float, float]) -> tuple[float, bool]:
-    """The rate minimising validation bpb, from bpb at rates a constant factor apart: the vertex of
-    the parabola through the best rate and its two neighbours in log(rate) when the best is interior
-    (True), else the best rate tried itself, an edge (False: the optimum lies beyond it)."""
+    """The rate minimising validation bpb: the vertex of the parabola through the best rate and its
+    two neighbours in log(rate) when the best is interior (True), else the best rate tried itself,
+    an edge (False: the optimum may lie beyond it). Diverged runs (non-finite bpb) are left out."""
+    scores = {r: v for r, v in scores.items() if math.isfinite(v)}
     if not scores:
         raise ValueError("no rates scored")
     rates = sorted(scores)
