@@ -193,7 +193,8 @@ def test_runs_at_a_rate_the_tuning_did_not_choose_are_not_current():
 
 def test_the_horizon_rule_lowers_the_rate_only_above_the_search_budget():
     from ziplab.models.ladder import rung
-    from ziplab.sweep.grid import GridSettings, horizon_rate
+    from ziplab.sweep.grid import GridSettings
+    from ziplab.sweep.rates import horizon_rate
     from ziplab.sweep.grid_report import split_by_recipe
 
     assert horizon_rate(0.0096, 1_000_000, 22_600_000, 0.0) == 0.0096

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import ParameterError
-from .rates import expected_rate, horizon_rate  # noqa: F401 (re-exported: the grid's rate rule)
+from .rates import expected_rate
 from .run import Hook, Progress, _load_previous, _locked, _update, baselines, code_for_real
 
 #: optimiser steps between saved training states (resume point of a killed grid)
@@ -59,6 +59,17 @@ class GridSettings:
             raise ParameterError("learning-rate factors must be positive")
         if self.lr_horizon is not None and not 0.0 <= self.lr_horizon <= 1.0:
             raise ParameterError("the learning-rate horizon exponent must lie in [0, 1]")
+
+
+def is_current(run: dict, tuning: dict | None) -> bool:
+    """Whether a recorded run still counts: trained by the ladder's current recipe for its size and,
+    where `tuning` records a chosen rate for the size, at the rate that choice and the horizon rule
+    give its budget. The one rule `Grid.measure` (reuse or train again) and the report (fit or list
+    apart) both apply."""
+    from ..models.ladder import rung
+
+    return (run.get("recipe") == rung(run["size"]).recipe
+            and run.get("lr") == expected_rate(tuning, run["size"], run["budget"], fallback=run.get("lr")))
 
 
 def _key(s: GridSettings, corpus_sha: str) -> dict:
@@ -215,8 +226,9 @@ class Grid:
         from ..models.ladder import rung
 
         lr = self.rate(size, budget)
-        recorded = next((r for r in self.results()["runs"] if (r["size"], r["budget"]) == (size, budget)), None)
-        if recorded is not None and recorded.get("recipe") == rung(size).recipe and recorded.get("lr") == lr:
+        results = self.results()
+        recorded = next((r for r in results["runs"] if (r["size"], r["budget"]) == (size, budget)), None)
+        if recorded is not None and is_current(recorded, results["tuning"]):
             return recorded
         if recorded is not None:  # another recipe, or a rate the current tuning did not choose
             self.hook("stale", {"size": size, "budget": budget})

@@ -180,18 +180,13 @@ def _tuned_bpb(check: dict) -> float:
 
 
 def split_by_recipe(runs: list[dict], tuning: dict | None = None) -> tuple[list[dict], list[dict]]:
-    """(current, stale): a run is current when the ladder's recipe for its size is the one it was
-    trained by and, where `tuning` records a chosen rate for the size, it trained at the rate that
-    choice and the horizon rule give its budget (what `Grid.measure` accepts without measuring again)."""
-    from ..models.ladder import rung
-    from .rates import expected_rate
+    """(current, stale) by `grid.is_current`: the runs `Grid.measure` would reuse, and the rest."""
+    from .grid import is_current
 
     current: list[dict] = []
     stale: list[dict] = []
     for r in runs:
-        ok = (r.get("recipe") == rung(r["size"]).recipe
-              and r.get("lr") == expected_rate(tuning, r["size"], r["budget"], fallback=r.get("lr")))
-        (current if ok else stale).append(r)
+        (current if is_current(r, tuning) else stale).append(r)
     return current, stale
 
 
