@@ -154,7 +154,8 @@ def test_the_longer_slice_section_marks_a_row_whose_run_is_no_longer_the_largest
     from ziplab.sweep.grid_report import _largest_section
 
     runs = [{"family": "transformer", "size": "t4", "budget": b, "flops": b, "checkpoint": f"t4-b{b}"} for b in (8, 22)]
-    row = {"family": "transformer", "size": "t4", "cross_entropy_bpb": 2.0, "actual_bpb": 2.01, "vs_peer": 0.081}
+    row = {"family": "transformer", "size": "t4", "lr": 0.012, "cross_entropy_bpb": 2.0, "actual_bpb": 2.01,
+           "vs_peer": 0.081}
     longer = {"peer": "ppmd-o6", "peers": {"ppmd-o6": 1.929}, "slice": "the first 1,048,576 bytes", "bytes": 1 << 20,
               "command": "python benchmarks/grid_largest.py", "corpus_sha256": "abc", "environment": {"cpu": "x"}, "runs": [
                   {**row, "budget": 8, "checkpoint": "t4-b8"}, {**row, "budget": 22, "checkpoint": "t4-b22"},
@@ -166,6 +167,34 @@ def test_the_longer_slice_section_marks_a_row_whose_run_is_no_longer_the_largest
     lines = _largest_section(mixed, runs, "abc")
     assert "| 1.7600 | yes |" in next(line for line in lines if line.startswith("| transformer"))
     assert "alone (`--model none`) code the slice at 1.9550" in lines[-1]
+
+
+def test_the_largest_run_takes_the_rate_a_check_found_best_on_validation_and_says_so():
+    from ziplab.sweep.grid_report import _largest_section, rate_checked
+
+    run = {"family": "transformer", "size": "t5", "budget": 64, "flops": 1.0, "lr": 0.0096, "checkpoint": "t5-hi",
+           "actual_bpb": 1.91, "cross_entropy_bpb": 1.90, "train_seconds": 10.0}
+    tried = [{"lr": 0.0096, "checkpoint": "t5-hi", "validation_bpb": 1.90, "actual_bpb": 1.91,
+              "cross_entropy_bpb": 1.90, "train_seconds": 10.0},
+             {"lr": 0.0024, "checkpoint": "t5-lo", "validation_bpb": 1.85, "actual_bpb": 1.93,  # worse on eval:
+              "cross_entropy_bpb": 1.92, "train_seconds": 11.0}]                                 # validation decides
+    assert rate_checked(run, []) == {**run, "grid_checkpoint": "t5-hi", "rate_source": "grid"}
+    chosen = rate_checked(run, [{"size": "t5", "budget": 64, "runs": tried}])
+    assert (chosen["checkpoint"], chosen["lr"], chosen["actual_bpb"], chosen["grid_checkpoint"]) == ("t5-lo", 0.0024, 1.93, "t5-hi")
+    assert "rate check" in chosen["rate_source"]
+    # a check of another point, or whose tuned-rate run is an older grid run, changes nothing
+    assert rate_checked(run, [{"size": "t5", "budget": 22, "runs": tried}])["checkpoint"] == "t5-hi"
+    older = [{**tried[0], "checkpoint": "t5-old"}, tried[1]]
+    assert rate_checked(run, [{"size": "t5", "budget": 64, "runs": older}])["checkpoint"] == "t5-hi"
+
+    row = {**chosen, "vs_peer": -0.01}
+    longer = {"peer": "ppmd-o6", "peers": {"ppmd-o6": 1.929}, "slice": "the first 1,048,576 bytes", "bytes": 1 << 20,
+              "command": "python benchmarks/grid_largest.py", "corpus_sha256": "abc", "environment": {"cpu": "x"},
+              "runs": [row]}
+    lines = _largest_section(longer, [run], "abc")
+    line = next(line for line in lines if line.startswith("| transformer"))
+    assert "| 0.0024 ¹ |" in line and line.rstrip(" |").endswith("yes")
+    assert "¹ The rate a rate check found best on the validation slice" in lines[-1]
 
 
 def test_the_rate_check_section_shows_each_rate_against_the_tuned_one():

@@ -128,6 +128,22 @@ def largest_runs(runs: list[dict]) -> dict[str, dict]:
     return best
 
 
+def rate_checked(run: dict, checks: list[dict]) -> dict:
+    """`run`, or where benchmarks/grid_rate_check.py trained the same (size, budget) at other rates,
+    the one of them with the best validation bpb: the grid's own choice rule (validation slice,
+    never the evaluation slice) applied at that budget. A check whose tuned-rate run is not `run`
+    (an older grid run) is ignored. The returned record keeps the grid run's checkpoint as
+    `grid_checkpoint` and says where its rate came from."""
+    check = next((c for c in checks if (c["size"], c["budget"]) == (run["size"], run["budget"])
+                  and any(r["checkpoint"] == run["checkpoint"] for r in c["runs"])), None)
+    if check is None:
+        return {**run, "grid_checkpoint": run["checkpoint"], "rate_source": "grid"}
+    best = min(check["runs"], key=lambda r: r["validation_bpb"])
+    source = f"best validation bpb of {len(check['runs'])} rates (grid + rate check)"
+    return {**run, "grid_checkpoint": run["checkpoint"], "rate_source": source,
+            **{k: best[k] for k in ("checkpoint", "lr", "actual_bpb", "cross_entropy_bpb", "train_seconds")}}
+
+
 def _largest_section(longer: dict, current: list[dict], corpus_sha: str) -> list[str]:
     """benchmarks/grid_largest.py's record: the largest runs coded on a longer slice beside PPMd.
     A row whose run is no longer its family's largest is marked stale (re-run the benchmark)."""
@@ -139,16 +155,22 @@ def _largest_section(longer: dict, current: list[dict], corpus_sha: str) -> list
 
     def still(r: dict) -> str:
         best = top.get(r["family"], {})
-        return "yes" if best.get("checkpoint") == r.get("checkpoint") else "no: re-run it"
+        return "yes" if best.get("checkpoint") == r.get("grid_checkpoint", r.get("checkpoint")) else "no: re-run it"
 
-    rows = [[r["family"], f"{r['size']}@{r['budget']}", f"{r['cross_entropy_bpb']:.4f}", f"{r['actual_bpb']:.4f}",
+    rows = [[r["family"], f"{r['size']}@{r['budget']}", f"{r['lr']:.3g}" + ("" if r.get("rate_source", "grid") == "grid"
+                                                                           else " ¹"),
+             f"{r['cross_entropy_bpb']:.4f}", f"{r['actual_bpb']:.4f}",
              f"{longer['peers'][peer]:.4f}", f"{r['vs_peer']:+.4f}", _num(r.get("mix", {}).get("actual_bpb")),
              still(r)] for r in longer["runs"]]
     floor = longer["peers"].get(MIX_ALONE)
     return _section(f"Largest runs on {longer['slice']}, beside {peer}",
-                    ["family", "run", "CE bpb", "actual bpb", peer, "Δ", "inside mix", "still the largest run"],
+                    ["family", "run", "lr", "CE bpb", "actual bpb", peer, "Δ", "inside mix", "still the largest run"],
                     rows) + [
         "", f"Measured by `{longer['command']}` on {longer['environment'].get('cpu')}."
+        + ("" if all(r.get("rate_source", "grid") == "grid" for r in longer["runs"]) else
+           " ¹ The rate a rate check found best on the validation slice at this budget (the grid's choice rule "
+           "applied there), not the rate the grid carried from its search; the grid's run at that rate is what "
+           "the fit and the prediction use.")
         + ("" if floor is None else f" 'inside mix': the run as the neural input of `mix` level 2, whose context "
            f"models alone (`--model none`) code the slice at {floor:.4f}; the target is the static run's.")]
 
