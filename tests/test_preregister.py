@@ -99,6 +99,28 @@ def test_predictions_append_and_the_report_sets_them_beside_their_runs(tmp_path,
     assert all(line.endswith("| another corpus | – |") for line in elsewhere)
 
 
+def test_a_prediction_is_held_to_the_rate_it_was_made_for(tmp_path, predicted, monkeypatch):
+    import ziplab.sweep.preregister as pre
+
+    monkeypatch.setattr(pre, "predict_points", lambda runs, points: [
+        {**predicted, "size": s, "budget": b} for s, b in points])
+    tuning = {s: {"chosen_lr": 0.01, "budget": BUDGETS[0], "horizon": 0.5} for s in (*SIZES, "t4")}
+    (tmp_path / "results.json").write_text(json.dumps({"corpus_sha256": "abc", "runs": _runs(), "tuning": tuning}))
+    made = preregister(tmp_path, [POINT])[0]
+    assert made["lr"] == float(f"{0.01 * (POINT[1] / BUDGETS[0]) ** -0.5:.3g}")  # the horizon rule's rate
+    at = {"size": "t4", "budget": POINT[1], "actual_bpb": made["predicted_bpb"] / 1.01}
+
+    def row(prediction: dict, lr: float) -> str:
+        lines = preregistered_section({"predictions": [prediction]}, [{**at, "lr": lr}], "abc", tuning)
+        return next(line for line in lines if line.startswith("| t4@"))
+
+    assert row(made, made["lr"]).endswith("| +1.00% |")
+    assert row(made, 0.01).endswith("at lr 0.01 | – (predicted for lr " + f"{made['lr']:.3g}) |")
+    legacy = {k: v for k, v in made.items() if k != "lr"}  # written before rates were recorded: the searched one
+    assert row(legacy, 0.01).endswith("| +1.00% |")
+    assert "predicted for lr 0.01" in row(legacy, made["lr"])
+
+
 @pytest.mark.parametrize("results, side", [
     ("{not json", None), ("[]", None), ('{"runs": []}', None),
     ('{"runs": [], "corpus_sha256": "abc"}', "{cut"), ('{"runs": [], "corpus_sha256": "abc"}', '{"predictions": null}'),

@@ -99,7 +99,7 @@ def write_grid_report(results: dict, out: Path) -> dict:
     lines = _report(results, fits, plots)
     sha = results["corpus_sha256"]
     lines += _side(out / "largest.json", lambda r: _largest_section(r, current, sha))
-    lines += _side(out / PREREGISTERED, lambda r: preregistered_section(r, current, sha))
+    lines += _side(out / PREREGISTERED, lambda r: preregistered_section(r, current, sha, results.get("tuning")))
     lines += _side(out / "rate_check.json", _rate_check_section)
     if stale:
         lines += ["", "## Runs of an older recipe (kept in results.json, not fitted or plotted)", "",

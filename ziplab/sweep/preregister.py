@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from .joint import FORMS, fit_joint, select_form
+from .rates import expected_rate
 
 FILE = "preregistered.json"
 
@@ -130,7 +131,9 @@ def preregister(grid: str | Path, points: list[tuple[str, int]]) -> list[dict]:
         raise ParameterError(f"{grid / 'results.json'} holds a malformed run ({exc!r})") from None
     stamp = {"recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": _commit(),
              "corpus_sha256": results["corpus_sha256"]}
-    entries = [{**p, **stamp} for p in made]
+    # the rate the grid's rule gives the point now (None for a size not tuned yet): a run trained
+    # later under another rule is another experiment, and the report does not compare the two
+    entries = [{**p, "lr": expected_rate(results.get("tuning"), p["size"], p["budget"]), **stamp} for p in made]
     with _locked(grid):
         record = _read(path, "predictions", "predictions file") if path.is_file() else {"predictions": []}
         record["predictions"] += entries
@@ -138,9 +141,11 @@ def preregister(grid: str | Path, points: list[tuple[str, int]]) -> list[dict]:
     return entries
 
 
-def preregistered_section(record: dict, runs: list[dict], corpus_sha: str) -> list[str]:
+def preregistered_section(record: dict, runs: list[dict], corpus_sha: str, tuning: dict | None = None) -> list[str]:
     """Report lines: each recorded prediction beside its run once measured (a prediction made for
-    another corpus or an older recipe of the rung is marked, not compared)."""
+    another corpus, an older recipe of the rung or another learning rate is marked, not compared).
+    A prediction recorded before rates were recorded with it was made when every budget trained at
+    the searched rate, so that is the rate it is held to."""
     from ..models.ladder import rung
 
     measured = {(r["size"], r["budget"]): r for r in runs}
@@ -161,11 +166,22 @@ def preregistered_section(record: dict, runs: list[dict], corpus_sha: str) -> li
             got, err = "older recipe", "–"
         elif run is None:
             got, err = "not yet trained", "–"
+        elif (lr := _predicted_for(p, tuning)) is not None and lr != run["lr"]:
+            got, err = f"{run['actual_bpb']:.4f} at lr {run['lr']:.3g}", f"– (predicted for lr {lr:.3g})"
         else:
             got, err = f"{run['actual_bpb']:.4f}", f"{p['predicted_bpb'] / run['actual_bpb'] - 1:+.2%}"
         lines.append(f"| {p['size']}@{p['budget']} | {p['recorded_at']} ({(p.get('commit') or '?')[:7]}) | "
                      f"{len(p['fitted_on'])} runs | {chose} | {p['predicted_bpb']:.4f} | {other} | {got} | {err} |")
     return lines
+
+
+def _predicted_for(prediction: dict, tuning: dict | None) -> float | None:
+    """The rate a prediction was made for: recorded with it, or (written before rates were recorded,
+    when every budget trained at the searched rate) the size's searched rate."""
+    if "lr" in prediction:
+        return prediction["lr"]
+    entry = (tuning or {}).get(prediction["size"]) or {}
+    return float(entry["chosen_lr"]) if "chosen_lr" in entry else None
 
 
 def _pct(v: float | None) -> str:
