@@ -274,7 +274,13 @@ def test_tiny_grid_end_to_end(tmp_path, monkeypatch):
     for name in ("fit.json", "report.md", "grid.png"):
         assert (tmp_path / "g" / name).is_file()
     events: list[tuple[str, str]] = []
-    hook = lambda event, info: events.append((event, info.get("size", "")))  # noqa: E731
+    said: list[str] = []  # why each stale run is measured again
+
+    def hook(event: str, info: dict) -> None:
+        events.append((event, info.get("size", "")))
+        if event == "stale":
+            said.append(info["was"])
+
     assert run_grid(s, hook) is not None
     assert not [e for e in events if e[0] in ("train", "stale")]  # resumes: nothing left to train
     from ziplab.models import ladder
@@ -284,7 +290,7 @@ def test_tiny_grid_end_to_end(tmp_path, monkeypatch):
     events.clear()
     run_grid(s, hook)
     assert {size for event, size in events if event in ("train", "stale")} == {"l0"}  # only the changed rung
-    assert ("stale", "l0") in events
+    assert ("stale", "l0") in events and set(said) == {"with another recipe"}
     runs = json.loads((tmp_path / "g" / "results.json").read_text())["runs"]
     assert all(r["recipe"] == ladder.rung(r["size"]).recipe for r in runs)
     # a run trained at a rate the current tuning did not choose is measured again too
@@ -292,8 +298,11 @@ def test_tiny_grid_end_to_end(tmp_path, monkeypatch):
     next(r for r in results["runs"] if (r["size"], r["budget"]) == ("t0", 16384))["lr"] *= 3
     (tmp_path / "g" / "results.json").write_text(json.dumps(results))
     events.clear()
+    said.clear()
     run_grid(s, hook)
     assert [e for e in events if e[0] == "stale"] == [("stale", "t0")]
+    chosen = results["tuning"]["t0"]["chosen_lr"]
+    assert said == [f"at lr {chosen * 3}, where the rule now gives {chosen:g}"]
     again = json.loads((tmp_path / "g" / "results.json").read_text())
     assert all(r["lr"] == again["tuning"][r["size"]]["chosen_lr"] for r in again["runs"])
     # the horizon rule: the larger budget trains again at the searched rate x 2^-0.5; the search's own stays

@@ -160,7 +160,8 @@ def _grid(corpus, families, sizes, budgets, lr_factors, lr_horizon, eval_bytes, 
     console = Console(stderr=True)
     hook = _printer(console, {
         "train": lambda i: f"[bold]{i['size']}[/bold]: training {i['budget']:,} bytes at lr {i['lr']:.3g}",
-        "stale": lambda i: f"{i['size']} @ {i['budget']:,} B: measured with another recipe: measuring again",
+        "stale": lambda i: f"{i['size']} @ {i['budget']:,} B: measured {i.get('was', 'with another recipe')}: "
+                           "measuring again",
         "horizon": lambda i: f"{i['size']}: learning-rate horizon exponent {i['from']:g} -> {i['to']:g}: "
                              "runs above the search budget are measured again at the new rates",
         "tuned": lambda i: f"{i['size']}: validation bpb by lr {i['validation_bpb']}, chose {i['chosen_lr']:.3g}",

@@ -231,7 +231,9 @@ class Grid:
         if recorded is not None and is_current(recorded, results["tuning"]):
             return recorded
         if recorded is not None:  # another recipe, or a rate the current tuning did not choose
-            self.hook("stale", {"size": size, "budget": budget})
+            was = ("with another recipe" if recorded.get("recipe") != rung(size).recipe
+                   else f"at lr {recorded.get('lr')}, where the rule now gives {lr:g}")
+            self.hook("stale", {"size": size, "budget": budget, "was": was})
         path, meta = self.train(size, lr, budget)
         coded = code_for_real(path, self.eval, self.s.lanes, 1, size, self.progress)
         record = {
