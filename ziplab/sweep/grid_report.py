@@ -102,7 +102,7 @@ def write_grid_report(results: dict, out: Path) -> dict:
     lines += _side(out / PREREGISTERED, lambda r: preregistered_section(r, current, sha, results.get("tuning")))
     lines += _side(out / "rate_check.json", _rate_check_section)
     if stale:
-        lines += ["", "## Runs of an older recipe (kept in results.json, not fitted or plotted)", "",
+        lines += ["", "## Runs of an older recipe or rate rule (kept in results.json, not fitted or plotted)", "",
                   ", ".join(f"{r['size']}@{r['budget']} ({r['actual_bpb']:.4f})" for r in stale)]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     return {"fits": fits}
@@ -169,8 +169,8 @@ def _largest_section(longer: dict, current: list[dict], corpus_sha: str) -> list
         "", f"Measured by `{longer['command']}` on {longer['environment'].get('cpu')}."
         + ("" if all(r.get("rate_source", "grid") == "grid" for r in longer["runs"]) else
            " ¹ The rate a rate check found best on the validation slice at this budget (the grid's choice rule "
-           "applied there), not the rate the grid carried from its search; the grid's run at that rate is what "
-           "the fit and the prediction use.")
+           "applied there), not the rate the grid's rule gave it; the fit and the prediction use the grid's own "
+           "run.")
         + ("" if floor is None else f" 'inside mix': the run as the neural input of `mix` level 2, whose context "
            f"models alone (`--model none`) code the slice at {floor:.4f}; the target is the static run's.")]
 
