@@ -43,7 +43,7 @@ def main() -> None:
 
     from ziplab.corpora import load_corpus
     from ziplab.hardware import torch_capability
-    from ziplab.sweep.grid_report import largest_runs, rate_checked, split_by_recipe
+    from ziplab.sweep.grid_report import largest_runs, rate_checked, rate_checks, split_by_recipe
     from ziplab.sweep.report import environment
     from ziplab.sweep.run import _write_json, baselines, code_for_real
 
@@ -59,7 +59,7 @@ def main() -> None:
     peers = baselines(data, codecs=("nn", "mix") if args.mix else ("nn",))
     console.print(f"classic coders on {len(data):,} held-out bytes: {time.perf_counter() - t0:.0f} s")
     rows = []
-    checks = json.loads((grid / "rate_check.json").read_text())["checks"] if (grid / "rate_check.json").is_file() else []
+    checks = rate_checks(grid)
     for family, grid_run in sorted(largest_runs(split_by_recipe(results["runs"], results.get("tuning"))[0]).items()):
         run = rate_checked(grid_run, checks)
         coded = code_for_real(grid / "checkpoints" / run["checkpoint"], data, lanes, 1, run["size"])

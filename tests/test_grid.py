@@ -179,10 +179,14 @@ def test_the_largest_run_takes_the_rate_a_check_found_best_on_validation_and_say
              {"lr": 0.0024, "checkpoint": "t5-lo", "validation_bpb": 1.85, "actual_bpb": 1.93,  # worse on eval:
               "cross_entropy_bpb": 1.92, "train_seconds": 11.0}]                                 # validation decides
     assert rate_checked(run, []) == {**run, "grid_checkpoint": "t5-hi", "rate_source": "grid"}
+    # the grid's own run wins (or the other rate diverged): nothing changes, nothing is footnoted
+    for other in (1.95, float("nan")):
+        lost = [tried[0], {**tried[1], "validation_bpb": other}]
+        assert rate_checked(run, [{"size": "t5", "budget": 64, "runs": lost}])["rate_source"] == "grid"
     chosen = rate_checked(run, [{"size": "t5", "budget": 64, "runs": tried}])
     assert (chosen["checkpoint"], chosen["lr"], chosen["actual_bpb"], chosen["grid_checkpoint"]) == ("t5-lo", 0.0024, 1.93, "t5-hi")
     assert "rate check" in chosen["rate_source"]
-    # a check of another point, or whose tuned-rate run is an older grid run, changes nothing
+    # a check of another point, or one that does not hold the grid's run (an older one), changes nothing
     assert rate_checked(run, [{"size": "t5", "budget": 22, "runs": tried}])["checkpoint"] == "t5-hi"
     older = [{**tried[0], "checkpoint": "t5-old"}, tried[1]]
     assert rate_checked(run, [{"size": "t5", "budget": 64, "runs": older}])["checkpoint"] == "t5-hi"
@@ -191,10 +195,15 @@ def test_the_largest_run_takes_the_rate_a_check_found_best_on_validation_and_say
     longer = {"peer": "ppmd-o6", "peers": {"ppmd-o6": 1.929}, "slice": "the first 1,048,576 bytes", "bytes": 1 << 20,
               "command": "python benchmarks/grid_largest.py", "corpus_sha256": "abc", "environment": {"cpu": "x"},
               "runs": [row]}
-    lines = _largest_section(longer, [run], "abc")
+    checks = [{"size": "t5", "budget": 64, "runs": tried}]
+    lines = _largest_section(longer, [run], "abc", checks)
     line = next(line for line in lines if line.startswith("| transformer"))
     assert "| 0.0024 ¹ |" in line and line.rstrip(" |").endswith("yes")
     assert "¹ The rate a rate check found best on the validation slice" in lines[-1]
+    # the check re-run, and now another rate wins on validation: the row is no longer what would be coded
+    lower = {**tried[1], "lr": 0.0012, "checkpoint": "t5-lower", "validation_bpb": 1.80}
+    lines = _largest_section(longer, [run], "abc", [{"size": "t5", "budget": 64, "runs": [*tried, lower]}])
+    assert next(line for line in lines if line.startswith("| transformer")).rstrip(" |").endswith("no: re-run it")
 
 
 def test_the_rate_check_section_shows_each_rate_against_the_tuned_one():
@@ -302,7 +311,7 @@ def test_tiny_grid_end_to_end(tmp_path, monkeypatch):
     run_grid(s, hook)
     assert [e for e in events if e[0] == "stale"] == [("stale", "t0")]
     chosen = results["tuning"]["t0"]["chosen_lr"]
-    assert said == [f"at lr {chosen * 3}, where the rule now gives {chosen:g}"]
+    assert said == [f"at lr {chosen * 3:g}, where the rule now gives {chosen:g}"]
     again = json.loads((tmp_path / "g" / "results.json").read_text())
     assert all(r["lr"] == again["tuning"][r["size"]]["chosen_lr"] for r in again["runs"])
     # the horizon rule: the larger budget trains again at the searched rate x 2^-0.5; the search's own stays

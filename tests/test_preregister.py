@@ -119,6 +119,8 @@ def test_a_prediction_is_held_to_the_rate_it_was_made_for(tmp_path, predicted, m
     legacy = {k: v for k, v in made.items() if k != "lr"}  # written before rates were recorded: the searched one
     assert row(legacy, 0.01).endswith("| +1.00% |")
     assert "predicted for lr 0.01" in row(legacy, made["lr"])
+    untuned = {**made, "lr": None}  # a size not searched yet when predicted: its rate was not known
+    assert row(untuned, 0.01).endswith("| +1.00% |")
 
 
 @pytest.mark.parametrize("results, side", [

@@ -232,7 +232,8 @@ class Grid:
             return recorded
         if recorded is not None:  # another recipe, or a rate the current tuning did not choose
             was = ("with another recipe" if recorded.get("recipe") != rung(size).recipe
-                   else f"at lr {recorded.get('lr')}, where the rule now gives {lr:g}")
+                   else f"at lr {recorded['lr']:g}, where the rule now gives {lr:g}" if "lr" in recorded
+                   else "without a recorded lr")
             self.hook("stale", {"size": size, "budget": budget, "was": was})
         path, meta = self.train(size, lr, budget)
         coded = code_for_real(path, self.eval, self.s.lanes, 1, size, self.progress)

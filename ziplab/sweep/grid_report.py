@@ -11,6 +11,7 @@ chosen before, on the other runs only.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,7 @@ def write_grid_report(results: dict, out: Path) -> dict:
     plots = plot_grid(results, fits, out)
     lines = _report(results, fits, plots)
     sha = results["corpus_sha256"]
-    lines += _side(out / "largest.json", lambda r: _largest_section(r, current, sha))
+    lines += _side(out / "largest.json", lambda r: _largest_section(r, current, sha, rate_checks(out)))
     lines += _side(out / PREREGISTERED, lambda r: preregistered_section(r, current, sha, results.get("tuning")))
     lines += _side(out / "rate_check.json", _rate_check_section)
     if stale:
@@ -106,6 +107,13 @@ def write_grid_report(results: dict, out: Path) -> dict:
                   ", ".join(f"{r['size']}@{r['budget']} ({r['actual_bpb']:.4f})" for r in stale)]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     return {"fits": fits}
+
+
+def rate_checks(out: Path) -> list[dict]:
+    """rate_check.json's checks (none when absent; an unreadable file turns each section that reads
+    it into a note)."""
+    path = out / "rate_check.json"
+    return json.loads(path.read_text())["checks"] if path.is_file() else []
 
 
 def _side(path: Path, render: Any) -> list[str]:
@@ -129,25 +137,27 @@ def largest_runs(runs: list[dict]) -> dict[str, dict]:
 
 
 def rate_checked(run: dict, checks: list[dict]) -> dict:
-    """`run`, or where benchmarks/grid_rate_check.py trained the same (size, budget) at other rates,
-    the one of them with the best validation bpb: the grid's own choice rule (validation slice,
-    never the evaluation slice) applied at that budget. A check whose tuned-rate run is not `run`
-    (an older grid run) is ignored. The returned record keeps the grid run's checkpoint as
-    `grid_checkpoint` and says where its rate came from."""
+    """`run`, or where benchmarks/grid_rate_check.py trained the same (size, budget) at other rates
+    (a check holding `run` among its runs), the one of them with the best validation bpb: the
+    grid's own choice rule (validation slice, never the evaluation slice) applied at that budget.
+    The returned record keeps the grid run's checkpoint as `grid_checkpoint` and says where its
+    rate came from ("grid" when the grid's own run wins or nothing was checked)."""
     check = next((c for c in checks if (c["size"], c["budget"]) == (run["size"], run["budget"])
                   and any(r["checkpoint"] == run["checkpoint"] for r in c["runs"])), None)
-    if check is None:
+    scored = [r for r in (check or {}).get("runs", []) if math.isfinite(r["validation_bpb"])]
+    best = min(scored, key=lambda r: r["validation_bpb"]) if scored else None
+    if best is None or best["checkpoint"] == run["checkpoint"]:
         return {**run, "grid_checkpoint": run["checkpoint"], "rate_source": "grid"}
-    best = min(check["runs"], key=lambda r: r["validation_bpb"])
-    source = f"best validation bpb of {len(check['runs'])} rates (grid + rate check)"
+    source = f"best validation bpb of {len(scored)} rates (grid + rate check)"
     return {**run, "grid_checkpoint": run["checkpoint"], "rate_source": source,
             **{k: best[k] for k in ("checkpoint", "lr", "actual_bpb", "cross_entropy_bpb", "train_seconds")}}
 
 
-def _largest_section(longer: dict, current: list[dict], corpus_sha: str) -> list[str]:
+def _largest_section(longer: dict, current: list[dict], corpus_sha: str, checks: list[dict] | None = None) -> list[str]:
     """benchmarks/grid_largest.py's record: the largest runs coded on a longer slice beside PPMd.
-    A row whose run is no longer its family's largest is marked stale (re-run the benchmark)."""
-    top = largest_runs(current)
+    A row whose run is no longer the one the benchmark would code (another largest run, or a rate
+    check that now prefers another rate) is marked stale (re-run the benchmark)."""
+    top = {f: rate_checked(r, checks or []) for f, r in largest_runs(current).items()}
     peer = longer["peer"]
     if longer.get("corpus_sha256") != corpus_sha:
         return ["", "## Largest runs on a longer slice", "", "largest.json was measured on another corpus: re-run "
@@ -155,7 +165,9 @@ def _largest_section(longer: dict, current: list[dict], corpus_sha: str) -> list
 
     def still(r: dict) -> str:
         best = top.get(r["family"], {})
-        return "yes" if best.get("checkpoint") == r.get("grid_checkpoint", r.get("checkpoint")) else "no: re-run it"
+        same = (best.get("grid_checkpoint"), best.get("checkpoint")) == (r.get("grid_checkpoint", r.get("checkpoint")),
+                                                                       r.get("checkpoint"))
+        return "yes" if same else "no: re-run it"
 
     rows = [[r["family"], f"{r['size']}@{r['budget']}", f"{r['lr']:.3g}" + ("" if r.get("rate_source", "grid") == "grid"
                                                                            else " ¹"),

@@ -167,7 +167,7 @@ def preregistered_section(record: dict, runs: list[dict], corpus_sha: str, tunin
         elif run is None:
             got, err = "not yet trained", "–"
         elif (lr := _predicted_for(p, tuning)) is not None and lr != run["lr"]:
-            got, err = f"{run['actual_bpb']:.4f} at lr {run['lr']:.3g}", f"– (predicted for lr {lr:.3g})"
+            got, err = f"{run['actual_bpb']:.4f} at lr {run['lr']:g}", f"– (predicted for lr {lr:g})"
         else:
             got, err = f"{run['actual_bpb']:.4f}", f"{p['predicted_bpb'] / run['actual_bpb'] - 1:+.2%}"
         lines.append(f"| {p['size']}@{p['budget']} | {p['recorded_at']} ({(p.get('commit') or '?')[:7]}) | "
