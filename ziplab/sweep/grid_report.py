@@ -25,6 +25,8 @@ FILE_SIZES = (1e6, 1e7, 1e8, 1e9)
 REFERENCE_LINES = ("ppmd-o6", "xz-9e", "zlib-9")
 #: `baselines(..., codecs=("mix",))`'s name for pure context mixing (`mix --model none`, default level)
 MIX_ALONE = "mix-2"
+#: benchmarks/grid_rate_check.py's record in a grid folder
+RATE_CHECK = "rate_check.json"
 
 
 def _columns(runs: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -101,7 +103,7 @@ def write_grid_report(results: dict, out: Path) -> dict:
     sha = results["corpus_sha256"]
     lines += _side(out / "largest.json", lambda r: _largest_section(r, current, sha, rate_checks(out)))
     lines += _side(out / PREREGISTERED, lambda r: preregistered_section(r, current, sha, results.get("tuning")))
-    lines += _side(out / "rate_check.json", _rate_check_section)
+    lines += _side(out / RATE_CHECK, _rate_check_section)
     if stale:
         lines += ["", "## Runs of an older recipe or rate rule (kept in results.json, not fitted or plotted)", "",
                   ", ".join(f"{r['size']}@{r['budget']} ({r['actual_bpb']:.4f})" for r in stale)]
@@ -112,7 +114,7 @@ def write_grid_report(results: dict, out: Path) -> dict:
 def rate_checks(out: Path) -> list[dict]:
     """rate_check.json's checks (none when absent; an unreadable file turns each section that reads
     it into a note)."""
-    path = out / "rate_check.json"
+    path = out / RATE_CHECK
     return json.loads(path.read_text())["checks"] if path.is_file() else []
 
 
