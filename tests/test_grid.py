@@ -358,3 +358,35 @@ def test_the_best_rate_is_found_between_the_rates_tried_and_gives_the_horizon_ex
     assert abs(rate_optimum(uneven)[0] / true - 1) < 1e-9
     assert rate_optimum({0.002: float("nan"), 0.004: 2.1, 0.008: 2.0, 0.016: 2.2})[1]  # a diverged run is left out
     assert abs(implied_horizon(0.008, 1e6, 0.004, 16e6) - 0.25) < 1e-12
+
+
+def test_train_only_then_measure_reuses_every_checkpoint(tmp_path):
+    """The GPU-box split: --train-only trains and codes nothing; a later grid run measures the same
+    checkpoints without training, and records the device each was trained on."""
+    from ziplab.sweep.grid import train_grid
+
+    s = GridSettings(corpus="stdlib", sizes=("t0",), budgets=(8192, 16384), lr_factors=(1.0,),
+                     eval_bytes=2048, tune_bytes=2048, out=str(tmp_path / "g"))
+    trained = train_grid(s)
+    assert len(trained) == 2 and all(p.is_file() for p in trained)  # the search run and the larger budget
+    assert json.loads((tmp_path / "g" / "results.json").read_text())["runs"] == []
+    events: list[str] = []
+    run_grid(s, lambda event, info: events.append(event))
+    assert "train" not in events and events.count("measured") == 2
+    runs = json.loads((tmp_path / "g" / "results.json").read_text())["runs"]
+    assert {r["device"] for r in runs} == {"cpu"}
+    assert train_grid(s) == []  # every point recorded under the current rule: nothing to train
+
+
+def test_grid_refuses_an_unknown_device():
+    with pytest.raises(ParameterError, match="device"):
+        GridSettings(device="tpu").validate()
+
+
+def test_train_only_without_grid_is_a_usage_error():
+    from click.testing import CliRunner
+
+    from ziplab.cli import cli
+
+    r = CliRunner().invoke(cli, ["sweep", "--train-only"])
+    assert r.exit_code == 2 and "--train-only goes with --grid" in r.output

@@ -39,11 +39,14 @@ import click
 @click.option("--lr-horizon", type=click.FloatRange(0.0, 1.0), default=None,
               help="Grid: budgets above the search's train at the searched rate x (D / D_search)^-this "
                    "(longer runs want lower rates; 0: the searched rate; default: the folder's recorded value, else 0).")
+@click.option("--train-only", is_flag=True,
+              help="Grid: train every point and code nothing (say on a GPU with --device cuda); a later "
+                   "--grid run on any CPU finds the checkpoints in <out>/checkpoints and measures them.")
 @click.option("--predict", default=None, metavar="SIZE@BYTES,...",
               help="Grid: train nothing; record the law's predictions for runs not yet trained "
                    "(appended to <out>/preregistered.json; the report sets them beside the runs once measured).")
 def sweep(corpus, families, sizes, train_bytes, minutes, eval_bytes, seed, out, device, lanes, workers,
-          threads, jobs, codecs, quick, grid, budgets, lr_factors, transfer, lr_horizon, predict):
+          threads, jobs, codecs, quick, grid, budgets, lr_factors, transfer, lr_horizon, train_only, predict):
     """Train the size ladder, compress held-out text for real, fit and plot bpb against size.
 
     With no options: the built-in corpus (Python's standard library), sizes l0-l3 and t0-t3,
@@ -58,9 +61,11 @@ def sweep(corpus, families, sizes, train_bytes, minutes, eval_bytes, seed, out, 
         if not grid:
             raise click.UsageError("--predict goes with --grid")
         return _predict(out, predict)
+    if train_only and not grid:
+        raise click.UsageError("--train-only goes with --grid")
     if grid:
         return _grid(corpus, families, sizes, budgets, lr_factors, lr_horizon, eval_bytes, transfer, seed, out, lanes,
-                     threads)
+                     threads, device, train_only)
     explicit = any(v is not None for v in (sizes, train_bytes, minutes)) or families != "lstm,transformer"
     preset = PRESETS["quick"] if quick else ({} if explicit else PRESETS["default"])
     if train_bytes is not None and minutes is not None:
@@ -139,11 +144,11 @@ def _predict(out: str, points: str) -> None:
 
 
 def _grid(corpus, families, sizes, budgets, lr_factors, lr_horizon, eval_bytes, transfer, seed, out, lanes,
-          threads) -> None:
+          threads, device, train_only) -> None:
     from rich.console import Console
 
     from ..models.ladder import LADDER
-    from ..sweep.grid import GridSettings, run_grid
+    from ..sweep.grid import GridSettings, run_grid, train_grid
     from .progress import byte_bars
 
     chosen = [f.strip() for f in families.split(",") if f.strip()]
@@ -154,7 +159,7 @@ def _grid(corpus, families, sizes, budgets, lr_factors, lr_horizon, eval_bytes, 
         budgets=_numbers(budgets, "--budgets", int) if budgets else GridSettings.budgets,
         lr_factors=_numbers(lr_factors, "--lr-factors", float), lr_horizon=lr_horizon,
         eval_bytes=eval_bytes or GridSettings.eval_bytes, transfer=transfer, seed=seed,
-        out=out if out != "sweep" else "grid", lanes=lanes, threads=threads,
+        out=out if out != "sweep" else "grid", lanes=lanes, threads=threads, device=device,
         command="ziplab sweep " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
     )
     console = Console(stderr=True)
@@ -169,6 +174,12 @@ def _grid(corpus, families, sizes, budgets, lr_factors, lr_horizon, eval_bytes, 
                                f"(cross-entropy {i['cross_entropy_bpb']:.4f}), {i['flops']:.2e} FLOPs"),
     })
 
+    if train_only:
+        with byte_bars() as progress:
+            trained = train_grid(settings, hook, progress)
+        console.print(f"trained {len(trained)} checkpoints in {settings.out}/checkpoints; a --grid run without "
+                      "--train-only measures them")
+        return
     with byte_bars() as progress:
         summary = run_grid(settings, hook, progress)
     console.print(f"wrote {settings.out}/results.json, fit.json, report.md and plots")

@@ -45,6 +45,7 @@ class GridSettings:
     out: str = "grid"
     lanes: int = 64
     threads: int | None = None
+    device: str = "cpu"  # training only (cpu | cuda | auto); coding is portable and always runs on the CPU
     command: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -59,6 +60,8 @@ class GridSettings:
             raise ParameterError("learning-rate factors must be positive")
         if self.lr_horizon is not None and not 0.0 <= self.lr_horizon <= 1.0:
             raise ParameterError("the learning-rate horizon exponent must lie in [0, 1]")
+        if self.device not in ("cpu", "cuda", "auto"):
+            raise ParameterError(f"device must be cpu, cuda or auto, not {self.device!r}")
 
 
 def is_current(run: dict, tuning: dict | None) -> bool:
@@ -162,7 +165,8 @@ class Grid:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.hook("train", {"size": size, "lr": lr, "budget": budget})
         cfg = TrainConfig(size=size, corpus=self.s.corpus, train_bytes=budget, seed=self.s.seed, lr=lr,
-                          threads=self.s.threads or os.cpu_count(), out=str(path), command=self.s.command,
+                          device=self.s.device, threads=self.s.threads or os.cpu_count(), out=str(path),
+                          command=self.s.command,
                           final_eval_bytes=len(self.eval), state_every=STATE_EVERY, resume=True)
         advance = self.progress(f"train {size} lr {lr:.3g} {budget / 1e6:.2f} MB", budget) if self.progress else None
         result = train_model(cfg, self.corpus, on_step=(lambda info: advance(info.new_bytes)) if advance else None)
@@ -222,13 +226,18 @@ class Grid:
             _update(self.out, self.fresh, lambda r: r["tuning"][size].__setitem__("horizon", self.s.lr_horizon))
         return expected_rate(self.results()["tuning"], size, budget)
 
+    def recorded(self, size: str, budget: int) -> tuple[dict | None, bool]:
+        """The run recorded for this point, and whether it still counts (`is_current`)."""
+        results = self.results()
+        run = next((r for r in results["runs"] if (r["size"], r["budget"]) == (size, budget)), None)
+        return run, run is not None and is_current(run, results["tuning"])
+
     def measure(self, size: str, budget: int) -> dict:
         from ..models.ladder import rung
 
         lr = self.rate(size, budget)
-        results = self.results()
-        recorded = next((r for r in results["runs"] if (r["size"], r["budget"]) == (size, budget)), None)
-        if recorded is not None and is_current(recorded, results["tuning"]):
+        recorded, current = self.recorded(size, budget)
+        if current:
             return recorded
         if recorded is not None:  # another recipe, or a rate the current tuning did not choose
             was = ("with another recipe" if recorded.get("recipe") != rung(size).recipe
@@ -242,7 +251,7 @@ class Grid:
             "params": meta["num_params"], "non_embedding_params": meta["non_embedding_params"],
             "train_bytes": meta["bytes_seen"], **flops(meta, meta["bytes_seen"]),
             "train_seconds": meta["train_seconds"], "threads": meta["threads"],
-            "autocast_bf16": meta["autocast_bf16"], **coded,
+            "device": meta.get("device", "cpu"), "autocast_bf16": meta["autocast_bf16"], **coded,
             "model_bytes": path.stat().st_size, "checkpoint": path.name,
         }
         if self.transfer:
@@ -266,6 +275,21 @@ def run_grid(s: GridSettings, hook: Hook | None = None, progress: Progress | Non
         for size in s.sizes:
             grid.measure(size, budget)
     return finish_grid(grid.out)
+
+
+def train_grid(s: GridSettings, hook: Hook | None = None, progress: Progress | None = None) -> list[Path]:
+    """Train every point the grid would measure, and code nothing: on a GPU box, say, whose
+    checkpoints a CPU box then measures (`run_grid` there finds and reuses them, since coding is
+    portable). Points already recorded under the current rule are skipped; returns the checkpoints."""
+    grid = Grid(s, hook, progress)
+    _update(grid.out, grid.fresh, grid._start)
+    trained = []
+    for budget in sorted(s.budgets):
+        for size in s.sizes:
+            lr = grid.rate(size, budget)
+            if not grid.recorded(size, budget)[1]:
+                trained.append(grid.train(size, lr, budget)[0])
+    return trained
 
 
 def finish_grid(out: str | Path) -> dict:
