@@ -96,6 +96,21 @@ def test_resume_continues_exactly_where_training_stopped(corpus, tmp_path):
     a, b = _weights(whole.path), _weights(resumed.path)
     assert all(np.array_equal(a[k], b[k]) for k in a)  # bitwise: same data, same order, one thread
     assert resumed.meta["steps"] == whole.meta["steps"] == 24
+    assert whole.meta["device"] == resumed.meta["device"] == "cpu"
+
+
+def test_a_run_resumed_on_another_device_records_both(corpus, tmp_path):
+    """A state saved on a GPU box and finished on a CPU (states load to the CPU) says cuda+cpu."""
+    import torch
+
+    cfg = TrainConfig("l1", corpus, train_bytes=32 * 128 * 12, seed=4, threads=1, out=str(tmp_path / "a.safetensors"),
+                      final_eval_bytes=2048)
+    with pytest.raises(TrainingStopped) as stopped:
+        train_model(cfg, should_stop=lambda: True)
+    state = torch.load(stopped.value.path, weights_only=True)
+    assert state["devices"] == ["cpu"]
+    torch.save({**state, "devices": ["cuda"]}, stopped.value.path)  # as a GPU box would have saved it
+    assert train_model(TrainConfig(**{**cfg.__dict__, "resume": True})).meta["device"] == "cuda+cpu"
 
 
 def test_resume_refuses_a_state_from_another_recipe(corpus, tmp_path):

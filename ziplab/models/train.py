@@ -69,8 +69,9 @@ def heldout_bits(model: Any, data: np.ndarray, lanes: int = 16, chunk: int = 256
     n = len(data) // lanes * lanes
     if n == 0:
         raise ParameterError("held-out slice is shorter than the number of evaluation lanes")
-    streams = torch.from_numpy(data[:n].astype(np.int64)).view(lanes, -1)
-    inputs = torch.cat([torch.full((lanes, 1), BOS, dtype=torch.long), streams[:, :-1]], dim=1)
+    device = next(model.parameters()).device  # a model training on a GPU is scored there
+    streams = torch.from_numpy(data[:n].astype(np.int64)).view(lanes, -1).to(device)
+    inputs = torch.cat([torch.full((lanes, 1), BOS, dtype=torch.long, device=device), streams[:, :-1]], dim=1)
     total = 0.0
     if model.family == "lstm":
         state = None
@@ -219,9 +220,10 @@ def train_model(cfg: TrainConfig, corpus: Any = None, on_step: Callable[[StepInf
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = Path(cfg.out) if cfg.out else default_path(cfg.size, corpus.sha256, cfg.seed, stamp)
     recipe = _recipe(cfg, corpus.sha256, dist.world)
-    step, seen, spent, ema = 0, 0, 0.0, None
+    step, seen, spent, ema, devices = 0, 0, 0.0, None, []
     if cfg.resume and state_path(path).is_file():
-        step, seen, spent, ema = _load_state(state_path(path), recipe, model, opt, rng)
+        step, seen, spent, ema, devices = _load_state(state_path(path), recipe, model, opt, rng)
+    devices = devices if devices[-1:] == [device] else devices + [device]  # a run resumed elsewhere says so
     net = distributed.wrap(model, dist, device)
     t0 = time.perf_counter() - spent
     while True:
@@ -249,12 +251,13 @@ def train_model(cfg: TrainConfig, corpus: Any = None, on_step: Callable[[StepInf
             model.eval()
             held_now = heldout_bpb(model, eval_slice)
         if dist.main and cfg.state_every and step % cfg.state_every == 0:
-            _save_state(state_path(path), recipe, model, opt, rng, step, seen, time.perf_counter() - t0, ema)
+            _save_state(state_path(path), recipe, model, opt, rng, step, seen, time.perf_counter() - t0, ema, devices)
         if on_step is not None and dist.main:
             on_step(StepInfo(step, seen, per_step, time.perf_counter() - t0, budget_bytes, budget_s, ema, held_now))
         if should_stop is not None and step % STOP_EVERY == 0 and distributed.agree(should_stop(), dist):
             if dist.main:
-                _save_state(state_path(path), recipe, model, opt, rng, step, seen, time.perf_counter() - t0, ema)
+                _save_state(state_path(path), recipe, model, opt, rng, step, seen, time.perf_counter() - t0, ema,
+                            devices)
             distributed.barrier(dist)
             raise TrainingStopped(state_path(path), step)
 
@@ -273,7 +276,7 @@ def train_model(cfg: TrainConfig, corpus: Any = None, on_step: Callable[[StepInf
         "steps": step,
         "seed": cfg.seed,
         "threads": torch.get_num_threads(),
-        "device": device,
+        "device": "+".join(devices),  # e.g. cuda+cpu: begun on a GPU, finished on a CPU
         "processes": dist.world,
         "autocast_bf16": bool(amp["enabled"]),
         "lr": base_lr,
@@ -298,17 +301,18 @@ def train_model(cfg: TrainConfig, corpus: Any = None, on_step: Callable[[StepInf
 
 
 def _save_state(path: Path, recipe: dict, model, opt, rng: np.random.Generator, step: int, seen: int,
-                elapsed: float, ema: float | None) -> None:
+                elapsed: float, ema: float | None, devices: list[str]) -> None:
     """Weights, optimiser moments, data-sampler state and counters: enough to continue exactly."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save({"recipe": recipe, "model": model.state_dict(), "opt": opt.state_dict(),
                 "rng": json.dumps(rng.bit_generator.state), "step": step, "seen": seen,
-                "elapsed": elapsed, "ema": ema}, tmp)
+                "elapsed": elapsed, "ema": ema, "devices": devices}, tmp)
     os.replace(tmp, path)
 
 
-def _load_state(path: Path, recipe: dict, model, opt, rng: np.random.Generator) -> tuple[int, int, float, float | None]:
+def _load_state(path: Path, recipe: dict, model, opt,
+                rng: np.random.Generator) -> tuple[int, int, float, float | None, list[str]]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a torn or foreign file: say so in one line
@@ -319,4 +323,5 @@ def _load_state(path: Path, recipe: dict, model, opt, rng: np.random.Generator) 
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["opt"])
     rng.bit_generator.state = json.loads(state["rng"])
-    return int(state["step"]), int(state["seen"]), float(state["elapsed"]), state["ema"]
+    return (int(state["step"]), int(state["seen"]), float(state["elapsed"]), state["ema"],
+            list(state.get("devices", [])))
