@@ -379,13 +379,17 @@ def _report(results: dict, fits: dict, plots: list[str]) -> list[str]:
              f"torch {env.get('torch')}.", "", "Commands:", ""]
     lines += [f"    {c}" for c in results.get("commands", [])]
     lines += ["", "## Runs", "",
-              "| family | size | N | D (bytes) | lr | FLOPs | train s | CE bpb | actual bpb | transfer bpb |",
+              "| family | size | N | D (bytes) | lr | FLOPs | train s (device) | CE bpb | actual bpb | transfer bpb |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         t = r.get("transfer", {}).get("actual_bpb")
         lines.append(f"| {r['family']} | {r['size']} | {r['non_embedding_params']:,} | {r['train_bytes']:,} | {r['lr']:.3g} | "
-                     f"{r['flops']:.2e} | {r['train_seconds']:,.0f} | {r['cross_entropy_bpb']:.4f} | {r['actual_bpb']:.4f} | "
+                     f"{r['flops']:.2e} | {r['train_seconds']:,.0f} ({r.get('device', 'cpu')}) | {r['cross_entropy_bpb']:.4f} | {r['actual_bpb']:.4f} | "
                      f"{t if t is None else format(t, '.4f')} |")
+    if any(r.get("device", "cpu") != "cpu" for r in runs):
+        lines += ["", "Train seconds are wall time on the device named, shared with the other runs training at "
+                  "the same time, so they are not speed figures; cuda+cpu: begun on a GPU, finished on the CPU "
+                  "from its saved state. Every run is coded on the CPU (the coder is portable)."]
     lines += ["", "## Learning-rate search (validation slice after the evaluation slice, smallest budget)", "",
               "| size | rung lr | validation bpb by lr | chosen | horizon γ: lr at D = chosen × (D / D_search)^-γ |",
               "|---|---|---|---|---|"]
