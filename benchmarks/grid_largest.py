@@ -39,6 +39,9 @@ def main() -> None:
     ap.add_argument("--bytes", type=int, default=1 << 20)
     ap.add_argument("--lanes", type=int, default=None, help="coding lanes (default: the grid's)")
     ap.add_argument("--mix", action="store_true", help="also code each run inside mix (level 2)")
+    ap.add_argument("--family", choices=("lstm", "transformer"), default=None,
+                    help="code this family's largest run only; the other family's row in largest.json stays "
+                         "(coded earlier on the same bytes; the report marks it if no longer the largest run)")
     args = ap.parse_args()
 
     from ziplab.corpora import load_corpus
@@ -61,6 +64,8 @@ def main() -> None:
     rows = []
     checks = rate_checks(grid)
     for family, grid_run in sorted(largest_runs(split_by_recipe(results["runs"], results.get("tuning"))[0]).items()):
+        if args.family not in (None, family):
+            continue
         run = rate_checked(grid_run, checks)
         coded = code_for_real(grid / "checkpoints" / run["checkpoint"], data, lanes, 1, run["size"])
         rows.append({"family": family, "size": run["size"], "budget": run["budget"], "flops": run["flops"],
@@ -74,6 +79,10 @@ def main() -> None:
         console.print(f"{family} {run['size']}@{run['budget']:,} lr {run['lr']:g} ({run['rate_source']}): "
                       f"{coded['actual_bpb']:.4f} bpb")
     env = {**environment(), "torch_capability": torch_capability()}
+    for r in rows:
+        r["environment"] = env
+    if args.family is not None:
+        rows = _kept_rows(grid / "largest.json", args.family, len(data), lanes, peers) + rows
     record = {"corpus": results["corpus"], "corpus_sha256": results["corpus_sha256"], "bytes": len(data),
               "slice": f"the first {len(data):,} bytes of the held-out split", "lanes": lanes,
               "overlap": "the slice holds the grid's evaluation slice and the validation slice its rates were "
@@ -81,7 +90,7 @@ def main() -> None:
               "peer": PEER, "peers": peers, "runs": rows, "environment": env,
               "command": f"python benchmarks/grid_largest.py --grid {os.path.relpath(args.grid, ROOT)} "
                          f"--corpus {os.path.relpath(args.corpus, ROOT)} --bytes {args.bytes} --lanes {lanes}"
-                         + (" --mix" if args.mix else "")}
+                         + (" --mix" if args.mix else "") + (f" --family {args.family}" if args.family else "")}
     _write_json(grid / "largest.json", record)
 
     table = Table(title=f"largest grid runs vs {PEER} on the first {len(data):,} held-out bytes ({env['cpu']})")
@@ -95,6 +104,18 @@ def main() -> None:
                       f"{r['mix']['actual_bpb']:.4f}" if "mix" in r else "–")
     console.print(table)
     console.print(f"wrote {grid / 'largest.json'}")
+
+
+def _kept_rows(path: Path, family: str, size: int, lanes: int, peers: dict) -> list[dict]:
+    """The other families' rows of an earlier largest.json, if it coded the same bytes the same way
+    (its classic coders' figures must match this run's: they are deterministic)."""
+    if not path.is_file():
+        return []
+    old = json.loads(path.read_text())
+    if (old.get("bytes"), old.get("lanes"), old.get("peers", {}).get(PEER)) != (size, lanes, peers[PEER]):
+        raise SystemExit(f"{path} coded other bytes or lanes; run without --family to redo every row")
+    return [{**r, "environment": r.get("environment", old.get("environment"))}
+            for r in old.get("runs", []) if r["family"] != family]
 
 
 if __name__ == "__main__":

@@ -180,7 +180,9 @@ def _largest_section(longer: dict, current: list[dict], corpus_sha: str, checks:
     return _section(f"Largest runs on {longer['slice']}, beside {peer}",
                     ["family", "run", "lr", "CE bpb", "actual bpb", peer, "Δ", "inside mix", "still the largest run"],
                     rows) + [
-        "", f"Measured by `{longer['command']}` on {longer['environment'].get('cpu')}."
+        "", f"Measured by `{longer['command']}` on {longer['environment'].get('cpu')}"
+        + (" (the other family's row is kept from an earlier run on the same bytes)." if "--family" in longer["command"]
+           else ".")
         + ("" if all(r.get("rate_source", "grid") == "grid" for r in longer["runs"]) else
            " ¹ The rate a rate check found best on the validation slice at this budget (the grid's choice rule "
            "applied there), not the rate the grid's rule gave it; the fit and the prediction use the grid's own "
