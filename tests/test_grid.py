@@ -390,3 +390,21 @@ def test_train_only_without_grid_is_a_usage_error():
 
     r = CliRunner().invoke(cli, ["sweep", "--train-only"])
     assert r.exit_code == 2 and "--train-only goes with --grid" in r.output
+
+
+def test_largest_for_one_family_keeps_the_other_familys_row_only_if_it_coded_the_same_bytes(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "grid_largest", Path(__file__).resolve().parents[1] / "benchmarks" / "grid_largest.py")
+    largest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(largest)
+    path = tmp_path / "largest.json"
+    assert largest._kept_rows(path, "lstm", 1024, 64, {"ppmd-o6": 1.9}) == []  # nothing earlier
+    path.write_text(json.dumps({"bytes": 1024, "lanes": 64, "peers": {"ppmd-o6": 1.9}, "environment": {"cpu": "old"},
+                                "runs": [{"family": "lstm", "size": "l4"}, {"family": "transformer", "size": "t5"}]}))
+    kept = largest._kept_rows(path, "lstm", 1024, 64, {"ppmd-o6": 1.9})
+    assert kept == [{"family": "transformer", "size": "t5", "environment": {"cpu": "old"}}]
+    with pytest.raises(SystemExit, match="other bytes"):
+        largest._kept_rows(path, "lstm", 2048, 64, {"ppmd-o6": 1.9})
