@@ -61,6 +61,8 @@ def main() -> None:
     t0 = time.perf_counter()
     peers = baselines(data, codecs=("nn", "mix") if args.mix else ("nn",))
     console.print(f"classic coders on {len(data):,} held-out bytes: {time.perf_counter() - t0:.0f} s")
+    kept = _kept_rows(grid / "largest.json", args.family, results["corpus_sha256"], len(data), lanes, args.mix,
+                      peers) if args.family else []  # refused before any coding, not after
     rows = []
     checks = rate_checks(grid)
     for family, grid_run in sorted(largest_runs(split_by_recipe(results["runs"], results.get("tuning"))[0]).items()):
@@ -81,8 +83,7 @@ def main() -> None:
     env = {**environment(), "torch_capability": torch_capability()}
     for r in rows:
         r["environment"] = env
-    if args.family is not None:
-        rows = _kept_rows(grid / "largest.json", args.family, len(data), lanes, peers) + rows
+    rows = kept + rows
     record = {"corpus": results["corpus"], "corpus_sha256": results["corpus_sha256"], "bytes": len(data),
               "slice": f"the first {len(data):,} bytes of the held-out split", "lanes": lanes,
               "overlap": "the slice holds the grid's evaluation slice and the validation slice its rates were "
@@ -106,14 +107,20 @@ def main() -> None:
     console.print(f"wrote {grid / 'largest.json'}")
 
 
-def _kept_rows(path: Path, family: str, size: int, lanes: int, peers: dict) -> list[dict]:
-    """The other families' rows of an earlier largest.json, if it coded the same bytes the same way
-    (its classic coders' figures must match this run's: they are deterministic)."""
+def _kept_rows(path: Path, family: str, corpus_sha: str, size: int, lanes: int, mix: bool,
+               peers: dict) -> list[dict]:
+    """The other families' rows of an earlier largest.json, if it coded the same bytes the same way,
+    with or without mix alike (its classic coders' figures must match this run's: they are
+    deterministic)."""
+    from ziplab.sweep.grid_report import MIX_ALONE
+
     if not path.is_file():
         return []
     old = json.loads(path.read_text())
-    if (old.get("bytes"), old.get("lanes"), old.get("peers", {}).get(PEER)) != (size, lanes, peers[PEER]):
-        raise SystemExit(f"{path} coded other bytes or lanes; run without --family to redo every row")
+    same = (old.get("corpus_sha256"), old.get("bytes"), old.get("lanes"), old.get("peers", {}).get(PEER),
+            MIX_ALONE in old.get("peers", {}))
+    if same != (corpus_sha, size, lanes, peers[PEER], mix):
+        raise SystemExit(f"{path} coded other bytes, lanes or codecs; run without --family to redo every row")
     return [{**r, "environment": r.get("environment", old.get("environment"))}
             for r in old.get("runs", []) if r["family"] != family]
 

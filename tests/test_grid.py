@@ -367,8 +367,8 @@ def test_train_only_then_measure_reuses_every_checkpoint(tmp_path):
 
     s = GridSettings(corpus="stdlib", sizes=("t0",), budgets=(8192, 16384), lr_factors=(1.0,),
                      eval_bytes=2048, tune_bytes=2048, out=str(tmp_path / "g"))
-    trained = train_grid(s)
-    assert len(trained) == 2 and all(p.is_file() for p in trained)  # the search run and the larger budget
+    ready = train_grid(s)
+    assert len(ready) == 2 and all(p.is_file() for p in ready)  # the chosen search run and the larger budget
     assert json.loads((tmp_path / "g" / "results.json").read_text())["runs"] == []
     events: list[str] = []
     run_grid(s, lambda event, info: events.append(event))
@@ -376,6 +376,25 @@ def test_train_only_then_measure_reuses_every_checkpoint(tmp_path):
     runs = json.loads((tmp_path / "g" / "results.json").read_text())["runs"]
     assert {r["device"] for r in runs} == {"cpu"}
     assert train_grid(s) == []  # every point recorded under the current rule: nothing to train
+
+
+def test_the_grid_trains_on_the_device_it_is_given(tmp_path, monkeypatch):
+    import ziplab.models.train as train
+
+    seen: list[str] = []
+    real = train.train_model
+
+    def spy(cfg, *args, **kwargs):
+        seen.append(cfg.device)
+        return real(dataclasses.replace(cfg, device="cpu"), *args, **kwargs)  # no GPU here: train on the CPU
+
+    monkeypatch.setattr(train, "train_model", spy)
+    from ziplab.sweep.grid import train_grid
+
+    s = GridSettings(corpus="stdlib", sizes=("t0",), budgets=(8192,), lr_factors=(1.0,), eval_bytes=2048,
+                     tune_bytes=2048, out=str(tmp_path / "g"), device="cuda")
+    train_grid(s)
+    assert seen and set(seen) == {"cuda"}
 
 
 def test_grid_refuses_an_unknown_device():
@@ -401,10 +420,14 @@ def test_largest_for_one_family_keeps_the_other_familys_row_only_if_it_coded_the
     largest = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(largest)
     path = tmp_path / "largest.json"
-    assert largest._kept_rows(path, "lstm", 1024, 64, {"ppmd-o6": 1.9}) == []  # nothing earlier
-    path.write_text(json.dumps({"bytes": 1024, "lanes": 64, "peers": {"ppmd-o6": 1.9}, "environment": {"cpu": "old"},
+    peers = {"ppmd-o6": 1.9, "mix-2": 1.97}
+    assert largest._kept_rows(path, "lstm", "abc", 1024, 64, True, peers) == []  # nothing earlier
+    path.write_text(json.dumps({"corpus_sha256": "abc", "bytes": 1024, "lanes": 64, "peers": peers,
+                                "environment": {"cpu": "old"},
                                 "runs": [{"family": "lstm", "size": "l4"}, {"family": "transformer", "size": "t5"}]}))
-    kept = largest._kept_rows(path, "lstm", 1024, 64, {"ppmd-o6": 1.9})
+    kept = largest._kept_rows(path, "lstm", "abc", 1024, 64, True, peers)
     assert kept == [{"family": "transformer", "size": "t5", "environment": {"cpu": "old"}}]
-    with pytest.raises(SystemExit, match="other bytes"):
-        largest._kept_rows(path, "lstm", 2048, 64, {"ppmd-o6": 1.9})
+    for other in [("abd", 1024, 64, True, peers), ("abc", 2048, 64, True, peers), ("abc", 1024, 32, True, peers),
+                  ("abc", 1024, 64, False, {"ppmd-o6": 1.9})]:  # another corpus, slice, lanes, or without mix
+        with pytest.raises(SystemExit, match="other bytes"):
+            largest._kept_rows(path, "lstm", *other)

@@ -176,9 +176,9 @@ def _grid(corpus, families, sizes, budgets, lr_factors, lr_horizon, eval_bytes, 
 
     if train_only:
         with byte_bars() as progress:
-            trained = train_grid(settings, hook, progress)
-        console.print(f"trained {len(trained)} checkpoints in {settings.out}/checkpoints; a --grid run without "
-                      "--train-only measures them")
+            ready = train_grid(settings, hook, progress)
+        console.print(f"{len(ready)} grid points left to measure have checkpoints in {settings.out}/checkpoints; "
+                      "a --grid run without --train-only measures them")
         return
     with byte_bars() as progress:
         summary = run_grid(settings, hook, progress)

@@ -223,7 +223,8 @@ def train_model(cfg: TrainConfig, corpus: Any = None, on_step: Callable[[StepInf
     step, seen, spent, ema, devices = 0, 0, 0.0, None, []
     if cfg.resume and state_path(path).is_file():
         step, seen, spent, ema, devices = _load_state(state_path(path), recipe, model, opt, rng)
-    devices = devices if devices[-1:] == [device] else devices + [device]  # a run resumed elsewhere says so
+    # a run resumed on another device says so (a state saved before states kept the list counts as this device's)
+    devices = devices if devices[-1:] == [device] else devices + [device]
     net = distributed.wrap(model, dist, device)
     t0 = time.perf_counter() - spent
     while True:

@@ -280,16 +280,19 @@ def run_grid(s: GridSettings, hook: Hook | None = None, progress: Progress | Non
 def train_grid(s: GridSettings, hook: Hook | None = None, progress: Progress | None = None) -> list[Path]:
     """Train every point the grid would measure, and code nothing: on a GPU box, say, whose
     checkpoints a CPU box then measures (`run_grid` there finds and reuses them, since coding is
-    portable). Points already recorded under the current rule are skipped; returns the checkpoints."""
+    portable). Points already recorded under the current rule are skipped; returns the checkpoint
+    of every point left to measure, trained now or found from an earlier run (the "train" hook
+    tells which). A checkpoint is reused whatever device trained it: the device is recorded, not
+    part of the recipe."""
     grid = Grid(s, hook, progress)
     _update(grid.out, grid.fresh, grid._start)
-    trained = []
+    ready = []
     for budget in sorted(s.budgets):
         for size in s.sizes:
             lr = grid.rate(size, budget)
             if not grid.recorded(size, budget)[1]:
-                trained.append(grid.train(size, lr, budget)[0])
-    return trained
+                ready.append(grid.train(size, lr, budget)[0])
+    return ready
 
 
 def finish_grid(out: str | Path) -> dict:

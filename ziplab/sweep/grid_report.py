@@ -389,8 +389,8 @@ def _report(results: dict, fits: dict, plots: list[str]) -> list[str]:
                      f"{r['flops']:.2e} | {r['train_seconds']:,.0f} ({r.get('device', 'cpu')}) | {r['cross_entropy_bpb']:.4f} | {r['actual_bpb']:.4f} | "
                      f"{t if t is None else format(t, '.4f')} |")
     if any(r.get("device", "cpu") != "cpu" for r in runs):
-        lines += ["", "Train seconds are wall time on the device named, shared with the other runs training at "
-                  "the same time, so they are not speed figures; cuda+cpu: begun on a GPU, finished on the CPU "
+        lines += ["", "Train seconds are wall time on the device named, which may have been shared with other "
+                  "runs training at the same time, so they are not speed figures; cuda+cpu: begun on a GPU, finished on the CPU "
                   "from its saved state. Every run is coded on the CPU (the coder is portable)."]
     lines += ["", "## Learning-rate search (validation slice after the evaluation slice, smallest budget)", "",
               "| size | rung lr | validation bpb by lr | chosen | horizon γ: lr at D = chosen × (D / D_search)^-γ |",
