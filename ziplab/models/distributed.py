@@ -42,12 +42,20 @@ class Dist:
         return slice(self.rank * per, (self.rank + 1) * per)
 
 
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def check_device(device: str) -> None:
+    """A device name training accepts (whether a GPU is there is asked only when training starts)."""
+    if device not in DEVICES:
+        raise ParameterError(f"device must be cpu, cuda or auto, not {device!r}")
+
+
 def resolve_device(device: str) -> str:
     """'auto' -> cuda when torch sees a GPU, else cpu; 'cuda' without a GPU is an error."""
+    check_device(device)
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda"):
-        raise ParameterError(f"device must be cpu, cuda or auto, not {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
         raise ParameterError("--device cuda asked for, but torch sees no CUDA device")
     return device

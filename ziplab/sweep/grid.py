@@ -50,6 +50,7 @@ class GridSettings:
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
+        from ..models.distributed import check_device
         from ..models.ladder import rung
 
         for size in self.sizes:
@@ -60,8 +61,7 @@ class GridSettings:
             raise ParameterError("learning-rate factors must be positive")
         if self.lr_horizon is not None and not 0.0 <= self.lr_horizon <= 1.0:
             raise ParameterError("the learning-rate horizon exponent must lie in [0, 1]")
-        if self.device not in ("cpu", "cuda", "auto"):
-            raise ParameterError(f"device must be cpu, cuda or auto, not {self.device!r}")
+        check_device(self.device)
 
 
 def is_current(run: dict, tuning: dict | None) -> bool:
