@@ -113,6 +113,31 @@ def test_each_form_recovers_its_truth_and_the_selection_finds_it(truth):
     assert all(len(e) == 3 for e in chosen["errors"].values())
 
 
+def test_a_form_that_fits_its_runs_poorly_may_not_extrapolate(monkeypatch):
+    """The R² gate: on a Kaplan grid the additive law explains < 0.98 of the variance and is kept
+    out; a gate no form reaches lets both take part; and the gate overrides the validation errors."""
+    from ziplab.sweep import joint
+
+    n, d, y = _grid(5, 0.003, KAPLAN)
+    gated = select_form(n, d, y, n * d)
+    assert gated["r2"]["chinchilla"] < joint.R2_GATE <= gated["r2"]["kaplan"]
+    assert gated["eligible"] == ["kaplan"] and gated["form"] == "kaplan"
+    assert select_form(n, d, y, n * d, r2_gate=1.01)["eligible"] == ["chinchilla", "kaplan"]
+
+    n, d, y = _grid(5, 0.003, TRUTH)
+    assert select_form(n, d, y, n * d)["form"] == "chinchilla"  # better R² and better validation
+    real = joint.fit_joint
+
+    def chinchilla_scores_low(*args, **kwargs):
+        fit = real(*args, **kwargs)
+        return dataclasses.replace(fit, r2=0.5) if fit is not None and fit.form == "chinchilla" else fit
+
+    monkeypatch.setattr(joint, "fit_joint", chinchilla_scores_low)
+    overridden = select_form(n, d, y, n * d)
+    assert overridden["mean_abs_error"]["chinchilla"] < overridden["mean_abs_error"]["kaplan"]
+    assert overridden["eligible"] == ["kaplan"] and overridden["form"] == "kaplan"
+
+
 def test_the_other_form_misses_a_kaplan_grid():
     """Negative control: the additive law cannot bend the size gain with D, so on a Kaplan grid it
     fits worse and predicts the held-out corner worse than the Kaplan form does."""

@@ -13,7 +13,7 @@ import pytest
 
 from ziplab.errors import ParameterError, ZiplabError
 from ziplab.models.ladder import rung
-from ziplab.sweep.joint import JointFit, select_form
+from ziplab.sweep.joint import RULE, JointFit, select_form
 from ziplab.sweep.preregister import parse_points, point_shape, predict_points, preregister, preregistered_section
 
 TRUTH = JointFit(E=1.0, A=30.0, alpha=0.3, B=400.0, beta=0.35, r2=1.0, n_runs=0)
@@ -63,6 +63,7 @@ def test_a_law_the_runs_follow_predicts_the_next_size(predicted):
                                                                        "actual_bpb", "flops")))
     assert predicted["form"] == rule["form"] == "chinchilla"  # the runs follow the additive law
     assert predicted["selection"]["mean_abs_error"] == rule["mean_abs_error"]
+    assert predicted["selection"]["eligible"] == rule["eligible"] and predicted["rule"] == RULE
     assert set(predicted["forms"]) == {"chinchilla", "kaplan"} and predicted["recipe"] == rung("t4").recipe
     assert len(predicted["fitted_on"]) == len(SIZES) * len(BUDGETS)
 

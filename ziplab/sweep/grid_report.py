@@ -19,7 +19,7 @@ import numpy as np
 
 from .preregister import FILE as PREREGISTERED, preregistered_section
 from .joint import (FORMS, JointFit, bootstrap, fit_joint, frontier_exponents, model_cost, optimal_split,
-                    select_form, total_param_law, VALIDATION_RUNS)
+                    select_form, total_param_law, R2_GATE, VALIDATION_RUNS)
 
 FILE_SIZES = (1e6, 1e7, 1e8, 1e9)
 REFERENCE_LINES = ("ppmd-o6", "xz-9e", "zlib-9")
@@ -57,8 +57,10 @@ def family_summary(runs: list[dict]) -> dict[str, Any]:
         return note
     out: dict[str, Any] = {**{k: round(v, 6) if isinstance(v, float) else v for k, v in fit.to_dict().items()},
                            "ci": bootstrap(n, d, y, fit)}
-    out["selection"] = {"rule": f"the form with the smaller mean error predicting each of the {VALIDATION_RUNS} "
+    out["selection"] = {"rule": f"among the forms whose fit reaches R² >= {R2_GATE} (all when none does), the "
+                                f"one with the smaller mean error predicting each of the {VALIDATION_RUNS} "
                                 "highest-compute runs from all the others (the held-out run never takes part)",
+                        "r2": selection["r2"], "eligible": selection["eligible"],
                         "validation_runs": [f"{runs[rest[i]]['size']}@{runs[rest[i]]['budget']}"
                                             for i in selection["validation_run_indices"]],
                         "validation_errors": selection["errors"], "mean_abs_error": selection["mean_abs_error"],
@@ -403,13 +405,18 @@ def _report(results: dict, fits: dict, plots: list[str]) -> list[str]:
               "Both forms share E, A, α, B, β and the limits bpb(N, ∞) = E + A·N^-α, bpb(∞, D) = E + B·D^-β. "
               "chinchilla: E + A·N^-α + B·D^-β (a bigger model gains the same at every D); "
               "kaplan: E + ((A·N^-α)^(1/β) + (B·D^-β)^(1/β))^β (its gain grows with D). Per family, with the "
-              f"held-out run set aside, each of the {VALIDATION_RUNS} highest-compute remaining runs is predicted "
-              "by each form fitted on all the others; the smaller mean error chooses the form. Both forms' "
+              f"held-out run set aside, only forms whose fit on the remaining runs reaches R² ≥ {R2_GATE} may be "
+              f"chosen (both when neither does); among them, each of the {VALIDATION_RUNS} highest-compute "
+              "remaining runs is predicted by each form fitted on all the others, and the smaller mean error "
+              "chooses the form. Both forms' "
               "held-out predictions are shown. Disclosure: the Kaplan form was added after the additive law "
               "had missed the transformers' then top run (t4@22.6 MB, +9.1%); the first rule (one validation "
               "run) was replaced by this one after it flipped on a single new run (t5@8 MB) — a reviewer had "
               "flagged it as fragile before. The held-out run never took part in either choice, but the "
-              "rules were not fixed before all results were seen."]
+              "rules were not fixed before all results were seen. The R² gate was added after the three-run "
+              "rule's preregistered prediction of t5@90.5 MB missed (+2.62%, chinchilla, whose R² was 0.92; "
+              "kaplan, R² 0.99, gave −0.14%): that test stays a miss, shown under its own rule below; only "
+              "predictions recorded after the gate was committed test it."]
     lines += _section("Form selection", ["family", "validation runs", "mean error chinchilla",
                                          "mean error kaplan", "chosen", "R² chinchilla", "R² kaplan",
                                          "held-out error chinchilla", "held-out error kaplan"],

@@ -28,6 +28,10 @@ BOOTSTRAP = 200
 FORMS = ("chinchilla", "kaplan")
 #: how many of the top-compute fitting runs choose the law's form
 VALIDATION_RUNS = 3
+#: a form whose fit explains less of the runs' variance than this may not extrapolate (the issue's R² target)
+R2_GATE = 0.98
+#: the selection rule in words, recorded with each prediction (older predictions lack it: "three-run")
+RULE = f"r2-gate {R2_GATE} + three-run"
 #: the smallest β the Kaplan form may take (its terms are raised to 1/β)
 KAPLAN_MIN_BETA = 0.02
 
@@ -132,14 +136,18 @@ def fit_joint(n: Sequence[float], d: Sequence[float], y: Sequence[float],
 
 
 def select_form(n: Sequence[float], d: Sequence[float], y: Sequence[float], compute: Sequence[float],
-                validation_runs: int = VALIDATION_RUNS) -> dict[str, Any]:
-    """Choose the law's form the way the headline test uses it: for each of the `validation_runs`
-    highest-compute runs, fit each form on every other run and predict that one; the smaller mean
-    relative error wins (Chinchilla's form on a tie, and by default, flagged `"default": True`, when
-    no run could be predicted). Several validation runs, because one decides by noise when both
-    forms predict it within a few percent. Callers pass runs without the one they will hold out,
-    so the choice never sees the run it is judged on."""
+                validation_runs: int = VALIDATION_RUNS, r2_gate: float = R2_GATE) -> dict[str, Any]:
+    """Choose the law's form the way the headline test uses it. Only forms whose fit on all the
+    given runs reaches R² ≥ `r2_gate` may be chosen (every form when none does): a law that does not
+    describe the runs it was fitted on is not trusted beyond them. Among those, for each of the
+    `validation_runs` highest-compute runs, fit each form on every other run and predict that one;
+    the smaller mean relative error wins (Chinchilla's form on a tie, and by default, flagged
+    `"default": True`, when no run could be predicted). Several validation runs, because one decides
+    by noise when both forms predict it within a few percent. Callers pass runs without the one they
+    will hold out, so the choice never sees the run it is judged on."""
     n, d, y, compute = (np.asarray(v, float) for v in (n, d, y, compute))
+    r2 = {form: fit.r2 for form in FORMS if (fit := fit_joint(n, d, y, form=form)) is not None}
+    eligible = [form for form in FORMS if r2.get(form, -np.inf) >= r2_gate] or list(FORMS)
     order = [int(i) for i in np.argsort(-compute, kind="stable")[:validation_runs]]
     errors: dict[str, list[float]] = {form: [] for form in FORMS}
     used: list[int] = []
@@ -151,13 +159,15 @@ def select_form(n: Sequence[float], d: Sequence[float], y: Sequence[float], comp
         used.append(j)
         for form, fit in fits.items():
             errors[form].append(float(fit.predict(n[j], d[j]) / y[j] - 1))
+    gate = {"r2": {f: round(v, 4) for f, v in r2.items()}, "eligible": eligible}
     if not used:
-        return {"form": FORMS[0], "validation_run_indices": [], "errors": {}, "mean_abs_error": {}, "default": True}
+        return {"form": eligible[0], "validation_run_indices": [], "errors": {}, "mean_abs_error": {},
+                "default": True, **gate}
     mean_abs = {form: float(np.mean(np.abs(e))) for form, e in errors.items()}
-    chosen = min(FORMS, key=lambda f: (mean_abs[f], FORMS.index(f)))
+    chosen = min(eligible, key=lambda f: (mean_abs[f], FORMS.index(f)))
     return {"form": chosen, "validation_run_indices": used,
             "errors": {f: [round(e, 4) for e in v] for f, v in errors.items()},
-            "mean_abs_error": {f: round(v, 4) for f, v in mean_abs.items()}, "default": False}
+            "mean_abs_error": {f: round(v, 4) for f, v in mean_abs.items()}, "default": False, **gate}
 
 
 def bootstrap(n: Sequence[float], d: Sequence[float], y: Sequence[float], base: JointFit,
