@@ -417,10 +417,13 @@ def _report(results: dict, fits: dict, plots: list[str]) -> list[str]:
               "rule's preregistered prediction of t5@90.5 MB missed (+2.62%, chinchilla, whose R² was 0.92; "
               "kaplan, R² 0.99, gave −0.14%): that test stays a miss, shown under its own rule below; only "
               "predictions recorded after the gate was committed test it."]
-    lines += _section("Form selection", ["family", "validation runs", "mean error chinchilla",
-                                         "mean error kaplan", "chosen", "R² chinchilla", "R² kaplan",
-                                         "held-out error chinchilla", "held-out error kaplan"],
-                      [[fam, ", ".join(f["selection"]["validation_runs"]),
+    lines += _section("Form selection", ["family", f"R² ≥ {R2_GATE} without the held-out run", "validation runs",
+                                         "mean error chinchilla", "mean error kaplan", "chosen", "R² chinchilla",
+                                         "R² kaplan", "held-out error chinchilla", "held-out error kaplan"],
+                      [[fam, ", ".join(f"{form} {r2:.3f}" + ("" if form in f["selection"].get("eligible", FORMS)
+                                                               else " (out)")
+                                       for form, r2 in f["selection"].get("r2", {}).items()) or "–",
+                        ", ".join(f["selection"]["validation_runs"]),
                         *(_pct(f["selection"]["mean_abs_error"].get(form), signed=False) for form in FORMS),
                         f["form"] + (" (default: too few runs to choose)" if f["selection"]["default"] else ""),
                         *(_num(f["forms"].get(form, {}).get("r2")) for form in FORMS),
