@@ -136,6 +136,9 @@ def test_a_form_that_fits_its_runs_poorly_may_not_extrapolate(monkeypatch):
     overridden = select_form(n, d, y, n * d)
     assert overridden["mean_abs_error"]["chinchilla"] < overridden["mean_abs_error"]["kaplan"]
     assert overridden["eligible"] == ["kaplan"] and overridden["form"] == "kaplan"
+    few = np.argsort(n * d)[:6]  # six runs: every leave-one-out fit is refused, the first eligible form is taken
+    defaulted = select_form(n[few], d[few], y[few], (n * d)[few], r2_gate=0.6)
+    assert defaulted["default"] and defaulted["form"] == "kaplan" and not defaulted["validation_run_indices"]
 
 
 def test_the_other_form_misses_a_kaplan_grid():

@@ -13,7 +13,7 @@ import pytest
 
 from ziplab.errors import ParameterError, ZiplabError
 from ziplab.models.ladder import rung
-from ziplab.sweep.joint import RULE, JointFit, select_form
+from ziplab.sweep.joint import LEGACY_RULE, RULE, JointFit, select_form
 from ziplab.sweep.preregister import parse_points, point_shape, predict_points, preregister, preregistered_section
 
 TRUTH = JointFit(E=1.0, A=30.0, alpha=0.3, B=400.0, beta=0.35, r2=1.0, n_runs=0)
@@ -98,6 +98,19 @@ def test_predictions_append_and_the_report_sets_them_beside_their_runs(tmp_path,
     assert "| chinchilla (" in rows[0]
     elsewhere = [line for line in preregistered_section(record, runs + [measured], "xyz") if line.startswith("| t4@")]
     assert all(line.endswith("| another corpus | – |") for line in elsewhere)
+
+
+def test_each_prediction_shows_the_rule_it_was_made_under(predicted):
+    """An entry without a rule was made by the three-run rule alone; a gated one shows the R² it saw."""
+    stamped = {**predicted, "recorded_at": "2026-11-27T18:09:27Z", "commit": "e86481f", "corpus_sha256": "abc"}
+    legacy = {**{k: v for k, v in stamped.items() if k != "rule"},
+              "selection": {k: predicted["selection"][k] for k in ("validation_runs", "mean_abs_error")}}
+    gated = {**stamped, "selection": {**predicted["selection"], "r2": {"chinchilla": 0.9264, "kaplan": 0.9948},
+                                        "eligible": ["kaplan"]}}
+    rows = [line for line in preregistered_section({"predictions": [legacy, gated]}, [], "abc")
+            if line.startswith("| t4@")]
+    assert f"| {LEGACY_RULE} |" in rows[0] and "R²" not in rows[0]
+    assert f"| {RULE} |" in rows[1] and "R² 0.9264 out / 0.9948)" in rows[1]
 
 
 def test_a_prediction_is_held_to_the_rate_it_was_made_for(tmp_path, predicted, monkeypatch):

@@ -30,8 +30,10 @@ FORMS = ("chinchilla", "kaplan")
 VALIDATION_RUNS = 3
 #: a form whose fit explains less of the runs' variance than this may not extrapolate (the issue's R² target)
 R2_GATE = 0.98
-#: the selection rule in words, recorded with each prediction (older predictions lack it: "three-run")
-RULE = f"r2-gate {R2_GATE} + three-run"
+#: the rule before the gate, which predictions recorded without a "rule" were made under
+LEGACY_RULE = "three-run"
+#: the selection rule's label, recorded with each prediction and in fit.json
+RULE = f"r2-gate {R2_GATE} + {LEGACY_RULE}"
 #: the smallest β the Kaplan form may take (its terms are raised to 1/β)
 KAPLAN_MIN_BETA = 0.02
 
@@ -141,12 +143,14 @@ def select_form(n: Sequence[float], d: Sequence[float], y: Sequence[float], comp
     given runs reaches R² ≥ `r2_gate` may be chosen (every form when none does): a law that does not
     describe the runs it was fitted on is not trusted beyond them. Among those, for each of the
     `validation_runs` highest-compute runs, fit each form on every other run and predict that one;
-    the smaller mean relative error wins (Chinchilla's form on a tie, and by default, flagged
-    `"default": True`, when no run could be predicted). Several validation runs, because one decides
-    by noise when both forms predict it within a few percent. Callers pass runs without the one they
-    will hold out, so the choice never sees the run it is judged on."""
+    the smaller mean relative error wins (the earlier form in `FORMS` on a tie; the first eligible
+    one, flagged `"default": True`, when no run could be predicted). Several validation runs, because
+    one decides by noise when both forms predict it within a few percent. Callers pass runs without
+    the one they will hold out, so the choice never sees the run it is judged on; `"fits"` holds each
+    form's fit on all of them (None where it failed; not JSON), for callers to reuse."""
     n, d, y, compute = (np.asarray(v, float) for v in (n, d, y, compute))
-    r2 = {form: fit.r2 for form in FORMS if (fit := fit_joint(n, d, y, form=form)) is not None}
+    full = {form: fit_joint(n, d, y, form=form) for form in FORMS}
+    r2 = {form: fit.r2 for form, fit in full.items() if fit is not None}
     eligible = [form for form in FORMS if r2.get(form, -np.inf) >= r2_gate] or list(FORMS)
     order = [int(i) for i in np.argsort(-compute, kind="stable")[:validation_runs]]
     errors: dict[str, list[float]] = {form: [] for form in FORMS}
@@ -159,7 +163,7 @@ def select_form(n: Sequence[float], d: Sequence[float], y: Sequence[float], comp
         used.append(j)
         for form, fit in fits.items():
             errors[form].append(float(fit.predict(n[j], d[j]) / y[j] - 1))
-    gate = {"r2": {f: round(v, 4) for f, v in r2.items()}, "eligible": eligible}
+    gate = {"r2": {f: round(v, 4) for f, v in r2.items()}, "eligible": eligible, "fits": full}
     if not used:
         return {"form": eligible[0], "validation_run_indices": [], "errors": {}, "mean_abs_error": {},
                 "default": True, **gate}

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError
-from .joint import FORMS, R2_GATE, RULE, fit_joint, select_form
+from .joint import FORMS, LEGACY_RULE, R2_GATE, RULE, select_form
 from .rates import expected_rate
 
 FILE = "preregistered.json"
@@ -84,9 +84,8 @@ def predict_points(runs: list[dict], points: list[tuple[str, int]]) -> list[dict
         d = np.array([r["train_bytes"] for r in fam], float)
         y = np.array([r["actual_bpb"] for r in fam], float)
         selection = select_form(n, d, y, [r["flops"] for r in fam])
-        fits = {form: fit_joint(n, d, y, form=form) for form in FORMS}
         preds = {form: round(float(f.predict(shape["non_embedding_params"], shape["train_bytes"])), 4)
-                 for form, f in fits.items() if f is not None}
+                 for form, f in selection["fits"].items() if f is not None}
         chosen = selection["form"]
         if chosen not in preds:
             raise ParameterError(f"the {shape['family']} law could not be fitted")
@@ -155,17 +154,16 @@ def preregistered_section(record: dict, runs: list[dict], corpus_sha: str, tunin
              "Written by `ziplab sweep --grid --predict SIZE@BYTES,...` with the law as it stood: the form chosen "
              "by the rule of the day over every run recorded then (what the report does once the new run is "
              "its top-compute run), fitted on all of them. Committed before the run trained. Rules: "
-             "*three-run* — the form with the smaller mean error predicting the three highest-compute runs "
-             f"from all the others; *{RULE}* — the same, among the forms whose fit reaches R² ≥ {R2_GATE} "
-             "(adopted after the three-run rule's t5@90.5 MB miss; each entry is judged by the rule it was "
-             "made under).", "",
-             "| run | recorded | rule | fitted on | form (mean error chinchilla / kaplan) | predicted | other form | "
-             "measured | error |", "|---|---|---|---|---|---|---|---|---|"]
+             f"*{LEGACY_RULE}* — the form with the smaller mean error predicting the three highest-compute "
+             f"runs from all the others; *{RULE}* — the same, among the forms whose fit reaches R² ≥ "
+             f"{R2_GATE} (adopted after the {LEGACY_RULE} rule's t5@90.5 MB miss; each entry is judged by "
+             "the rule it was made under).", "",
+             "| run | recorded | rule | fitted on | form (mean error chinchilla / kaplan; R², out: below the gate) | "
+             "predicted | other form | measured | error |", "|---|---|---|---|---|---|---|---|---|"]
     for p in record.get("predictions", []):
         run = measured.get((p["size"], p["budget"]))
         other = ", ".join(f"{f} {v:.4f}" for f, v in p["forms"].items() if f != p["form"])
-        errors = p.get("selection", {}).get("mean_abs_error", {})
-        chose = p["form"] + (" (" + " / ".join(_pct(errors.get(f)) for f in FORMS) + ")" if errors else "")
+        chose = p["form"] + _selection_cell(p.get("selection", {}))
         if p.get("corpus_sha256") != corpus_sha:
             got, err = "another corpus", "–"
         elif p.get("recipe", rung(p["size"]).recipe) != rung(p["size"]).recipe:
@@ -177,8 +175,19 @@ def preregistered_section(record: dict, runs: list[dict], corpus_sha: str, tunin
         else:
             got, err = f"{run['actual_bpb']:.4f}", f"{p['predicted_bpb'] / run['actual_bpb'] - 1:+.2%}"
         lines.append(f"| {p['size']}@{p['budget']} | {p['recorded_at']} ({(p.get('commit') or '?')[:7]}) | "
-                     f"{p.get('rule', 'three-run')} | {len(p['fitted_on'])} runs | {chose} | {p['predicted_bpb']:.4f} | {other} | {got} | {err} |")
+                     f"{p.get('rule', LEGACY_RULE)} | {len(p['fitted_on'])} runs | {chose} | {p['predicted_bpb']:.4f} | {other} | {got} | {err} |")
     return lines
+
+
+def _selection_cell(selection: dict) -> str:
+    """` (1.20% / 0.80%; R² 0.926 out / 0.995)`: the mean errors, then the R² the gate saw, if any."""
+    errors, r2 = selection.get("mean_abs_error", {}), selection.get("r2", {})
+    parts = [" / ".join(_pct(errors.get(f)) for f in FORMS)] if errors else []
+    if r2:
+        eligible = selection.get("eligible", FORMS)
+        parts.append("R² " + " / ".join("–" if f not in r2 else f"{r2[f]:.4f}" + ("" if f in eligible else " out")
+                                        for f in FORMS))
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def _predicted_for(prediction: dict, tuning: dict | None) -> float | None:
