@@ -83,6 +83,23 @@ def test_folder_corpus_splits_by_file(tmp_path: Path) -> None:
         load_corpus(tmp_path)
 
 
+def test_folder_corpus_reads_an_xz_training_split(tmp_path: Path) -> None:
+    import lzma
+
+    (tmp_path / "train.txt.xz").write_bytes(lzma.compress(b"compressed train bytes"))
+    (tmp_path / "dev.txt").write_bytes(b"dev bytes")
+    corpus = load_corpus(tmp_path)
+    assert corpus.train() == b"compressed train bytes" and "train.txt.xz" in corpus.description
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "train.txt").write_bytes(b"compressed train bytes")
+    (plain / "dev.txt").write_bytes(b"dev bytes")
+    assert load_corpus(plain).sha256 == corpus.sha256  # the same text, whichever way it is stored
+    (tmp_path / "train.txt.xz").write_bytes(b"not xz")
+    with pytest.raises(CorpusError, match="cannot read"):
+        load_corpus(tmp_path).train()
+
+
 def test_file_corpus_holds_out_the_last_tenth(tmp_path: Path) -> None:
     path = tmp_path / "book.txt"
     path.write_bytes(bytes(range(100)) * 10)

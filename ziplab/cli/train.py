@@ -20,6 +20,8 @@ from .signals import Interrupted, deferred_signals, pending, received
 @click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None,
               help="Stop after this much wall-clock time.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=None,
+              help="Peak learning rate (default: the rung's; the grid's horizon rule gives one per budget).")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True,
               help="auto: CUDA when torch sees a GPU.")
 @click.option("--threads", type=click.IntRange(1, 1024), default=None, help="torch threads (default: torch's choice).")
@@ -30,7 +32,7 @@ from .signals import Interrupted, deferred_signals, pending, received
               help="Save a resumable training state (OUT.state.pt) every N optimiser steps.")
 @click.option("--resume", is_flag=True, help="Continue from OUT.state.pt if an earlier run of the same recipe left one.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(size, corpus, train_bytes, minutes, seed, device, threads, out, no_autocast, state_every, resume,
+def train(size, corpus, train_bytes, minutes, seed, lr, device, threads, out, no_autocast, state_every, resume,
           quiet) -> None:
     """Train a byte-level predictor on a corpus.
 
@@ -40,7 +42,7 @@ def train(size, corpus, train_bytes, minutes, seed, device, threads, out, no_aut
 
     if resume and not out:
         raise click.UsageError("--resume needs --out (the checkpoint whose saved state to continue)")
-    cfg = TrainConfig(size=size, corpus=corpus, train_bytes=train_bytes, minutes=minutes, seed=seed, device=device,
+    cfg = TrainConfig(size=size, corpus=corpus, train_bytes=train_bytes, minutes=minutes, seed=seed, lr=lr, device=device,
                       threads=threads, out=out, autocast=not no_autocast, state_every=state_every, resume=resume,
                       command="ziplab " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     main_rank = os.environ.get("RANK", "0") == "0"
