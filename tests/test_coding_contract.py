@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import ziplab
-from ziplab import codecs, container
+from ziplab import codecs, container, limits
 from ziplab.codecs.base import CodingOptions, CodingStats
 from ziplab.codecs.kernels import predictive
 from ziplab.errors import FormatError, ModelMismatchError
@@ -96,22 +96,21 @@ class InlinePool:
 
     asked: list[int] = []
 
-    def __init__(self, procs: int) -> None:
+    @staticmethod
+    def run_jobs(procs: int, fn, jobs, progress=None):
         InlinePool.asked.append(procs)
-
-    def map(self, fn, jobs):
         return [fn(job) for job in jobs]
 
 
 @pytest.fixture
 def pool(monkeypatch):
     InlinePool.asked = []
-    monkeypatch.setattr(predictive, "_pool", InlinePool)
+    monkeypatch.setattr(predictive, "run_jobs", InlinePool.run_jobs)
     return InlinePool.asked
 
 
 def test_one_worker_never_starts_a_pool(pool, monkeypatch):
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(limits, "cpu_count", lambda: 8)
     blob = ziplab.compress(TEXT, "ctx", 1, lanes=4, workers=1)
     assert pool == []
     two = ziplab.compress(TEXT, "ctx", 1, lanes=4, workers=2)
@@ -124,16 +123,30 @@ def test_one_worker_never_starts_a_pool(pool, monkeypatch):
 def test_decoding_workers_default_to_the_cpus_and_never_to_the_files_count(pool, monkeypatch):
     blob = ziplab.compress(TEXT, "ctx", 1, lanes=8, workers=4)
     pool.clear()
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(limits, "cpu_count", lambda: 8)
     assert ziplab.decompress(blob) == TEXT and pool == [4]  # one per substream, at most one per CPU
     pool.clear()
-    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(limits, "cpu_count", lambda: 3)
     assert ziplab.decompress(blob) == TEXT and pool == [3]
     pool.clear()
     assert ziplab.decompress(blob, workers=2) == TEXT and pool == [2]
     pool.clear()
-    monkeypatch.setattr(os, "cpu_count", lambda: None)  # unknown: one process
+    monkeypatch.setattr(limits, "cpu_count", lambda: 1)  # one CPU: one process
     assert ziplab.decompress(blob) == TEXT and pool == []
+
+
+def test_decoding_workers_fit_the_memory_budget(pool, monkeypatch):
+    """Each worker holds its own predictor and runtime: a budget for two gets two, not four."""
+    blob = ziplab.compress(TEXT, "ctx", 1, lanes=8, workers=4)
+    header = container.read_header(io.BytesIO(blob))
+    need = container.decoding_need(header)
+    monkeypatch.setattr(limits, "cpu_count", lambda: 8)
+    pool.clear()
+    assert ziplab.decompress(blob, memory_limit=need.total(2) + 1) == TEXT and pool == [2]
+    pool.clear()
+    assert ziplab.decompress(blob, memory_limit=need.total(1)) == TEXT and pool == []
+    with pytest.raises(limits.MemoryLimitError, match="needs .* over the limit"):
+        ziplab.decompress(blob, memory_limit=need.total(1) - 1)
 
 
 def test_each_substream_codes_lanes_over_substreams_lanes():

@@ -130,8 +130,8 @@ def test_decoder_process_count_is_the_decoders_choice(monkeypatch):
     from ziplab.codecs.kernels import predictive
 
     seen = []
-    real = predictive._pool
-    monkeypatch.setattr(predictive, "_pool", lambda n: seen.append(n) or real(n))
+    real = predictive.run_jobs
+    monkeypatch.setattr(predictive, "run_jobs", lambda n, *a: seen.append(n) or real(n, *a))
     data = TEXT * 30
     blob = ziplab.compress(data, "ctx", 2, lanes=64, workers=8)
     assert container.read_header(io.BytesIO(blob)).params["workers"] == 8
@@ -300,7 +300,7 @@ def test_a_forked_child_gets_its_own_worker_pool():
     assert ziplab.decompress(blob, workers=2) == data  # the parent's pool now exists
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child reports through its exit status
-        from ziplab.codecs.kernels.predictive import shutdown_pools
+        from ziplab.codecs.workers import shutdown_pools
 
         ok = ziplab.decompress(blob, workers=2) == data
         shutdown_pools()

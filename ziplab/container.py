@@ -14,6 +14,7 @@ anything is allocated or decoded, and nothing is returned that failed its checks
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import struct
@@ -27,6 +28,7 @@ import numpy as np
 from . import codecs
 from .codecs.base import CodingOptions, CodingStats, Encoder, Progress
 from .errors import ChecksumError, FormatError, LimitError, ParameterError, TruncatedError
+from .limits import Limits, MemoryNeed, default_limits
 
 MAGIC = b"ZLab"
 #: the framing is the same in every version; the version says how the codec's payload was made.
@@ -212,11 +214,29 @@ def compress_file(src: BinaryIO, dst: BinaryIO, codec: str = "lzh", level: int |
     return header
 
 
+def decoding_need(header: Header) -> MemoryNeed:
+    """What decoding this member needs, from its validated header alone."""
+    return codecs.get(header.codec).decode_memory(header.params, header.block_size, header.original_size)
+
+
+def budgeted(header: Header, options: CodingOptions) -> CodingOptions:
+    """Refuse a member whose needs exceed the memory limit, before anything is allocated, and
+    choose the decoder's process count within the limit (never a count read from the file)."""
+    limits = options.resolved_limits()
+    need = decoding_need(header)
+    limits.check(need.total(1), f"this {header.codec!r} member")
+    if not codecs.get(header.codec).model_driven:
+        return dataclasses.replace(options, limits=limits)
+    workers = need.processes(limits, options.workers or limits.cpus)
+    return dataclasses.replace(options, workers=workers, limits=limits)
+
+
 def _iter_blocks(src: BinaryIO, header: Header, options: CodingOptions = CodingOptions(),
                  progress: Progress | None = None) -> Iterator[bytes]:
     """Yield verified raw blocks; the container-level checks live here, codec ones in the codec."""
     codec = codecs.get(header.codec)
     _check_claim(header, _remaining(src))
+    options = budgeted(header, options)
     decoder = codec.open_decoder(header.params, options, progress)
     left, crc = header.original_size, 0
     for index in range(header.blocks):
@@ -286,8 +306,10 @@ def _skip(src: BinaryIO, n: int) -> int:
     return done
 
 
-def _decoded(out: np.ndarray, size: int, index: int) -> bytes:
-    raw = np.ascontiguousarray(out, dtype=np.uint8).tobytes()
+def _decoded(out: np.ndarray, size: int, index: int) -> bytes | memoryview:
+    """The decoded block as bytes, without another copy where the codec's array is contiguous."""
+    arr = np.ascontiguousarray(out, dtype=np.uint8).reshape(-1)
+    raw = memoryview(arr).cast("B") if arr.flags.c_contiguous else arr.tobytes()
     if len(raw) != size:
         raise FormatError(f"block {index} decoded to {len(raw)} bytes instead of {size}")
     return raw
@@ -309,19 +331,30 @@ def decompress_file(src: BinaryIO, dst: BinaryIO, *, options: CodingOptions = Co
 
 def compress(data: bytes, codec: str = "lzh", level: int | None = None, *, block_size: int | None = None,
              model: str | None = None, lanes: int | None = None, workers: int | None = None,
-             progress: Progress | None = None, stats: CodingStats | None = None) -> bytes:
-    """`data` as a .zl file in memory (see compress_file; model, lanes, workers: CodingOptions)."""
+             progress: Progress | None = None, stats: CodingStats | None = None,
+             memory_limit: int | str | None = None) -> bytes:
+    """`data` as a .zl file in memory (see compress_file; model, lanes, workers: CodingOptions;
+    memory_limit bounds what loading a model may take, as in `decompress`)."""
     out = io.BytesIO()
-    compress_file(io.BytesIO(bytes(data)), out, codec, level, options=CodingOptions(model, lanes, workers),
-                  block_size=block_size, progress=progress, stats=stats)
+    options = CodingOptions(model, lanes, workers, limits=_limits(memory_limit))
+    compress_file(io.BytesIO(bytes(data)), out, codec, level, options=options, block_size=block_size,
+                  progress=progress, stats=stats)
     return out.getvalue()
 
 
 def decompress(blob: bytes, *, model: str | None = None, workers: int | None = None,
-               progress: Progress | None = None) -> bytes:
+               progress: Progress | None = None, memory_limit: int | str | None = None) -> bytes:
+    """The original bytes of a .zl file in memory. `memory_limit` (bytes, or a size such as
+    "512M"; default: ZIPLAB_MEMORY_LIMIT, else 3/4 of available memory) refuses a member that
+    would need more, before decoding it (ziplab.limits.MemoryLimitError)."""
     out = io.BytesIO()
-    decompress_file(io.BytesIO(blob), out, options=CodingOptions(model=model, workers=workers), progress=progress)
+    options = CodingOptions(model=model, workers=workers, limits=_limits(memory_limit))
+    decompress_file(io.BytesIO(blob), out, options=options, progress=progress)
     return out.getvalue()
+
+
+def _limits(memory_limit: int | str | None) -> Limits | None:
+    return None if memory_limit is None else default_limits(memory_limit)
 
 
 class ZLReader(io.RawIOBase):

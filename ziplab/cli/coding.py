@@ -11,6 +11,7 @@ from .. import codecs as registry
 from .. import container
 from ..codecs.base import CodingOptions
 from ..errors import ZiplabError
+from ..limits import default_limits, format_size
 from .files import PROGRESS_MIN_BYTES, atomic_output, input_size, open_input, progress_bar
 from .signals import deferred_signals, with_checkpoint
 
@@ -52,13 +53,13 @@ def _remove_input(name: str, target: Path | None, verify) -> None:
     Path(name).unlink()
 
 
-def _verify_compressed(original: str, model: str | None):
+def _verify_compressed(original: str, options: CodingOptions):
     def check(target: Path) -> None:
         import zlib
 
         with open(target, "rb") as f:
             sink = _CrcSink()
-            container.decompress_file(f, sink, options=CodingOptions(model=model))
+            container.decompress_file(f, sink, options=options)
         crc, size = 0, 0
         with open(original, "rb") as f:
             while chunk := f.read(1 << 20):
@@ -105,8 +106,11 @@ class _CrcSink:
 @click.option("--lanes", type=click.IntRange(1, 4096), default=None, help="nn/ctx: parallel lanes coded in lockstep.")
 @click.option("-T", "--workers", type=click.IntRange(1, 64), default=None,
               help="nn/ctx: worker processes, one thread each.")
+@click.option("--memory-limit", "memory_limit", metavar="SIZE", default=None,
+              help="Most memory decoding may use, e.g. 512M or 4G (default: $ZIPLAB_MEMORY_LIMIT, else 3/4 of "
+                   "available memory); a file needing more is refused before decoding.")
 def compress(files, codec, level, to_stdout, output, force, keep, remove, quiet, verbose, block_size, model, lanes,
-             workers):
+             workers, memory_limit):
     """Compress FILES to FILE.zl, keeping the inputs (- or nothing reads standard input)."""
     _check_codec_choice(codec, files, to_stdout)
     files = _inputs(files)
@@ -117,7 +121,8 @@ def compress(files, codec, level, to_stdout, output, force, keep, remove, quiet,
     predictive = _is_predictive(codec)
     if not predictive and (model or lanes or workers):
         raise click.UsageError(f"--model, --lanes and -T/--workers are for the nn, ctx and mix codecs, not {codec}")
-    options = CodingOptions(model=model, lanes=lanes, workers=workers)
+    limits = default_limits(memory_limit)
+    options = CodingOptions(model=model, lanes=lanes, workers=workers, limits=limits)
     to_stdout = to_stdout or output == "-"
 
     def one(name: str) -> None:
@@ -141,7 +146,7 @@ def compress(files, codec, level, to_stdout, output, force, keep, remove, quiet,
         if not quiet:
             _summary(name, header.original_size, written, str(target), header if verbose else None)
         if remove:
-            _remove_input(name, target, _verify_compressed(name, model))
+            _remove_input(name, target, _verify_compressed(name, CodingOptions(model=model, limits=limits)))
 
     return _each_file(files, one)
 
@@ -196,12 +201,17 @@ def _decompressed_name(name: str) -> Path:
 @click.option("-v", "--verbose", is_flag=True, help="Say what each file held.")
 @click.option("--model", default=None, help="nn: checkpoint to decode with, if not where the header says.")
 @click.option("-T", "--workers", type=click.IntRange(1, 64), default=None,
-              help="nn/ctx: worker processes (default: one per substream, at most one per CPU).")
-def decompress(files, to_stdout, output, test, force, keep, remove, quiet, verbose, model, workers):
-    """Decompress FILE.zl files (codec and settings come from each header); -t only verifies."""
+              help="nn/ctx: worker processes (default: one per substream, at most one per CPU, as many as "
+                   "the memory limit allows).")
+@click.option("--memory-limit", "memory_limit", metavar="SIZE", default=None,
+              help="Most memory decoding may use, e.g. 512M or 4G (default: $ZIPLAB_MEMORY_LIMIT, else 3/4 of "
+                   "available memory); a file needing more is refused before decoding.")
+def decompress(files, to_stdout, output, test, force, keep, remove, quiet, verbose, model, workers, memory_limit):
+    """Decompress FILE.zl files (codec and settings come from each header); -t only verifies,
+    stopping at a file's first failing block."""
     files = _inputs(files)
     _check_outputs(files, output)
-    options = CodingOptions(model=model, workers=workers)
+    options = CodingOptions(model=model, workers=workers, limits=default_limits(memory_limit))
     to_stdout = to_stdout or output == "-"
 
     def one(name: str) -> None:
@@ -244,7 +254,8 @@ def _member_record(name: str, header, compressed: int, index: int) -> dict:
     return {"file": name, "member": index, "format_version": header.version, "codec": header.codec,
             "params": header.params, "original_bytes": header.original_size, "compressed_bytes": compressed,
             "block_size": header.block_size, "blocks": header.blocks, "crc32": f"{header.crc32:08x}",
-            "ratio": round(ratio, 4), "bpb": round(bpb, 4)}
+            "ratio": round(ratio, 4), "bpb": round(bpb, 4),
+            "decoding_memory_bytes": container.decoding_need(header).total(1)}
 
 
 @click.command()
@@ -271,6 +282,9 @@ def info(files, as_json):
             click.echo(f"  blocks       {rec['blocks']} x {rec['block_size']} bytes")
             click.echo(f"  crc32        {rec['crc32']}")
             click.echo(f"  compressed   {rec['compressed_bytes']} bytes (ratio {rec['ratio']:.3f}, {rec['bpb']:.3f} bpb)")
+            workers = "; each worker process adds its own model" if registry.get(rec["codec"]).model_driven else ""
+            click.echo(f"  memory       {format_size(rec['decoding_memory_bytes'])} to decode{workers} "
+                       f"(limit: --memory-limit)")
 
     code = _each_file(files, one)
     if as_json:

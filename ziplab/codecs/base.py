@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import ParameterError
+from ..limits import MemoryNeed
 
 #: called with the number of input bytes coded since its last call (one channel for every codec)
 Progress = Callable[[int], None]
@@ -29,9 +30,17 @@ class CodingOptions:
     model: str | None = None  # nn/mix: a size name, checkpoint path or "shipped"; mix also "none"
     lanes: int | None = None  # model-driven codecs: streams coded in lockstep
     workers: int | None = None  # processes to code in (model-driven codecs; the decoder's own choice)
+    #: the resource policy (ziplab.limits.Limits; None: the machine's default): a policy every
+    #: codec obeys, not an option one may refuse
+    limits: Any = None
 
     def given(self) -> list[str]:
-        return [f.name for f in fields(self) if getattr(self, f.name) is not None]
+        return [f.name for f in fields(self) if f.name != "limits" and getattr(self, f.name) is not None]
+
+    def resolved_limits(self) -> Any:
+        from ..limits import default_limits
+
+        return self.limits if self.limits is not None else default_limits()
 
     def refuse(self, codec: str, allowed: tuple[str, ...] = (), when: str = "") -> None:
         """One-line error for an option this codec does not take."""
@@ -102,6 +111,11 @@ class Codec(ABC):
     format_version: int = 1
     #: coded by a model at KB/s: takes model/lanes/workers and reports progress while coding
     model_driven: bool = False
+
+    def decode_memory(self, params: dict, block_size: int, original_size: int) -> MemoryNeed:
+        """What decoding a member with these (validated) params needs, before anything is
+        built: by default the compressed and decoded block and a copy (the classic coders)."""
+        return MemoryNeed(shared=3 * min(block_size, original_size) + (1 << 20))
 
     def version_hint(self, version: int) -> str:
         """What to tell a user holding a file of another format version (", ..." or "")."""

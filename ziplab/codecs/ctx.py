@@ -17,6 +17,11 @@ class ContextCodec(PredictiveCodec):
     default_level = 2
     default_lanes = 16
 
+    def predictor_memory(self, params: dict, lanes: int) -> int:
+        from ..models.context import ContextPredictor
+
+        return ContextPredictor.memory(int(params["level"]), lanes)
+
     def build_predictor(self, params: dict, model: str | None = None) -> Any:
         from ..models.context import ContextPredictor
 

@@ -21,7 +21,8 @@ from ..errors import CorruptDataError, ParameterError
 from ..models.predictor import BOS
 from .kernels import mixing
 from .base import Codec, CodingOptions, CodingStats, Decoder, Encoder, Progress
-from .kernels.predictive import lane_count, report_progress
+from ..limits import MemoryNeed
+from .kernels.predictive import EXHAUSTED_SLACK_BITS, LaneLayout
 
 NONE = "none"
 
@@ -104,6 +105,19 @@ class MixCodec(Codec):
         return Decoder(lambda payload, size: decode_block(payload, size, params, predictor, progress), progress,
                        reports_progress=True)
 
+    def decode_memory(self, params: dict, block_size: int, original_size: int) -> MemoryNeed:
+        """Tables sized by the block (`table_bits`), the fixed SSE and match tables, the lanes'
+        bytes and one copy of them, and the neural model with one state per lane."""
+        n = min(block_size, original_size)
+        lay = LaneLayout.of(max(n, 1), params["lanes"])
+        shared = mixing.state_bytes(lay.L, lay.T, table_bits(params["level"], n)) + n + (1 << 20)
+        predictor = 0
+        if params["model"] != NONE:
+            from ..models.budget import predictor_bytes
+
+            predictor = predictor_bytes(params["family"], params["config"], lay.L)
+        return MemoryNeed(shared=shared, predictor=predictor)
+
     # ---- header params ---------------------------------------------------------------------
     def params_schema(self) -> dict[str, Any]:
         from .schema import Int
@@ -120,6 +134,10 @@ class MixCodec(Codec):
         check(params, self.params_schema(), required=None if neural else frozenset({"level", "lanes", "model"}))
         if not neural and len(params) != 3:
             raise FormatError("mix header names no model but carries a model's fields")
+        if neural:
+            from .nn import check_model_config
+
+            check_model_config(params["family"], params["config"])
 
 
 class _Lanes:
@@ -127,9 +145,8 @@ class _Lanes:
 
     def __init__(self, n: int, params: dict, predictor: Any) -> None:
         self.n = n
-        self.L = lane_count(n, params["lanes"])
-        self.T = -(-n // self.L)
-        self.active = np.minimum(self.L, -(-(n - np.arange(self.T)) // self.T))
+        self.layout = LaneLayout.of(n, params["lanes"])
+        self.L, self.T = self.layout.L, self.layout.T
         level = LEVELS[params["level"]]
         self.rate = level.mixer_rate
         self.state = mixing.new_state(self.L, self.T, table_bits(params["level"], n), predictor is not None,
@@ -167,7 +184,7 @@ def encode_block(data: np.ndarray, params: dict, predictor: Any, stats: CodingSt
     bits = np.zeros((8, lanes.L), dtype=np.int64)
     ideal = 0.0
     for t in range(lanes.T):
-        k = int(lanes.active[t])
+        k = lanes.layout.active(t)
         cums = lanes.step_model(t)
         mixing.encode_step(lanes.state, cums, t, k, lanes.rate, p16, bits)
         p = p16[:, :k].reshape(-1) / 65536.0
@@ -175,7 +192,7 @@ def encode_block(data: np.ndarray, params: dict, predictor: Any, stats: CodingSt
         encoder.encode(b.astype(np.int32), family, p)
         if stats is not None:
             ideal -= float(np.log2(np.where(b == 1, p, 1.0 - p)).sum())
-        report_progress(progress, t, lanes.T, lanes.active)
+        lanes.layout.report(progress, t)
         lanes.advance(t)
     if stats is not None:
         stats.ideal_bits += ideal
@@ -194,22 +211,28 @@ def decode_block(payload: bytes, n: int, params: dict, predictor: Any,
     lanes = _Lanes(n, params, predictor)
     family = _family()
     p16 = np.zeros(lanes.L, dtype=np.int64)
+    past_end = 0.0  # bits decoded after the payload's last word was read (see ExhaustionGuard)
     try:
         decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
         for t in range(lanes.T):
-            k = int(lanes.active[t])
+            k = lanes.layout.active(t)
             cums = lanes.step_model(t)
             mixing.begin_byte(lanes.state, t, k)
             for bit in range(8):
                 mixing.predict_bit(lanes.state, cums, bit, k, p16)
                 got = decoder.decode(family, p16[:k] / 65536.0)
+                if decoder.maybe_exhausted():
+                    p_got = np.where(got == 1, p16[:k], 65536 - p16[:k]) / 65536.0
+                    past_end -= float(np.log2(p_got).sum())
                 mixing.update_bit(lanes.state, got.astype(np.int64), bit, k, lanes.rate)
+            if past_end > EXHAUSTED_SLACK_BITS:
+                raise CorruptDataError("mix payload ends before the data it claims: truncated or corrupt")
             mixing.end_byte(lanes.state, t, k)
-            report_progress(progress, t, lanes.T, lanes.active)
+            lanes.layout.report(progress, t)
             lanes.advance(t)
     except (ValueError, RuntimeError, AssertionError) as exc:
         raise CorruptDataError(f"mix payload cannot be decoded: {exc}") from None
-    return lanes.state.buf[:n].copy()
+    return lanes.state.buf[:n]  # a view: the block's bytes are not copied again
 
 
 CODEC = MixCodec()

@@ -21,6 +21,17 @@ from .kernels.predictive import PredictiveCodec
 SHIPPED = "shipped"
 
 
+def check_model_config(family: str, config: dict) -> None:
+    """A header's model config, within the bounds the engine codes with (else a FormatError)."""
+    from ..errors import FormatError
+    from ..models.budget import ModelConfigError, check_config
+
+    try:
+        check_config(family, config)
+    except ModelConfigError as exc:
+        raise FormatError(f"header names an impossible model: {exc}") from None
+
+
 class NeuralCodec(PredictiveCodec):
     name = "nn"
     summary = "neural byte predictor (transformer/LSTM), portable int8 engine + constriction range coding"
@@ -44,6 +55,16 @@ class NeuralCodec(PredictiveCodec):
         return {**super().params_schema(), "model": Text(4096), "model_sha256": Hex(64), "engine": Text(64),
                 "quant_sha256": Hex(64), "family": Text(16, choices=("lstm", "transformer")),
                 "size": Text(16, optional=True), "config": Flat(32)}
+
+    def check_params(self, params: Any) -> None:
+        """The schema, then the model config within the bounds the engine codes exactly with."""
+        super().check_params(params)
+        check_model_config(params["family"], params["config"])
+
+    def predictor_memory(self, params: dict, lanes: int) -> int:
+        from ..models.budget import predictor_bytes
+
+        return predictor_bytes(params["family"], params["config"], lanes)
 
     def model_params(self, level: int | None, options: CodingOptions) -> dict:
         return {"model": str(options.model) if options.model is not None else SHIPPED}

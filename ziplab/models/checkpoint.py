@@ -17,6 +17,11 @@ from ..errors import ZiplabError
 
 META_KEY = "ziplab"
 SUFFIX = ".safetensors"
+#: largest weight magnitude a checkpoint may hold (fp16's range is below it): with configs in
+#: bounds, every activation the engine derives stays finite in float64
+MAX_WEIGHT = float(1 << 16)
+#: bytes a checkpoint may hold beyond its weights at 4 bytes each (safetensors header, metadata)
+FILE_SLACK = 1 << 20
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 
 
@@ -65,12 +70,44 @@ def read_meta(path: Path) -> dict:
         raise CheckpointError(f"{path} is not a readable checkpoint: {exc}") from None
     if raw is None:
         raise CheckpointError(f"{path} has no ziplab metadata")
-    return json.loads(raw)
+    try:
+        meta = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise CheckpointError(f"{path} has unreadable ziplab metadata") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("family"), str) or not isinstance(meta.get("config"), dict):
+        raise CheckpointError(f"{path}: its metadata names no model family and config")
+    return meta
 
 
-def load_checkpoint(path: Path):
+def check_checkpoint(path: Path, meta: dict, limits: Any = None) -> None:
+    """A checkpoint is input: its config within bounds, its file no larger than its weights
+    need, and one predictor of it within the memory limit — all before a tensor is read."""
+    from ..limits import default_limits
+    from .budget import ModelConfigError, check_config, model_bytes, param_count
+
+    try:
+        check_config(meta["family"], meta["config"])
+    except ModelConfigError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    size = path.stat().st_size
+    if size > param_count(meta["family"], meta["config"]) * 4 + FILE_SLACK:
+        raise CheckpointError(f"{path} holds {size} bytes, more than its config's weights need")
+    (limits or default_limits()).check(model_bytes(meta["family"], meta["config"]), f"the model in {path}")
+
+
+def check_weights(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Every weight finite and within MAX_WEIGHT (a NaN would reach integer conversions)."""
+    for name, value in arrays.items():
+        if not np.issubdtype(value.dtype, np.floating):
+            raise CheckpointError(f"{path}: tensor {name!r} is not floating point")
+        if value.size and not (np.isfinite(value).all() and float(np.abs(value).max()) <= MAX_WEIGHT):
+            raise CheckpointError(f"{path}: tensor {name!r} holds non-finite or implausibly large weights")
+
+
+def load_checkpoint(path: Path, limits: Any = None):
     """(module in eval mode with fp32 weights, metadata). Casts are exact widenings, so the
-    loaded weights, and their sha256, are the same in every process."""
+    loaded weights, and their sha256, are the same in every process. Config, size and weights
+    are checked (`check_checkpoint`, `check_weights`) before they are trusted."""
     import torch
     from safetensors.numpy import load_file
 
@@ -80,8 +117,16 @@ def load_checkpoint(path: Path):
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     meta = read_meta(path)
-    model = build_model(meta["family"], meta["config"])
-    arrays = load_file(str(path))
+    check_checkpoint(path, meta, limits)
+    try:
+        arrays = load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error types for bad files
+        raise CheckpointError(f"{path} is not a readable checkpoint: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    check_weights(path, arrays)
+    try:
+        model = build_model(meta["family"], meta["config"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: its config cannot be built: {exc}") from None
     state = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in arrays.items()}
     try:
         model.load_state_dict(state, strict=True)
@@ -127,12 +172,13 @@ def resolve(spec: str | Path | None) -> Path:
     raise CheckpointError(f"no checkpoint at {path}")
 
 
-def load_model(spec: str | Path | None = None, threads: int = 1):
-    """A ready, portable Predictor for a size name, a checkpoint path, or None (shipped default)."""
+def load_model(spec: str | Path | None = None, threads: int = 1, limits: Any = None):
+    """A ready, portable Predictor for a size name, a checkpoint path, or None (shipped default);
+    `limits` (ziplab.limits.Limits, default: the machine's) bound what loading it may allocate."""
     from .portable import PortablePredictor
 
     path = resolve(spec)
-    model, meta = load_checkpoint(path)
+    model, meta = load_checkpoint(path, limits)
     pred = PortablePredictor(model, name=f"{meta.get('size', meta['family'])}@{path.stem}", threads=threads)
     pred.meta = meta
     pred.path = path

@@ -148,6 +148,13 @@ class ContextPredictor:
     def non_embedding_params(self) -> int:
         return 0
 
+    @staticmethod
+    def memory(order: int, lanes: int, table_bits: int = 16) -> int:
+        """Bytes `start(lanes)` allocates: per order a row of 256 uint16 counts, a total, a
+        distinct count and a tag for each of its rows; each lane's history and output row."""
+        rows = max(257, 1 << table_bits) if order >= 1 else 1
+        return (order + 1) * rows * (256 * 2 + 10) + lanes * (16 * (order + 1) + 4 * max(order, 1) + 1 + 1024)
+
     def start(self, lanes: int) -> ContextState:
         k = self.order
         rows = max(257, 1 << self.table_bits) if k >= 1 else 1

@@ -291,7 +291,7 @@ def _measure_job(settings: dict, size: str, fresh: dict) -> dict:
     """One size in a worker process: train, code, decode, and save the record (locked)."""
     from ..corpora import load_corpus
 
-    from ..codecs.kernels.predictive import shutdown_pools
+    from ..codecs.workers import shutdown_pools
 
     s = SweepSettings(**{**settings, "families": tuple(settings["families"]), "sizes": tuple(settings["sizes"]),
                          "codecs": tuple(settings["codecs"])})

@@ -76,9 +76,9 @@ State = namedtuple("State", [
     "weights",    # int64 [2, 1024, N_INPUTS]: mixer weight sets (by c0 x neural confidence; by confident order x bit)
     "mix_p",      # int64 [L, 2]: the two mixers' 16-bit outputs
     "mix_sel",    # int64 [L, 2]: the weight set each mixer used
-    "apm",        # int64 [2, 65536, APM_CELLS]: SSE tables (by c0; by c0 x last byte)
+    "apm",        # int32 [2, 65536, APM_CELLS]: SSE tables (by c0; by c0 x last byte), 16-bit values
     "apm_cell",   # int64 [L]: the SSE cell nearest the mixer's output (both stages update it)
-    "match_tab",  # int64 [2^MATCH_BITS]: hash of the last MATCH_MIN bytes -> position after them
+    "match_tab",  # int32 [2^MATCH_BITS]: hash of the last MATCH_MIN bytes -> position after them (< 2^28)
     "match_ptr",  # int64 [L]: position of the predicted byte in `buf` (-1: none)
     "match_len",  # int64 [L]
     "match_cnt",  # uint32 [64, 2]: counter per (min(len, 31), expected bit)
@@ -86,6 +86,17 @@ State = namedtuple("State", [
     "buf",        # uint8 [L * T]: the lanes' bytes (decoder: filled as decoded)
     "params",     # int64 [5]: L, T, table bits, has neural input, SSE on
 ])
+
+
+#: bytes of the tables every block has whatever its length (SSE and match tables): a format constant
+FIXED_TABLE_BYTES = 2 * 65536 * APM_CELLS * 4 + (1 << MATCH_BITS) * 4
+
+
+def state_bytes(lanes: int, steps: int, table_bits: int) -> int:
+    """Bytes `new_state` allocates: context slots, fixed tables, the lanes' bytes and small state."""
+    slots = (N_ORDERS * 4) << table_bits
+    per_lane = 8 * (2 * N_ORDERS + N_INPUTS + 16)
+    return slots + FIXED_TABLE_BYTES + lanes * steps + lanes * per_lane + 2 * 1024 * N_INPUTS * 8
 
 
 def new_state(lanes: int, steps: int, table_bits: int, neural: bool, sse: bool = True) -> State:
@@ -97,7 +108,7 @@ def new_state(lanes: int, steps: int, table_bits: int, neural: bool, sse: bool =
         weights[:, :, :I_NEURAL] = (1 << MIXER_SHIFT) // 16
     else:
         weights[:, :, :I_NEURAL] = (1 << MIXER_SHIFT) // 4
-    apm = np.empty((2, 65536, APM_CELLS), dtype=np.int64)
+    apm = np.empty((2, 65536, APM_CELLS), dtype=np.int32)  # kernels widen to int64 before arithmetic
     for j in range(APM_CELLS):
         apm[:, :, j] = SQUASH[min(2 * STRETCH_MAX, max(0, (j - 16) * 128 + STRETCH_MAX))]
     return State(
@@ -106,7 +117,7 @@ def new_state(lanes: int, steps: int, table_bits: int, neural: bool, sse: bool =
         hist=np.zeros(L, dtype=np.int64), word=np.zeros(L, dtype=np.int64), c0=np.ones(L, dtype=np.int64),
         x=np.zeros((L, N_INPUTS), dtype=np.int64), weights=weights, mix_p=np.zeros((L, 2), dtype=np.int64), mix_sel=np.zeros((L, 2), dtype=np.int64),
         apm=apm, apm_cell=np.zeros(L, dtype=np.int64),
-        match_tab=np.full(1 << MATCH_BITS, -1, dtype=np.int64), match_ptr=np.full(L, -1, dtype=np.int64),
+        match_tab=np.full(1 << MATCH_BITS, -1, dtype=np.int32), match_ptr=np.full(L, -1, dtype=np.int64),
         match_len=np.zeros(L, dtype=np.int64), match_cnt=np.full((64, 2), 1 << 31, dtype=np.uint32),
         match_bit=np.full(L, -1, dtype=np.int64),
         buf=np.zeros(L * steps, dtype=np.uint8),

@@ -13,20 +13,20 @@ Payload: u8 S | S x u32 substream byte lengths | substreams (constriction's u32 
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
-import os
 import struct
 from abc import abstractmethod
-from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
 from ...errors import CorruptDataError, ModelMismatchError, ParameterError
 from ...models.predictor import BOS, Predictor
+from ...limits import MemoryNeed
 from ..base import Codec, CodingOptions, CodingStats, Decoder, Encoder, Progress
+from ..workers import run_jobs, worker_progress
 
 #: a lane gets at least this many bytes, so small inputs are not shredded into cold starts
 MIN_LANE_BYTES = 256
@@ -57,6 +57,59 @@ def substream_sizes(n: int, workers: int) -> list[int]:
 PROGRESS_EVERY = 64  # steps between progress calls
 
 
+@dataclass(frozen=True)
+class LaneLayout:
+    """n bytes in L lanes of T = ceil(n / L) steps: `full` lanes run all T steps and, when
+    `rem` > 0, one more runs `rem` steps. Closed forms, so a layout costs nothing whatever n."""
+
+    n: int
+    L: int
+    T: int
+    full: int
+    rem: int
+
+    @classmethod
+    def of(cls, n: int, lanes: int) -> "LaneLayout":
+        L = lane_count(n, lanes)
+        T = -(-n // L)
+        full, rem = divmod(n, T)
+        return cls(n, L, T, full, rem)
+
+    def active(self, t: int) -> int:
+        """Lanes still running at step t (they are the first ones)."""
+        return self.full + (t < self.rem)
+
+    def done(self, steps: int) -> int:
+        """Bytes coded by the first `steps` steps."""
+        return self.full * min(self.T, steps) + min(self.rem, steps)
+
+    def report(self, progress: Callable[[int], None] | None, t: int) -> None:
+        """Tell `progress` the bytes of the last PROGRESS_EVERY steps, after step t."""
+        if progress is not None and ((t + 1) % PROGRESS_EVERY == 0 or t + 1 == self.T):
+            progress(self.done(t + 1) - self.done(t + 1 - ((t % PROGRESS_EVERY) + 1)))
+
+
+#: a range coder's state holds at most this many bits beyond the words it has read; a decoder
+#: that has read every word and still decodes symbols worth more than this (plus slack for
+#: quantisation) is decoding padding: the payload is truncated or corrupt
+EXHAUSTED_SLACK_BITS = 1024.0
+
+
+class ExhaustionGuard:
+    """Catches a payload that ends long before its claimed size, after at most
+    EXHAUSTED_SLACK_BITS of decoding past its end — not after the whole claimed block."""
+
+    def __init__(self, what: str) -> None:
+        self.what, self.bits = what, 0.0
+
+    def check(self, decoder: Any, probs: np.ndarray) -> None:
+        """After a step that decoded symbols of probability `probs` (any shape)."""
+        if decoder.maybe_exhausted():
+            self.bits -= float(np.log2(np.maximum(probs, 2.0 ** -24), dtype=np.float64).sum())
+            if self.bits > EXHAUSTED_SLACK_BITS:
+                raise CorruptDataError(f"{self.what} payload ends before the data it claims: truncated or corrupt")
+
+
 def encode_lanes(predictor: Predictor, chunk: np.ndarray, lanes: int, stats: CodingStats | None = None,
                  progress: Progress | None = None) -> bytes:
     import constriction
@@ -64,37 +117,29 @@ def encode_lanes(predictor: Predictor, chunk: np.ndarray, lanes: int, stats: Cod
     n = len(chunk)
     if n == 0:
         return b""
-    L = lane_count(n, lanes)
-    T = -(-n // L)
+    lay = LaneLayout.of(n, lanes)
+    L, T = lay.L, lay.T
     grid = np.zeros(L * T, dtype=np.uint8)  # one byte of memory per coded byte (plus one transient copy)
     grid[:n] = chunk
     grid = np.ascontiguousarray(grid.reshape(L, T).T)  # [T, L]: row t = byte t of every lane
-    active = np.minimum(L, -(-(n - np.arange(T)) // T))  # lanes still running at each step
     family = _family()
     encoder = constriction.stream.queue.RangeEncoder()
     state = predictor.start(L)
     prev = np.full(L, BOS, dtype=np.int64)
-    # probability of each coded byte; -log2 is taken once at the end, not per step
-    chosen = np.ones((T, L), dtype=np.float32) if stats is not None else None
+    ideal = 0.0  # -log2 of each coded byte's probability, summed per step
     lane = np.arange(L)
     for t in range(T):
         probs, state = predictor.step(state, prev)
-        k = int(active[t])
+        k = lay.active(t)
         encoder.encode(grid[t, :k].astype(np.int32), family, probs[:k])
-        if chosen is not None:
-            chosen[t, :k] = probs[lane[:k], grid[t, :k]]
-        report_progress(progress, t, T, active)
+        if stats is not None:
+            ideal -= float(np.log2(probs[lane[:k], grid[t, :k]], dtype=np.float64).sum())
+        lay.report(progress, t)
         prev = grid[t]
     if stats is not None:
-        stats.ideal_bits -= float(np.log2(chosen, dtype=np.float64).sum())
+        stats.ideal_bits += ideal
         stats.steps += T
     return encoder.get_compressed().astype("<u4").tobytes()
-
-
-def report_progress(progress: Callable[[int], None] | None, t: int, T: int, active: np.ndarray) -> None:
-    if progress is not None and ((t + 1) % PROGRESS_EVERY == 0 or t + 1 == T):
-        start = t + 1 - ((t % PROGRESS_EVERY) + 1)
-        progress(int(active[start:t + 1].sum()))
 
 
 def decode_lanes(predictor: Predictor, payload: bytes, n: int, lanes: int,
@@ -105,21 +150,23 @@ def decode_lanes(predictor: Predictor, payload: bytes, n: int, lanes: int,
         return np.zeros(0, dtype=np.uint8)
     if len(payload) % 4:
         raise CorruptDataError("neural payload is not a whole number of 32-bit words")
-    L = lane_count(n, lanes)
-    T = -(-n // L)
+    lay = LaneLayout.of(n, lanes)
+    L, T = lay.L, lay.T
     grid = np.zeros((T, L), dtype=np.uint8)
-    active = np.minimum(L, -(-(n - np.arange(T)) // T))
     family = _family()
+    guard = ExhaustionGuard("neural")
+    lane = np.arange(L)
     try:
         decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
         state = predictor.start(L)
         prev = np.full(L, BOS, dtype=np.int64)
         for t in range(T):
             probs, state = predictor.step(state, prev)
-            k = int(active[t])
+            k = lay.active(t)
             grid[t, :k] = decoder.decode(family, probs[:k])
+            guard.check(decoder, probs[lane[:k], grid[t, :k]])
             prev = grid[t]
-            report_progress(progress, t, T, active)
+            lay.report(progress, t)
     except (ValueError, RuntimeError, AssertionError) as exc:
         raise CorruptDataError(f"neural payload cannot be decoded: {exc}") from None
     return grid.T.reshape(-1)[:n]
@@ -195,6 +242,18 @@ class PredictiveCodec(Codec):
     def describe(self, predictor: Predictor) -> dict:
         return {}
 
+    def predictor_memory(self, params: dict, lanes: int) -> int:
+        """Bytes of the predictor `params` name, coding `lanes` lanes (from the header alone)."""
+        return 0
+
+    def decode_memory(self, params: dict, block_size: int, original_size: int) -> MemoryNeed:
+        """The block's bytes (the lanes' grid, the joined substreams, the returned copy) held
+        once, and one predictor for a substream's lanes per process that decodes."""
+        n = min(block_size, original_size)
+        streams = self.streams(params)
+        lanes = lane_count(max(1, -(-n // streams)), self.lanes_per_stream(params))
+        return MemoryNeed(shared=3 * n + (1 << 20), predictor=self.predictor_memory(params, lanes), streams=streams)
+
     def decoding_predictor(self, params: dict, options: CodingOptions) -> Predictor:
         """The predictor a file's params name, checked to be the one that encoded it."""
         predictor = self.build_predictor(params, options.model)
@@ -225,12 +284,10 @@ class PredictiveCodec(Codec):
         def encode(data: np.ndarray) -> bytes:
             chunks = _split(data, streams)
             if procs > 1 and len(data) >= PARALLEL_MIN_BYTES:  # pragma: no mutate block (process plumbing)
-                done = list(_pool(procs).map(_encode_job, [(self.name, params, c.tobytes()) for c in chunks]))
+                done = run_jobs(procs, _encode_job, [(self.name, params, c.tobytes()) for c in chunks], progress)
                 if stats is not None:
                     for _, part in done:
                         stats.add(part)
-                if progress is not None:
-                    progress(len(data))
                 return pack_substreams([payload for payload, _ in done])
             return pack_substreams([encode_lanes(predictor, c, per, stats, progress) for c in chunks])
 
@@ -243,16 +300,14 @@ class PredictiveCodec(Codec):
         options.refuse(self.name, ("model", "workers"), " when decoding")
         predictor = self.decoding_predictor(params, options)
         per, streams = self.lanes_per_stream(params), self.streams(params)
-        procs = max(1, min(int(options.workers or os.cpu_count() or 1), streams))
+        procs = max(1, min(int(options.workers or options.resolved_limits().cpus), streams))
 
         def decode(payload: bytes, size: int) -> np.ndarray:
             parts = unpack_substreams(payload, streams)
             sizes = substream_sizes(size, streams)
             if procs > 1 and size >= PARALLEL_MIN_BYTES:  # pragma: no mutate block (process plumbing)
                 jobs = [(self.name, params, options.model, p, s) for p, s in zip(parts, sizes)]
-                outs = list(_pool(procs).map(_decode_job, jobs))
-                if progress is not None:
-                    progress(size)
+                outs = run_jobs(procs, _decode_job, jobs, progress)
             else:
                 outs = [decode_lanes(predictor, p, s, per, progress) for p, s in zip(parts, sizes)]
             return np.concatenate(outs)  # one part per substream, and there is at least one
@@ -299,31 +354,6 @@ def _split(data: np.ndarray, workers: int) -> list[np.ndarray]:
 # pragma: no mutate start
 # (process plumbing: a mutant here hangs worker pools until the campaign's timeout; the
 # multi-process round trips in test_hardening and test_portable cover it)
-_pools: dict[int, ProcessPoolExecutor] = {}
-_pools_owner = os.getpid()
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    global _pools_owner
-    if _pools_owner != os.getpid():  # a forked child: the parent's pools are not its own
-        _pools.clear()
-        _pools_owner = os.getpid()
-    if workers not in _pools:
-        import multiprocessing
-
-        _pools[workers] = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    return _pools[workers]
-
-
-@atexit.register
-def shutdown_pools() -> None:
-    """Stop the worker processes (also at exit). A process that is itself a pool worker must call
-    this before returning: multiprocessing joins its children before atexit handlers run."""
-    for pool in _pools.values():
-        pool.shutdown(cancel_futures=True)
-    _pools.clear()
-
-
 def _codec(name: str) -> PredictiveCodec:
     from .. import get
 
@@ -348,11 +378,12 @@ def _encode_job(job: tuple[str, dict, bytes]) -> tuple[bytes, CodingStats]:
     name, params, raw = job
     stats = CodingStats()
     payload = encode_lanes(_worker_predictor(name, params, None), np.frombuffer(raw, dtype=np.uint8),
-                           _codec(name).lanes_per_stream(params), stats)
+                           _codec(name).lanes_per_stream(params), stats, worker_progress)
     return payload, stats
 
 
 def _decode_job(job: tuple[str, dict, str | None, bytes, int]) -> np.ndarray:
     name, params, model, payload, size = job
-    return decode_lanes(_worker_predictor(name, params, model), payload, size, _codec(name).lanes_per_stream(params))
+    return decode_lanes(_worker_predictor(name, params, model), payload, size, _codec(name).lanes_per_stream(params),
+                        worker_progress)
 # pragma: no mutate end
