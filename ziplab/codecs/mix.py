@@ -93,7 +93,9 @@ class MixCodec(Codec):
             params.update(nn.model_params(None, CodingOptions(model=options.model)))
             predictor = nn.build_predictor(params)
             params.update(nn.describe(predictor))
-        return Encoder(params, lambda data: encode_block(data, params, predictor, stats, progress), progress, stats,
+        tables = Tables()
+        return Encoder(params, lambda data: encode_block(data, params, predictor, stats, progress, tables), progress,
+                       stats,
                        reports_progress=True)
 
     def open_decoder(self, params: dict, options: CodingOptions = CodingOptions(),
@@ -102,7 +104,8 @@ class MixCodec(Codec):
         predictor = None
         if params["model"] != NONE:
             predictor = _nn().decoding_predictor({k: params[k] for k in MODEL_KEYS}, options)
-        return Decoder(lambda payload, size: decode_block(payload, size, params, predictor, progress), progress,
+        tables = Tables()
+        return Decoder(lambda payload, size: decode_block(payload, size, params, predictor, progress, tables), progress,
                        reports_progress=True)
 
     def decode_memory(self, params: dict, block_size: int, original_size: int) -> MemoryNeed:
@@ -140,17 +143,30 @@ class MixCodec(Codec):
             check_model_config(params["family"], params["config"])
 
 
+class Tables:
+    """One file's mixing state, kept from block to block: each block starts from fresh tables
+    (the format says so), but refilling the ones already allocated costs a fraction of
+    allocating ~34 MB anew, so a file of many small blocks is not slow for that."""
+
+    def __init__(self) -> None:
+        self.state: mixing.State | None = None
+
+    def fresh(self, lanes: int, steps: int, bits: int, neural: bool, sse: bool) -> mixing.State:
+        self.state = mixing.new_state(lanes, steps, bits, neural, sse, reuse=self.state)
+        return self.state
+
+
 class _Lanes:
     """The lockstep layout of one block and the neural model's per-step distributions."""
 
-    def __init__(self, n: int, params: dict, predictor: Any) -> None:
+    def __init__(self, n: int, params: dict, predictor: Any, tables: Tables | None = None) -> None:
         self.n = n
         self.layout = LaneLayout.of(n, params["lanes"])
         self.L, self.T = self.layout.L, self.layout.T
         level = LEVELS[params["level"]]
         self.rate = level.mixer_rate
-        self.state = mixing.new_state(self.L, self.T, table_bits(params["level"], n), predictor is not None,
-                                      level.sse)
+        self.state = (tables or Tables()).fresh(self.L, self.T, table_bits(params["level"], n), predictor is not None,
+                                                level.sse)
         self.predictor = predictor
         self.model_state = predictor.start(self.L) if predictor is not None else None
         self.cums = np.zeros((self.L, 257), dtype=np.float64)
@@ -170,13 +186,13 @@ class _Lanes:
 
 
 def encode_block(data: np.ndarray, params: dict, predictor: Any, stats: CodingStats | None = None,
-                 progress: Progress | None = None) -> bytes:
+                 progress: Progress | None = None, tables: Tables | None = None) -> bytes:
     import constriction
 
     n = len(data)
     if n == 0:
         return b""
-    lanes = _Lanes(n, params, predictor)
+    lanes = _Lanes(n, params, predictor, tables)
     lanes.state.buf[:n] = data
     family = _family()
     encoder = constriction.stream.queue.RangeEncoder()
@@ -201,14 +217,14 @@ def encode_block(data: np.ndarray, params: dict, predictor: Any, stats: CodingSt
 
 
 def decode_block(payload: bytes, n: int, params: dict, predictor: Any,
-                 progress: Progress | None = None) -> np.ndarray:
+                 progress: Progress | None = None, tables: Tables | None = None) -> np.ndarray:
     import constriction
 
     if n == 0:
         return np.zeros(0, dtype=np.uint8)
     if len(payload) % 4:
         raise CorruptDataError("mix payload is not a whole number of 32-bit words")
-    lanes = _Lanes(n, params, predictor)
+    lanes = _Lanes(n, params, predictor, tables)
     family = _family()
     p16 = np.zeros(lanes.L, dtype=np.int64)
     past_end = 0.0  # bits decoded after the payload's last word was read (see ExhaustionGuard)
@@ -232,7 +248,7 @@ def decode_block(payload: bytes, n: int, params: dict, predictor: Any,
             lanes.advance(t)
     except (ValueError, RuntimeError, AssertionError) as exc:
         raise CorruptDataError(f"mix payload cannot be decoded: {exc}") from None
-    return lanes.state.buf[:n]  # a view: the block's bytes are not copied again
+    return lanes.state.buf[:n].copy()  # the tables' buffer serves the next block
 
 
 CODEC = MixCodec()

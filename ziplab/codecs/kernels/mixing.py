@@ -99,8 +99,17 @@ def state_bytes(lanes: int, steps: int, table_bits: int) -> int:
     return slots + FIXED_TABLE_BYTES + lanes * steps + lanes * per_lane + 2 * 1024 * N_INPUTS * 8
 
 
-def new_state(lanes: int, steps: int, table_bits: int, neural: bool, sse: bool = True) -> State:
-    """Fresh tables: every counter at p = 1/2, count 0; weights favour the neural model if any."""
+def _apm_row() -> np.ndarray:
+    """An SSE row's initial cells: the identity map on the stretch axis."""
+    return np.array([SQUASH[min(2 * STRETCH_MAX, max(0, (j - 16) * 128 + STRETCH_MAX))] for j in range(APM_CELLS)],
+                    dtype=np.int32)
+
+
+def new_state(lanes: int, steps: int, table_bits: int, neural: bool, sse: bool = True,
+              reuse: State | None = None) -> State:
+    """Fresh tables: every counter at p = 1/2, count 0; weights favour the neural model if any.
+    `reuse`: an earlier state whose big arrays are refilled in place rather than allocated anew
+    (the result is the same state either way)."""
     L = lanes
     weights = np.zeros((2, 1024, N_INPUTS), dtype=np.int64)
     if neural:
@@ -108,19 +117,31 @@ def new_state(lanes: int, steps: int, table_bits: int, neural: bool, sse: bool =
         weights[:, :, :I_NEURAL] = (1 << MIXER_SHIFT) // 16
     else:
         weights[:, :, :I_NEURAL] = (1 << MIXER_SHIFT) // 4
-    apm = np.empty((2, 65536, APM_CELLS), dtype=np.int32)  # kernels widen to int64 before arithmetic
-    for j in range(APM_CELLS):
-        apm[:, :, j] = SQUASH[min(2 * STRETCH_MAX, max(0, (j - 16) * 128 + STRETCH_MAX))]
+    old = reuse
+    if old is not None and old.slots.shape[1] == 1 << table_bits:
+        slots = old.slots
+        slots.fill(FRESH)
+    else:
+        slots = np.full((N_ORDERS, 1 << table_bits), FRESH, dtype=np.uint32)
+    apm = old.apm if old is not None else np.empty((2, 65536, APM_CELLS), dtype=np.int32)  # kernels widen to int64
+    apm[:] = _apm_row()
+    match_tab = old.match_tab if old is not None else np.empty(1 << MATCH_BITS, dtype=np.int32)
+    match_tab.fill(-1)
+    if old is not None and old.buf.size == L * steps:
+        buf = old.buf
+        buf.fill(0)
+    else:
+        buf = np.zeros(L * steps, dtype=np.uint8)
     return State(
-        slots=np.full((N_ORDERS, 1 << table_bits), FRESH, dtype=np.uint32),
+        slots=slots,
         base=np.zeros((L, N_ORDERS), dtype=np.int64), idx=np.zeros((L, N_ORDERS), dtype=np.int64),
         hist=np.zeros(L, dtype=np.int64), word=np.zeros(L, dtype=np.int64), c0=np.ones(L, dtype=np.int64),
-        x=np.zeros((L, N_INPUTS), dtype=np.int64), weights=weights, mix_p=np.zeros((L, 2), dtype=np.int64), mix_sel=np.zeros((L, 2), dtype=np.int64),
-        apm=apm, apm_cell=np.zeros(L, dtype=np.int64),
-        match_tab=np.full(1 << MATCH_BITS, -1, dtype=np.int32), match_ptr=np.full(L, -1, dtype=np.int64),
+        x=np.zeros((L, N_INPUTS), dtype=np.int64), weights=weights, mix_p=np.zeros((L, 2), dtype=np.int64),
+        mix_sel=np.zeros((L, 2), dtype=np.int64), apm=apm, apm_cell=np.zeros(L, dtype=np.int64),
+        match_tab=match_tab, match_ptr=np.full(L, -1, dtype=np.int64),
         match_len=np.zeros(L, dtype=np.int64), match_cnt=np.full((64, 2), 1 << 31, dtype=np.uint32),
         match_bit=np.full(L, -1, dtype=np.int64),
-        buf=np.zeros(L * steps, dtype=np.uint8),
+        buf=buf,
         params=np.array([L, steps, table_bits, int(neural), int(sse)], dtype=np.int64),
     )
 
