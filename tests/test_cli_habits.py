@@ -112,7 +112,7 @@ def test_json_outputs_parse_with_stable_keys(src, tmp_path):
     assert zl("-q", str(src)).returncode == 0
     info = json.loads(zl("info", "--json", str(src) + ".zl").stdout)
     assert {"file", "member", "format_version", "codec", "params", "original_bytes", "compressed_bytes",
-            "block_size", "blocks", "crc32", "ratio", "bpb"} == set(info[0])
+            "block_size", "blocks", "crc32", "ratio", "bpb", "decoding_memory_bytes"} == set(info[0])
     codecs = json.loads(zl("codecs", "--json").stdout)
     assert {c["name"] for c in codecs} >= {"store", "huffman", "lzh", "ctx", "nn"}
     corpora = json.loads(zl("corpora", "--json").stdout)
