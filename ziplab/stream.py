@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import threading
+from collections import deque
 from typing import Iterator
 
 from . import container
@@ -106,31 +107,46 @@ class Compressor:
 
 class _Feed(io.RawIOBase):
     """The input a Decompressor has been given, read by the container's own decoding (which
-    the Decompressor only advances once the next whole header or block is here)."""
+    the Decompressor only advances once the next whole header or block is here). Input is kept
+    as the pieces it came in (bytes are kept, not copied) and copied once, when read."""
 
     def __init__(self) -> None:
-        self._data = bytearray()
-        self._pos = 0
+        self._pieces: deque[bytes] = deque()
+        self._offset = 0  # into the first piece
+        self._size = 0
 
     def readable(self) -> bool:
         return True
 
     def append(self, data) -> None:
-        if self._pos > (1 << 16) and self._pos * 2 > len(self._data):
-            del self._data[:self._pos]  # keep what is consumed from piling up
-            self._pos = 0
-        self._data += data
+        if len(data):
+            self._pieces.append(data if type(data) is bytes else bytes(data))
+            self._size += len(self._pieces[-1])
 
     def buffered(self) -> int:
-        return len(self._data) - self._pos
+        return self._size
 
     def peek(self, n: int) -> bytes:
-        return bytes(self._data[self._pos:self._pos + n])
+        views, offset = [], self._offset
+        for piece in self._pieces:
+            if n <= 0:
+                break
+            views.append(memoryview(piece)[offset:offset + n])
+            n -= len(views[-1])
+            offset = 0
+        return b"".join(views)
 
     def read(self, n: int = -1) -> bytes:
-        end = len(self._data) if n is None or n < 0 else min(len(self._data), self._pos + n)
-        out = bytes(self._data[self._pos:end])
-        self._pos = end
+        out = self.peek(self._size if n is None or n < 0 else n)
+        self._size -= len(out)
+        left = len(out)
+        while left:
+            room = len(self._pieces[0]) - self._offset
+            if left < room:
+                self._offset += left
+                break
+            self._pieces.popleft()
+            self._offset, left = 0, left - room
         return out
 
     def readinto(self, target) -> int:
