@@ -37,27 +37,23 @@ _MODES = {f"{kind}{form}": (kind, form == "t") for kind in "rwxa" for form in ("
 
 
 class ZLWriter(io.BufferedIOBase):
-    """A write-only binary file object that compresses into `dst` (a binary file object) as
-    blocks fill; `close()` writes the last block and the end of the member, and closes `dst`
-    only if `close_destination`. `flush()` flushes `dst` but cannot flush a part-filled block:
-    a block is coded whole, so that the output does not depend on when flush was called.
-    Writes from several threads are serialised (each lands whole, in the order of the calls).
+    """A write-only binary file object that compresses into `dst` (a binary file object) with
+    `compressor` as blocks fill; `close()` writes the last block and the end of the member, and
+    closes `dst` only if `close_destination`. `flush()` flushes `dst` but cannot flush a
+    part-filled block: a block is coded whole, so that the output does not depend on when flush
+    was called. Writes from several threads are serialised (each lands whole, in call order).
 
         >>> from ziplab import decompress
         >>> out = io.BytesIO()
-        >>> with ZLWriter(out, "store", block_size=4) as w:
+        >>> with ZLWriter(out, Compressor("store", block_size=4)) as w:
         ...     w.write(b"abcdef")
         6
         >>> decompress(out.getvalue())
         b'abcdef'
     """
 
-    def __init__(self, dst: BinaryIO, codec: str = "lzh", level: int | None = None, *,
-                 block_size: int | None = None, model: str | None = None, lanes: int | None = None,
-                 workers: int | None = None, close_destination: bool = False) -> None:
-        self._compressor = Compressor(codec, level, block_size=block_size, model=model, lanes=lanes,
-                                      workers=workers)
-        self._dst, self._close_destination = dst, close_destination
+    def __init__(self, dst: BinaryIO, compressor: Compressor, close_destination: bool = False) -> None:
+        self._dst, self._compressor, self._close_destination = dst, compressor, close_destination
         self._lock = threading.RLock()
         self._finished = False
 
@@ -146,20 +142,18 @@ def open(file: PathOrFile, mode: str = "rb", *, codec: str | None = None,  # noq
     owned = isinstance(file, (str, bytes, os.PathLike))
     if not owned and not hasattr(file, "read" if kind == "r" else "write"):
         raise TypeError(f"file must be a path or a binary file object, not {type(file).__name__}")
+    # settings are checked (and a model loaded) before a file is created or truncated
+    compressor = None if kind == "r" else Compressor(codec or "lzh", level, block_size=block_size, model=model,
+                                                      lanes=lanes, workers=workers)
     raw = builtins.open(file, kind + "b") if owned else file
     try:
-        binary = _binary(raw, kind, owned, codec, level, block_size, model, lanes, workers)
+        if compressor is None:
+            options = CodingOptions(model=model, workers=workers)
+            binary: io.BufferedIOBase = io.BufferedReader(ZLReader(raw, close_source=owned, options=options))
+        else:
+            binary = ZLWriter(raw, compressor, close_destination=owned)
     except BaseException:
         if owned:
             raw.close()
         raise
     return io.TextIOWrapper(binary, encoding, errors, newline) if text else binary
-
-
-def _binary(raw: BinaryIO, kind: str, owned: bool, codec: str | None, level: int | None,
-            block_size: int | None, model: str | None, lanes: int | None,
-            workers: int | None) -> io.BufferedIOBase:
-    if kind == "r":
-        return io.BufferedReader(ZLReader(raw, close_source=owned, options=CodingOptions(model=model, workers=workers)))
-    return ZLWriter(raw, codec or "lzh", level, block_size=block_size, model=model, lanes=lanes, workers=workers,
-                    close_destination=owned)
