@@ -221,3 +221,13 @@ def test_fsspec_reads_what_the_cli_wrote(fsspec_ziplab, tmp_path):
     assert zl("-q", str(path)).returncode == 0
     with fsspec_ziplab.open(f"file://{path}.zl", "rb", compression="infer") as f:
         assert f.read() == DATA
+
+
+def test_the_python_guide_runs(fsspec_ziplab):
+    """docs/python.md's examples are doctests (the README links the guide)."""
+    import doctest
+    from pathlib import Path
+
+    guide = Path(__file__).resolve().parents[1] / "docs" / "python.md"
+    result = doctest.testfile(str(guide), module_relative=False, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 20
