@@ -207,11 +207,6 @@ def _block_parts(encoder: Encoder, raw) -> tuple[bytes, bytes]:
     return _BLOCK.pack(len(raw), len(payload), kind, zlib.crc32(raw)), payload
 
 
-def _encode_block(encoder: Encoder, raw: bytes) -> bytes:
-    frame, payload = _block_parts(encoder, raw)
-    return frame + payload
-
-
 def _checked_block_size(default: int, block_size: int | None) -> int:
     size = int(block_size or default)
     if not 0 < size <= MAX_BLOCK:
@@ -327,13 +322,13 @@ def _iter_blocks(src: BinaryIO, header: Header, options: CodingOptions = CodingO
         return
     left, crc = header.original_size, 0
     for index in range(header.blocks):
-        frame = _BLOCK.unpack(_read_exact(src, _BLOCK.size, f"block {index} header"))
+        raw_len, pay_len, kind, block_crc = _BLOCK.unpack(_read_exact(src, _BLOCK.size, f"block {index} header"))
         expected = min(header.block_size, left)
-        if frame[0] != expected:
-            raise FormatError(f"block {index} claims {frame[0]} bytes where {expected} belong")
-        raw = _verified_block(src, codec, decoder, index, frame)
+        if raw_len != expected:
+            raise FormatError(f"block {index} claims {raw_len} bytes where {expected} belong")
+        raw = _verified_block(src, codec, decoder, index, (raw_len, pay_len, kind, block_crc))
         crc = zlib.crc32(raw, crc)
-        left -= len(raw)
+        left -= raw_len
         yield raw
     if crc != header.crc32:
         raise ChecksumError("the decoded file fails its CRC32: the data is corrupt")
