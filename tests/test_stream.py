@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import lzma
+import random
 import threading
 import tracemalloc
 
@@ -71,6 +72,12 @@ def _check_whole(d, blob: bytes, unused: bytes = b"") -> None:
 def test_round_trip_in_chunks_of_ten(impl):
     c = impl.compressor()
     blob = b"".join(c.compress(INPUT[i:i + 10]) for i in range(0, len(INPUT), 10)) + c.flush()
+    _check_whole(impl.decompressor(), blob)
+
+
+def test_compressor_fed_byte_by_byte(impl):
+    c = impl.compressor()
+    blob = b"".join(c.compress(INPUT[i:i + 1]) for i in range(len(INPUT))) + c.flush()
     _check_whole(impl.decompressor(), blob)
 
 
@@ -223,6 +230,22 @@ def test_decompressor_reads_classic_members_and_every_codec_setting():
         d = ziplab.Decompressor()
         out = b"".join(d.decompress(blob[i:i + 5]) for i in range(0, len(blob), 5))
         assert d.eof and out == ziplab.decompress(blob)
+
+
+def test_real_files_in_random_pieces_both_ways(bench_file):
+    rng = random.Random(len(bench_file))
+    c, pieces, at = ziplab.Compressor("lzh", 1, block_size=1 << 16), [], 0
+    while at < len(bench_file):
+        step = rng.choice([1, 17, 4096, 70_000])
+        pieces.append(c.compress(bench_file[at:at + step]))
+        at += step
+    blob = b"".join(pieces) + c.flush()
+    d, out, at = ziplab.Decompressor(), [], 0
+    while not d.eof:
+        chunk = blob[at:at + rng.choice([1, 13, 5000, 100_000])]  # all of it is taken, even with output held
+        out.append(d.decompress(chunk, max_length=rng.choice([-1, 1000])))
+        at += len(chunk)
+    assert b"".join(out) == bench_file
 
 
 def test_a_corrupt_block_is_the_containers_own_error():
