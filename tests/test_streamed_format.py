@@ -210,3 +210,20 @@ def test_cli_reports_a_bad_streamed_file_in_one_line(tmp_path):
     r = zl("-d", str(path))
     assert r.returncode == 1 and not (tmp_path / "bad").exists()
     assert r.stderr.decode() == f"ziplab: error: {path}: the end block fails its CRC32: the data is corrupt\n"
+
+
+def test_a_non_blocking_input_with_nothing_ready_is_refused_not_cut_short():
+    class Dry(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b):
+            return None
+
+    class DryRead:
+        def read(self, n):
+            return None
+
+    for src in (Dry(), DryRead()):
+        with pytest.raises(ZiplabError, match="non-blocking"):
+            container.compress_file(src, io.BytesIO(), "store")

@@ -189,7 +189,7 @@ def _input_stats(src: BinaryIO) -> tuple[int, int]:
 def _seekable(src: BinaryIO) -> bool:
     """Whether `src` can be read twice (a CRC pass, then the blocks): files yes, pipes no."""
     try:
-        if src.seekable():
+        if getattr(src, "seekable", lambda: False)():  # an object with only read() is a stream
             src.tell()
             return True
     except (OSError, ValueError):
@@ -266,8 +266,10 @@ def _fill(src: BinaryIO, buffer: memoryview) -> int:
             n = src.readinto(buffer[got:])
         else:
             chunk = src.read(len(buffer) - got)
-            n = len(chunk or b"")
-            buffer[got:got + n] = chunk or b""
+            n = None if chunk is None else len(chunk)
+            buffer[got:got + (n or 0)] = chunk or b""
+        if n is None:  # a non-blocking input with nothing ready: stopping here would cut the file short
+            raise ParameterError("the input is non-blocking and has no data ready; give a blocking stream")
         if not n:
             break
         got += n
