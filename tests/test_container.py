@@ -311,7 +311,7 @@ def test_reader_reads_in_pieces_and_closes_its_source(tmp_path):
     container.ZLReader(kept).close()
     assert not kept.closed
     with pytest.raises(ZiplabError):
-        ziplab.open(str(tmp_path / "x.zl"), "wb")
+        ziplab.open(str(tmp_path / "x.zl"), "rw")
 
 
 def test_progress_hears_every_input_byte_once():
@@ -375,7 +375,7 @@ def test_every_header_error_has_its_exact_message():
         (b"ZLaX" + good[4:], FormatError, "not a .zl file (bad magic number)"),
         (_crafted(version=9), FormatError,
          "unsupported .zl format version 9 (this ziplab reads 1, 2): it was written by a newer ziplab"),
-        (_crafted(flags=2), FormatError, "unsupported header flags 0x2"),
+        (_crafted(flags=4), FormatError, "unsupported header flags 0x4"),
         (_crafted(crc_ok=False), FormatError, "header checksum mismatch: the header is corrupt or was altered"),
         (_crafted(params=b"{nope"), FormatError, "header holds an unreadable codec name or parameters"),
         (_crafted(codec=b"\xff\xfe"), FormatError, "header holds an unreadable codec name or parameters"),

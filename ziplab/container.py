@@ -6,6 +6,10 @@
     block   raw length u32 | payload length u32 | kind u8 (0 coded, 1 stored) | CRC32 of raw u32
             | payload
 
+A streamed member (flag 2, docs/FORMAT-streaming.md) is written before its length is known: its
+header holds 0 for the length and CRC, its blocks run until an end block (raw length 0, payload
+length 12, kind 2, CRC32 of the payload) whose payload is the original length u64 and CRC32 u32.
+
 Blocks are independent so memory stays bounded by the block size and files stream.
 A block that does not shrink is stored raw, so no codec can blow a file up by more than
 the framing. Every length is checked against what the rest of the file could hold before
@@ -18,15 +22,14 @@ import dataclasses
 import io
 import json
 import struct
-import tempfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import BinaryIO, Iterator
 
 import numpy as np
 
 from . import codecs
-from .codecs.base import CodingOptions, CodingStats, Encoder, Progress
+from .codecs.base import Codec, CodingOptions, CodingStats, Decoder, Encoder, Progress
 from .errors import ChecksumError, FormatError, LimitError, ParameterError, TruncatedError
 from .limits import Limits, MemoryNeed, default_limits
 
@@ -39,15 +42,19 @@ MAX_BLOCK = 256 << 20
 MAX_PARAMS = 60_000
 #: bytes per read when streaming an input through (a CRC pass, a spool, a skip)
 CHUNK = 1 << 20
-#: a non-seekable input is spooled in memory up to this size, then to a temporary file
-SPOOL_MEMORY = 64 << 20
 _FIXED = struct.Struct("<IQII")  # block size, original length, crc, header crc
 _BLOCK = struct.Struct("<IIBI")  # raw length, payload length, kind, crc
 CODED, STORED = 0, 1
 #: header flag: the params JSON is raw-deflated. The neural codec's params (model sha256, config,
 #: fingerprint...) are ~350 bytes; deflating them saves ~110, which is 0.15% of bpb on a 256 KiB text.
 FLAG_PARAMS_DEFLATED = 1
-
+#: header flag: a streamed member, whose length and CRC trail its blocks in an end block
+FLAG_STREAMED = 2
+#: block kind of a streamed member's end block; its payload is the trailer
+END = 2
+_TRAILER = struct.Struct("<QI")  # original length, CRC32 of the original
+#: bytes of framing before each block's payload (raw length, payload length, kind, CRC32)
+BLOCK_FRAME = _BLOCK.size
 
 
 @dataclass
@@ -60,6 +67,9 @@ class Header:
     header_size: int = 0
     version: int = VERSION
     extra: dict = field(default_factory=dict)
+    #: a streamed member (FLAG_STREAMED): original_size and crc32 are known only at its end block,
+    #: 0 until then (members() and compress_file return the header with them filled in)
+    streamed: bool = False
 
     @property
     def blocks(self) -> int:
@@ -70,13 +80,14 @@ class Header:
         params = json.dumps(self.params, sort_keys=True, separators=(",", ":")).encode()
         if len(params) > MAX_PARAMS:
             raise ParameterError("codec parameters too large for the header")
-        flags = 0
+        flags = FLAG_STREAMED if self.streamed else 0
         packer = zlib.compressobj(9, zlib.DEFLATED, -15)
         packed = packer.compress(params) + packer.flush()
         if len(packed) < len(params):
-            params, flags = packed, FLAG_PARAMS_DEFLATED
+            params, flags = packed, flags | FLAG_PARAMS_DEFLATED
+        size, crc = (0, 0) if self.streamed else (self.original_size, self.crc32)
         head = MAGIC + bytes([self.version, flags, len(name)]) + name + struct.pack("<H", len(params)) + params
-        head += struct.pack("<IQI", self.block_size, self.original_size, self.crc32)
+        head += struct.pack("<IQI", self.block_size, size, crc)
         return head + struct.pack("<I", zlib.crc32(head))
 
 
@@ -106,7 +117,7 @@ def read_header(src: BinaryIO, magic: bytes | None = None) -> Header:
     if version not in VERSIONS:
         raise FormatError(f"unsupported .zl format version {version} (this ziplab reads "
                           f"{', '.join(map(str, VERSIONS))}): it was written by a newer ziplab")
-    if flags & ~FLAG_PARAMS_DEFLATED:
+    if flags & ~(FLAG_PARAMS_DEFLATED | FLAG_STREAMED):
         raise FormatError(f"unsupported header flags {flags:#x}")
     name_raw = _read_exact(src, name_len, "codec name")
     (params_len,) = struct.unpack("<H", _read_exact(src, 2, "header"))
@@ -131,7 +142,11 @@ def read_header(src: BinaryIO, magic: bytes | None = None) -> Header:
     codec.check_params(params)
     if not 0 < block_size <= MAX_BLOCK:
         raise FormatError(f"implausible block size {block_size}")
-    return Header(name, params, block_size, original, crc, header_size=len(head) + 4, version=version)
+    streamed = bool(flags & FLAG_STREAMED)
+    if streamed and (original or crc):
+        raise FormatError("a streamed member's header must hold 0 for the length and CRC")
+    return Header(name, params, block_size, original, crc, header_size=len(head) + 4, version=version,
+                  streamed=streamed)
 
 
 def _remaining(src: BinaryIO) -> int | None:
@@ -173,44 +188,130 @@ def _input_stats(src: BinaryIO) -> tuple[int, int]:
     return size, crc
 
 
-def _seekable(src: BinaryIO) -> BinaryIO:
+def _seekable(src: BinaryIO) -> bool:
+    """Whether `src` can be read twice (a CRC pass, then the blocks): files yes, pipes no."""
     try:
-        if src.seekable():
+        if getattr(src, "seekable", lambda: False)():  # an object with only read() is a stream
             src.tell()
-            return src
+            return True
     except (OSError, ValueError):
         pass
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
-    while chunk := src.read(CHUNK):
-        spool.write(chunk)
-    spool.seek(0)
-    return spool  # type: ignore[return-value]
+    return False
 
 
-def _encode_block(encoder: Encoder, raw: bytes) -> bytes:
+def _block_parts(encoder: Encoder, raw) -> tuple[bytes, bytes]:
+    """A block's framing and payload, kept apart so a caller can write them without joining
+    (which would copy a whole block once more)."""
     payload = encoder.encode(np.frombuffer(raw, dtype=np.uint8))
     kind = CODED
     if len(payload) >= len(raw):
         payload, kind = raw, STORED
-    return _BLOCK.pack(len(raw), len(payload), kind, zlib.crc32(raw)) + payload
+    return _BLOCK.pack(len(raw), len(payload), kind, zlib.crc32(raw)), payload
+
+
+def _checked_block_size(default: int, block_size: int | None) -> int:
+    size = int(block_size or default)
+    if not 0 < size <= MAX_BLOCK:
+        raise ParameterError(f"block size must be between 1 and {MAX_BLOCK} bytes")
+    return size
+
+
+class StreamEncoder:
+    """One streamed member (FLAG_STREAMED), coded a block at a time as its input arrives, so
+    nothing larger than one block is ever held. Its bytes depend only on the input and the
+    settings: never on the destination, nor on how the input was cut into calls. `header`
+    counts the length and CRC as blocks go by (its encoding holds 0 for both).
+
+        >>> enc = StreamEncoder("store", block_size=4)
+        >>> frame, payload = enc.block(b"abcd")
+        >>> blob = enc.start() + frame + payload + b"".join(enc.block(b"ef")) + enc.end()
+        >>> decompress(blob), enc.header.original_size
+        (b'abcdef', 6)
+    """
+
+    def __init__(self, codec: str = "lzh", level: int | None = None, options: CodingOptions = CodingOptions(),
+                 block_size: int | None = None, progress: Progress | None = None,
+                 stats: CodingStats | None = None) -> None:
+        impl = codecs.get(codec)
+        self.block_size = _checked_block_size(impl.block_size, block_size)
+        self._encoder = impl.open_encoder(level, options, progress, stats)
+        self.header = Header(codec, self._encoder.params, self.block_size, 0, 0, version=impl.format_version,
+                             streamed=True)
+        self._short = False
+
+    def start(self) -> bytes:
+        """The member's header."""
+        return self.header.encode()
+
+    def block(self, raw) -> tuple[bytes, bytes]:
+        """Framing and payload of the next block (any bytes-like). Every block but the last is
+        full, so a decoder can check each length and there is one encoding per input."""
+        if self._short or not 0 < len(raw) <= self.block_size:
+            raise ValueError(f"a streamed member's blocks are {self.block_size} bytes but the last "
+                             f"(got {len(raw)} bytes{' after a short block' if self._short else ''})")
+        self._short = len(raw) < self.block_size
+        self.header.original_size += len(raw)
+        self.header.crc32 = zlib.crc32(raw, self.header.crc32)
+        return _block_parts(self._encoder, raw)
+
+    def end(self) -> bytes:
+        """The end block: the length and CRC32 of everything given to `block`."""
+        trailer = _TRAILER.pack(self.header.original_size, self.header.crc32)
+        return _BLOCK.pack(0, len(trailer), END, zlib.crc32(trailer)) + trailer
+
+
+def _fill(src: BinaryIO, buffer: memoryview) -> int:
+    """Read until `buffer` is full or the input ends (a pipe hands over what it has)."""
+    got = 0
+    while got < len(buffer):
+        if hasattr(src, "readinto"):
+            n = src.readinto(buffer[got:])
+        else:
+            chunk = src.read(len(buffer) - got)
+            n = None if chunk is None else len(chunk)
+            buffer[got:got + (n or 0)] = chunk or b""
+        if n is None:  # a non-blocking input with nothing ready: stopping here would cut the file short
+            raise ParameterError("the input is non-blocking and has no data ready; give a blocking stream")
+        if not n:
+            break
+        got += n
+    return got
+
+
+def _compress_stream(src: BinaryIO, dst: BinaryIO, member: StreamEncoder) -> Header:
+    """A non-seekable input coded as it arrives, into one reused block buffer."""
+    dst.write(member.start())
+    buffer = memoryview(bytearray(member.block_size))
+    while n := _fill(src, buffer):
+        for part in member.block(buffer[:n]):
+            dst.write(part)
+        if n < member.block_size:
+            break
+    dst.write(member.end())
+    return member.header
 
 
 def compress_file(src: BinaryIO, dst: BinaryIO, codec: str = "lzh", level: int | None = None, *,
                   options: CodingOptions = CodingOptions(), block_size: int | None = None,
                   progress: Progress | None = None, stats: CodingStats | None = None) -> Header:
     """Stream `src` into `dst` as a .zl file; returns the header written. `progress` hears the
-    input bytes coded as they go; `stats` (model-driven codecs) collects the ideal bits."""
+    input bytes coded as they go; `stats` (model-driven codecs) collects the ideal bits.
+
+    A seekable `src` (a file) is measured first and written as a classic member, its length and
+    CRC in the header; anything else (a pipe) is coded as it arrives into a streamed member, whose
+    length and CRC trail it: memory stays at one block either way. The header returned holds the
+    length and CRC in both cases."""
     impl = codecs.get(codec)
-    block_size = int(block_size or impl.block_size)
-    if not 0 < block_size <= MAX_BLOCK:
-        raise ParameterError(f"block size must be between 1 and {MAX_BLOCK} bytes")
+    if not _seekable(src):
+        return _compress_stream(src, dst, StreamEncoder(codec, level, options, block_size, progress, stats))
+    block_size = _checked_block_size(impl.block_size, block_size)
     encoder = impl.open_encoder(level, options, progress, stats)
-    src = _seekable(src)
     size, crc = _input_stats(src)
     header = Header(codec, encoder.params, block_size, size, crc, version=impl.format_version)
     dst.write(header.encode())
     for _ in range(header.blocks):
-        dst.write(_encode_block(encoder, src.read(block_size)))
+        for part in _block_parts(encoder, src.read(block_size)):
+            dst.write(part)
     return header
 
 
@@ -238,32 +339,106 @@ def _iter_blocks(src: BinaryIO, header: Header, options: CodingOptions = CodingO
     _check_claim(header, _remaining(src))
     options = budgeted(header, options)
     decoder = codec.open_decoder(header.params, options, progress)
+    if header.streamed:  # its length and CRC trail its blocks (docs/FORMAT-streaming.md)
+        yield from _streamed_blocks(src, header, codec, decoder)
+        return
     left, crc = header.original_size, 0
     for index in range(header.blocks):
         raw_len, pay_len, kind, block_crc = _BLOCK.unpack(_read_exact(src, _BLOCK.size, f"block {index} header"))
         expected = min(header.block_size, left)
         if raw_len != expected:
             raise FormatError(f"block {index} claims {raw_len} bytes where {expected} belong")
-        if kind == STORED:
-            if pay_len != raw_len:
-                raise FormatError(f"stored block {index} has payload {pay_len} for {raw_len} bytes")
-        elif kind != CODED or pay_len >= raw_len:
-            raise FormatError(f"block {index} has an invalid kind or payload length")
-        elif raw_len > pay_len * codec.max_ratio + 64:
-            raise LimitError(f"block {index} claims {raw_len} bytes from a {pay_len}-byte payload")
-        payload = _read_exact(src, pay_len, f"block {index} payload")
-        if kind == STORED:
-            raw = payload
-            decoder.stored(raw_len)
-        else:
-            raw = _decoded(decoder.decode(payload, raw_len), raw_len, index)
-        if zlib.crc32(raw) != block_crc:
-            raise ChecksumError(f"block {index} fails its CRC32: the data is corrupt")
+        raw = _verified_block(src, codec, decoder, index, (raw_len, pay_len, kind, block_crc))
         crc = zlib.crc32(raw, crc)
         left -= raw_len
         yield raw
     if crc != header.crc32:
         raise ChecksumError("the decoded file fails its CRC32: the data is corrupt")
+
+
+def _verified_block(src: BinaryIO, codec: Codec, decoder: Decoder, index: int,
+                    frame: tuple[int, int, int, int]) -> bytes:
+    """One block's payload read, decoded and checked against its CRC, once its framing (raw
+    length, payload length, kind, CRC) is known to claim a length that belongs where it is."""
+    raw_len, pay_len, kind, block_crc = frame
+    if kind == STORED:
+        if pay_len != raw_len:
+            raise FormatError(f"stored block {index} has payload {pay_len} for {raw_len} bytes")
+    elif kind != CODED or pay_len >= raw_len:
+        raise FormatError(f"block {index} has an invalid kind or payload length")
+    elif raw_len > pay_len * codec.max_ratio + 64:
+        raise LimitError(f"block {index} claims {raw_len} bytes from a {pay_len}-byte payload")
+    payload = _read_exact(src, pay_len, f"block {index} payload")
+    if kind == STORED:
+        raw = payload
+        decoder.stored(raw_len)
+    else:
+        raw = _decoded(decoder.decode(payload, raw_len), raw_len, index)
+    if zlib.crc32(raw) != block_crc:
+        raise ChecksumError(f"block {index} fails its CRC32: the data is corrupt")
+    return raw
+
+
+def _streamed_blocks(src: BinaryIO, header: Header, codec: Codec, decoder: Decoder) -> Iterator[bytes]:
+    """A streamed member's blocks: full ones, at most one short one, then the end block, whose
+    length and CRC must be those of what was decoded."""
+    size, crc, index, short = 0, 0, 0, False
+    while True:
+        frame = _BLOCK.unpack(_read_exact(src, _BLOCK.size, f"block {index} header"))
+        if frame[2] == END:
+            break
+        if short:
+            raise FormatError(f"block {index} follows a short block (only the last block may be short)")
+        if not 0 < frame[0] <= header.block_size:
+            raise FormatError(f"block {index} claims {frame[0]} bytes where 1 to {header.block_size} belong")
+        raw = _verified_block(src, codec, decoder, index, frame)
+        size, crc, index, short = size + len(raw), zlib.crc32(raw, crc), index + 1, len(raw) < header.block_size
+        yield raw
+    length, total_crc = _read_trailer(src, index, frame)
+    if length != size:
+        raise FormatError(f"the end block records {length} bytes where {size} were decoded")
+    if total_crc != crc:
+        raise ChecksumError("the decoded file fails its CRC32: the data is corrupt")
+
+
+def _read_trailer(src: BinaryIO, index: int, frame: tuple[int, int, int, int]) -> tuple[int, int]:
+    """The (length, CRC32) an end block records, after checking its framing and its own CRC."""
+    raw_len, pay_len, _, trailer_crc = frame
+    if raw_len != 0 or pay_len != _TRAILER.size:
+        raise FormatError(f"end block {index} has raw length {raw_len} and payload length {pay_len} "
+                          f"(expected 0 and {_TRAILER.size})")
+    trailer = _read_exact(src, _TRAILER.size, "end block")
+    if zlib.crc32(trailer) != trailer_crc:
+        raise ChecksumError("the end block fails its CRC32: the data is corrupt")
+    return _TRAILER.unpack(trailer)
+
+
+def member_blocks(src: BinaryIO, header: Header, options: CodingOptions = CodingOptions(),
+                  progress: Progress | None = None) -> Iterator[bytes]:
+    """The verified raw blocks of the member whose header was just read from `src`, in order;
+    the last step checks the member's length and CRC (so stop early and nothing is vouched for)."""
+    return _iter_blocks(src, header, options, progress)
+
+
+def header_length(prefix: bytes) -> int | None:
+    """How many bytes `read_header` will read, judged from the first bytes of a member; None
+    while `prefix` is too short to tell. A prefix that cannot start a header gives 4 (the
+    magic number), so reading that much is enough to have `read_header` say why."""
+    start = prefix[:4]
+    if start != MAGIC[:len(start)]:
+        return 4
+    if len(prefix) < 7:
+        return None
+    end_of_name = 7 + prefix[6]
+    if len(prefix) < end_of_name + 2:
+        return None
+    (params_len,) = struct.unpack_from("<H", prefix, end_of_name)
+    return end_of_name + 2 + params_len + _FIXED.size
+
+
+def block_length(frame: bytes) -> int:
+    """A block's framing and payload length, from its first BLOCK_FRAME bytes."""
+    return _BLOCK.size + _BLOCK.unpack_from(frame)[1]
 
 
 def next_member(src: BinaryIO) -> Header | None:
@@ -284,14 +459,34 @@ def members(src: BinaryIO) -> Iterator[tuple[Header, int]]:
         size = header.header_size
         for index in range(header.blocks):
             raw_len, pay_len, kind, _ = _BLOCK.unpack(_read_exact(src, _BLOCK.size, f"block {index} header"))
-            if pay_len > MAX_BLOCK:
-                raise FormatError(f"block {index} claims an implausible payload of {pay_len} bytes")
-            skipped = _skip(src, pay_len)
-            if skipped != pay_len:
-                raise TruncatedError(f"file is truncated: it ends inside block {index}")
-            size += _BLOCK.size + pay_len
+            size += _skip_payload(src, index, pay_len)
+        if header.streamed:
+            header, walked = _walk_streamed(src, header)
+            size += walked
         yield header, size
         header = next_member(src)
+
+
+def _skip_payload(src: BinaryIO, index: int, pay_len: int) -> int:
+    """Skip block `index`'s payload; the bytes of framing and payload passed."""
+    if pay_len > MAX_BLOCK:
+        raise FormatError(f"block {index} claims an implausible payload of {pay_len} bytes")
+    if _skip(src, pay_len) != pay_len:
+        raise TruncatedError(f"file is truncated: it ends inside block {index}")
+    return _BLOCK.size + pay_len
+
+
+def _walk_streamed(src: BinaryIO, header: Header) -> tuple[Header, int]:
+    """A streamed member's blocks passed without decoding: its header with the length and CRC
+    its end block records, and the bytes passed."""
+    size, index = 0, 0
+    while True:
+        frame = _BLOCK.unpack(_read_exact(src, _BLOCK.size, f"block {index} header"))
+        if frame[2] == END:
+            length, crc = _read_trailer(src, index, frame)
+            return replace(header, original_size=length, crc32=crc), size + _BLOCK.size + _TRAILER.size
+        size += _skip_payload(src, index, frame[1])
+        index += 1
 
 
 def _skip(src: BinaryIO, n: int) -> int:
@@ -358,10 +553,11 @@ def _limits(memory_limit: int | str | None) -> Limits | None:
 
 
 class ZLReader(io.RawIOBase):
-    """Read-only file object over a .zl stream, decoding one block at a time."""
+    """Read-only file object over a .zl stream, decoding one block at a time (every member of a
+    concatenated stream, in order). `options` reach the codecs' decoders (model, workers)."""
 
-    def __init__(self, src: BinaryIO, close_source: bool = False):
-        self._src, self._close_source = src, close_source
+    def __init__(self, src: BinaryIO, close_source: bool = False, options: CodingOptions = CodingOptions()):
+        self._src, self._close_source, self._options = src, close_source, options
         self.header = read_header(src)
         self._blocks = self._all_blocks()
         self._buf, self._pos = b"", 0
@@ -369,7 +565,7 @@ class ZLReader(io.RawIOBase):
     def _all_blocks(self) -> Iterator[bytes]:
         header: Header | None = self.header
         while header is not None:
-            yield from _iter_blocks(self._src, header)
+            yield from _iter_blocks(self._src, header, self._options)
             header = next_member(self._src)
 
     def readable(self) -> bool:
@@ -390,12 +586,3 @@ class ZLReader(io.RawIOBase):
         if self._close_source and not self.closed:
             self._src.close()
         super().close()
-
-
-def open(path: str, mode: str = "rb") -> io.BufferedReader:  # noqa: A001 - mirrors gzip.open
-    """`gzip.open`-style reading of a .zl file; writing goes through `compress_file`."""
-    if mode not in ("r", "rb"):
-        raise ParameterError("ziplab.open reads only (mode 'rb'); use compress_file to write")
-    import builtins
-
-    return io.BufferedReader(ZLReader(builtins.open(path, "rb"), close_source=True))
