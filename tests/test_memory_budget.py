@@ -274,3 +274,29 @@ def test_verify_stops_at_the_first_failing_block(tmp_path):
     assert sum(progress) <= 4096  # nothing past block 0 was decoded
     r = zl("-t", "a.zl", cwd=tmp_path)
     assert r.returncode == 1 and len(r.stderr.decode().strip().splitlines()) == 1
+
+
+def test_streamed_members_are_budgeted_for_a_full_block():
+    """A streamed member's header holds no length: its need is that of a full block."""
+    from ziplab.stream import Decompressor
+
+    piped = io.BytesIO()
+    container.compress_file(_Pipe(hostile.TEXT), piped, "ctx", 6, block_size=1 << 20)
+    header = container.read_header(io.BytesIO(piped.getvalue()))
+    assert header.streamed and container.decoding_need(header).total(1) > 3 << 20
+    with pytest.raises(MemoryLimitError):
+        Decompressor(memory_limit=64 << 20).decompress(piped.getvalue())
+    assert Decompressor(memory_limit="1G").decompress(piped.getvalue()) == hostile.TEXT
+
+
+class _Pipe(io.RawIOBase):
+    """A non-seekable source, as standard input is."""
+
+    def __init__(self, data: bytes) -> None:
+        self._src = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        return self._src.readinto(b)

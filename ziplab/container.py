@@ -316,8 +316,10 @@ def compress_file(src: BinaryIO, dst: BinaryIO, codec: str = "lzh", level: int |
 
 
 def decoding_need(header: Header) -> MemoryNeed:
-    """What decoding this member needs, from its validated header alone."""
-    return codecs.get(header.codec).decode_memory(header.params, header.block_size, header.original_size)
+    """What decoding this member needs, from its validated header alone (a streamed member's
+    length is unknown until its end: any of its blocks may be full)."""
+    size = header.block_size if header.streamed else header.original_size
+    return codecs.get(header.codec).decode_memory(header.params, header.block_size, size)
 
 
 def budgeted(header: Header, options: CodingOptions) -> CodingOptions:

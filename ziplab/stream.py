@@ -31,6 +31,7 @@ from typing import Iterator
 
 from . import container
 from .codecs.base import CodingOptions
+from .limits import default_limits
 
 #: enough of a member's first bytes to know its header's length (magic, version, flags, name
 #: length, the longest name, the params length)
@@ -162,8 +163,8 @@ class Decompressor:
     """Decompress one member of a .zl stream given in pieces, with lzma's semantics:
     `decompress(data, max_length=-1)` returns what is ready (at most `max_length` bytes if that
     is not negative), `needs_input` says whether more input is needed for more output, `eof`
-    whether the member ended, and `unused_data` holds whatever followed it. `model` and
-    `workers` reach the codec's decoder as in `ziplab.decompress`.
+    whether the member ended, and `unused_data` holds whatever followed it. `model`, `workers`
+    and `memory_limit` reach the codec's decoder as in `ziplab.decompress`.
 
         >>> d = Decompressor()
         >>> blob = container.compress(b"abc" * 1000, "lzh")
@@ -173,8 +174,10 @@ class Decompressor:
         (True, False)
     """
 
-    def __init__(self, *, model: str | None = None, workers: int | None = None) -> None:
-        self._options = CodingOptions(model=model, workers=workers)
+    def __init__(self, *, model: str | None = None, workers: int | None = None,
+                 memory_limit: int | str | None = None) -> None:
+        limits = None if memory_limit is None else default_limits(memory_limit)
+        self._options = CodingOptions(model=model, workers=workers, limits=limits)
         self._feed = _Feed()
         self._header: container.Header | None = None
         self._blocks: Iterator[bytes] | None = None
