@@ -354,6 +354,7 @@ def _iter_blocks(src: BinaryIO, header: Header, options: CodingOptions = CodingO
         crc = zlib.crc32(raw, crc)
         left -= raw_len
         yield raw
+        del raw  # not held while the next block decodes: memory stays at one block
     if crc != header.crc32:
         raise ChecksumError("the decoded file fails its CRC32: the data is corrupt")
 
@@ -396,6 +397,7 @@ def _streamed_blocks(src: BinaryIO, header: Header, codec: Codec, decoder: Decod
         raw = _verified_block(src, codec, decoder, index, frame)
         size, crc, index, short = size + len(raw), zlib.crc32(raw, crc), index + 1, len(raw) < header.block_size
         yield raw
+        del raw  # not held while the next block decodes: memory stays at one block
     length, total_crc = _read_trailer(src, index, frame)
     if length != size:
         raise FormatError(f"the end block records {length} bytes where {size} were decoded")
@@ -522,6 +524,7 @@ def decompress_file(src: BinaryIO, dst: BinaryIO, *, options: CodingOptions = Co
     while header is not None:  # every member of a concatenated stream, in order
         for raw in _iter_blocks(src, header, options, progress):
             dst.write(raw)
+            del raw  # not held while the next block decodes
         header = next_member(src)
     return first
 
