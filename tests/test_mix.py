@@ -152,3 +152,17 @@ def test_bench_files_round_trip(bench_file):
     data = bench_file[:150_000]
     blob = ziplab.compress(data, "mix", 1, model="none")
     assert ziplab.decompress(blob) == data and len(blob) <= len(data) + 64
+
+
+def test_tables_neither_change_nor_depend_on_the_hosts_decimal_context():
+    """A host application's decimal settings must not reach the coder's tables, nor may
+    importing the coder change them (no global state changed on import)."""
+    import subprocess
+    import sys
+
+    code = ("import decimal, hashlib; c = decimal.getcontext(); c.prec, c.rounding = 5, decimal.ROUND_DOWN; "
+            "from ziplab.codecs.kernels import mixing; "
+            "print(hashlib.sha256(mixing.SQUASH.tobytes() + mixing.STRETCH.tobytes()).hexdigest(), "
+            "decimal.getcontext().prec, decimal.getcontext().rounding)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["b013a4e074af3b400a7989f3f7575b34ac3d22a2216dde106fc7f8f8db8cbdb7", "5", "ROUND_DOWN"]
