@@ -44,9 +44,9 @@ def _family():
     return constriction.stream.model.Categorical(perfect=False)
 
 
-def lane_count(n: int, lanes: int) -> int:
-    """Lanes actually used for n bytes: a pure function of n, so the decoder derives it too."""
-    return max(1, min(lanes, n // MIN_LANE_BYTES))
+def lane_count(n: int, lanes: int, min_lane: int = MIN_LANE_BYTES) -> int:
+    """Lanes actually used for n symbols: a pure function of n, so the decoder derives it too."""
+    return max(1, min(lanes, n // min_lane))
 
 
 def substream_sizes(n: int, workers: int) -> list[int]:
@@ -58,22 +58,24 @@ PROGRESS_EVERY = 64  # steps between progress calls
 
 
 def encode_lanes(predictor: Predictor, chunk: np.ndarray, lanes: int, stats: CodingStats | None = None,
-                 progress: Progress | None = None) -> bytes:
+                 progress: Progress | None = None, min_lane: int = MIN_LANE_BYTES, start: int = BOS) -> bytes:
+    """Code `chunk` (bytes, or token ids for the `lm` codec: any integer dtype, kept as given)
+    in lanes of at least `min_lane` symbols; `start` is fed before each lane's first symbol."""
     import constriction
 
     n = len(chunk)
     if n == 0:
         return b""
-    L = lane_count(n, lanes)
+    L = lane_count(n, lanes, min_lane)
     T = -(-n // L)
-    grid = np.zeros(L * T, dtype=np.uint8)  # one byte of memory per coded byte (plus one transient copy)
+    grid = np.zeros(L * T, dtype=chunk.dtype)  # one byte of memory per coded byte (plus one transient copy)
     grid[:n] = chunk
     grid = np.ascontiguousarray(grid.reshape(L, T).T)  # [T, L]: row t = byte t of every lane
     active = np.minimum(L, -(-(n - np.arange(T)) // T))  # lanes still running at each step
     family = _family()
     encoder = constriction.stream.queue.RangeEncoder()
     state = predictor.start(L)
-    prev = np.full(L, BOS, dtype=np.int64)
+    prev = np.full(L, start, dtype=np.int64)
     # probability of each coded byte; -log2 is taken once at the end, not per step
     chosen = np.ones((T, L), dtype=np.float32) if stats is not None else None
     lane = np.arange(L)
@@ -98,22 +100,24 @@ def report_progress(progress: Callable[[int], None] | None, t: int, T: int, acti
 
 
 def decode_lanes(predictor: Predictor, payload: bytes, n: int, lanes: int,
-                 progress: Callable[[int], None] | None = None) -> np.ndarray:
+                 progress: Callable[[int], None] | None = None, min_lane: int = MIN_LANE_BYTES, start: int = BOS,
+                 dtype: type = np.uint8) -> np.ndarray:
+    """The inverse of `encode_lanes` (same `min_lane` and `start`); `dtype` holds the symbols."""
     import constriction
 
     if n == 0:
-        return np.zeros(0, dtype=np.uint8)
+        return np.zeros(0, dtype=dtype)
     if len(payload) % 4:
         raise CorruptDataError("neural payload is not a whole number of 32-bit words")
-    L = lane_count(n, lanes)
+    L = lane_count(n, lanes, min_lane)
     T = -(-n // L)
-    grid = np.zeros((T, L), dtype=np.uint8)
+    grid = np.zeros((T, L), dtype=dtype)
     active = np.minimum(L, -(-(n - np.arange(T)) // T))
     family = _family()
     try:
         decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
         state = predictor.start(L)
-        prev = np.full(L, BOS, dtype=np.int64)
+        prev = np.full(L, start, dtype=np.int64)
         for t in range(T):
             probs, state = predictor.step(state, prev)
             k = int(active[t])
