@@ -28,8 +28,8 @@ from .tokens import BpeTokens, ByteTokens, Tokens, TokenizerError
 
 PREFIX = "hf:"
 CONFIG_MAX_BYTES = 1 << 20
-#: files whose content decides the model's outputs (hashed, in this order, when present)
-MODEL_FILES = ("config.json", "model.safetensors.index.json")
+#: config.json keys that record who wrote the file, not what the model computes (left out of its sha256)
+CONFIG_NOISE = ("transformers_version", "_name_or_path")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt")
 FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
 EXTRA = "pip install 'ziplab[hf]' (transformers and tokenizers)"
@@ -70,6 +70,17 @@ def _sha256_files(root: Path, names: list[str]) -> str:
         with open(path, "rb") as f:
             while chunk := f.read(1 << 22):
                 h.update(chunk)
+    return h.hexdigest()
+
+
+def model_sha256(root: Path, config: dict, weights: list[str]) -> str:
+    """sha256 of what decides the model's outputs: config.json as canonical JSON (sorted keys,
+    without CONFIG_NOISE, so re-saving with another transformers version keeps it), then each
+    weight file (name, length, content), in sorted order."""
+    canon = json.dumps({k: v for k, v in config.items() if k not in CONFIG_NOISE}, sort_keys=True,
+                       separators=(",", ":"), ensure_ascii=True).encode()
+    h = hashlib.sha256(b"config.json|" + canon + b"|")
+    h.update(bytes.fromhex(_sha256_files(root, weights)))
     return h.hexdigest()
 
 
@@ -228,6 +239,10 @@ class HFModel:
         return total
 
     def non_embedding_params(self) -> int:
+        """An exported lab model counts as its checkpoint did (the export adds zero LayerNorm biases)."""
+        lab = (self.meta.get("checkpoint_meta") or {}).get("non_embedding_params")
+        if isinstance(lab, int) and lab > 0:
+            return lab
         return self.num_params() - self.embedding_params()
 
 
@@ -298,5 +313,5 @@ def load_hf(spec: str | Path) -> HFModel:
         tokens = _load_tokens(transformers, root, config, vocab)
     meta = raw.get("ziplab") if isinstance(raw.get("ziplab"), dict) else {}
     return HFModel(path=root, module=module, tokens=tokens,
-                   model_sha256=_sha256_files(root, [n for n in MODEL_FILES if (root / n).is_file()] + weights),
+                   model_sha256=model_sha256(root, raw, weights),
                    tokenizer_sha256=tokens.sha256, model_type=raw["model_type"], context=_context(config), meta=meta)
