@@ -175,3 +175,28 @@ def test_cli_round_trip_and_info(tmp_path):
     src.rename(tmp_path / "orig.txt")
     r = zl("decompress", "-q", str(tmp_path / "a.txt.zl"))
     assert r.returncode == 0 and src.read_bytes() == (tmp_path / "orig.txt").read_bytes()
+
+
+def test_portable_lm_gives_the_same_bytes_under_the_most_portable_kernels(tmp_path):
+    """lm on the portable engine, encoded natively and under torch's scalar kernels, SSE4 oneDNN
+    and MKL and generic-x86-64 numba (test_portable's MINIMAL): identical files."""
+    import os
+    import subprocess
+    import sys
+
+    from .test_portable import KERNEL_VARS, MINIMAL
+
+    data = SAMPLES["text"][:1500] + bytes(range(256))
+    script = ("import sys, ziplab; from pathlib import Path; "
+              f"Path(sys.argv[1]).write_bytes(ziplab.compress(Path(sys.argv[2]).read_bytes(), 'lm', model={T1!r}, lanes=4))")
+    (tmp_path / "in").write_bytes(data)
+    outs = []
+    for name, extra in (("native", {}), ("minimal", MINIMAL)):
+        env = {k: v for k, v in os.environ.items() if k not in KERNEL_VARS}
+        env.update(extra)
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        r = subprocess.run([sys.executable, "-c", script, str(tmp_path / name), str(tmp_path / "in")],
+                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
+        assert r.returncode == 0, r.stderr[-2000:]
+        outs.append((tmp_path / name).read_bytes())
+    assert outs[0] == outs[1] and ziplab.decompress(outs[1]) == data
