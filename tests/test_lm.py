@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 import ziplab
-from ziplab.errors import ZiplabError
 from ziplab.lm.score import ScoreSettings, windows
 from ziplab.lm.tokens import ByteTokens
 

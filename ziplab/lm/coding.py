@@ -116,7 +116,7 @@ def coding_model(spec: str) -> CodingModel:
     portable, hf = portable_engine(spec)
     if portable is not None:
         model_sha = hf.model_sha256 if hf is not None else portable.weights_sha256
-        tokens = ByteTokens()
+        tokens = hf.tokens if hf is not None else ByteTokens()
         return CodingModel(name=spec, predictor=portable, tokens=tokens, engine=portable.engine_name, portable=True,
                            model_sha256=model_sha, tokenizer_sha256=tokens.sha256, quant_sha256=portable.quant_sha256)
     assert is_hf_spec(spec) and hf is not None

@@ -28,6 +28,8 @@ from .tokens import BpeTokens, ByteTokens, Tokens, TokenizerError
 
 PREFIX = "hf:"
 CONFIG_MAX_BYTES = 1 << 20
+#: real tokenizers are 2-35 MB (Gemma's is the largest common one)
+TOKENIZER_MAX_BYTES = 128 << 20
 #: config.json keys that record who wrote the file, not what the model computes (left out of its sha256)
 CONFIG_NOISE = ("transformers_version", "_name_or_path")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt")
@@ -261,6 +263,9 @@ def _load_tokens(transformers: Any, root: Path, config: Any, vocab: int) -> Toke
     if isinstance(meta, dict) and meta.get("byte_vocab"):
         return ByteTokens()
     present = [n for n in TOKENIZER_FILES if (root / n).is_file()]
+    big = [n for n in present if (root / n).stat().st_size > TOKENIZER_MAX_BYTES]
+    if big:
+        raise HFLoadError(f"{root}: {big[0]} is larger than {TOKENIZER_MAX_BYTES >> 20} MiB")
     if "tokenizer.json" not in present:
         raise HFLoadError(f"{root}: no tokenizer.json (ziplab needs a fast byte-level BPE tokenizer)")
     try:

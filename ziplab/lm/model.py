@@ -19,6 +19,7 @@ from __future__ import annotations
 import platform
 from typing import Any
 
+from ..errors import ParameterError
 from .tokens import ByteTokens, Tokens
 
 
@@ -38,10 +39,6 @@ class LanguageModel:
         of earlier positions where it has one (None: start of a window); `keep` asks for the
         cache to be returned (coding steps), which models without one ignore."""
         raise NotImplementedError
-
-    @property
-    def supports_cache(self) -> bool:
-        return False
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.module.parameters())
@@ -64,8 +61,6 @@ class ByteModuleLM(LanguageModel):
         cfg = getattr(module, "cfg", None)
         found = context or getattr(module, "context", None) or getattr(cfg, "context", None)
         if not isinstance(found, int) or found < 2:
-            from ..errors import ParameterError
-
             raise ParameterError(f"{name}: the module names no context length (give context=...)")
         self.context = int(found)
         self.model_sha256 = model_sha256
@@ -93,10 +88,6 @@ class HFLM(LanguageModel):
         self.context = int(model.context)
         self.model_sha256 = model.model_sha256
         self.tokenizer_sha256 = model.tokenizer_sha256
-
-    @property
-    def supports_cache(self) -> bool:
-        return True
 
     def forward_ids(self, ids: Any, past: Any = None, keep: bool = False) -> tuple[Any, Any]:
         """`keep`: return the key/value cache (coding); scoring runs without one."""

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import ParameterError, ZiplabError
+from ..errors import ZiplabError
 from ..models.predictor import BOS
 
 
@@ -117,8 +117,8 @@ class BpeTokens:
             elif all(c in back for c in text):
                 pieces[i] = bytes(back[c] for c in text)
         self._pieces = pieces
-        single = {p[0]: i for i, p in enumerate(pieces) if p is not None and len(p) == 1 and pieces[i] is not None}
-        self._byte_id = single  # a byte that is not UTF-8 is coded as its one-byte token
+        # a byte that is not UTF-8 is coded as its one-byte token
+        self._byte_id = {p[0]: i for i, p in enumerate(pieces) if p is not None and len(p) == 1}
 
     @property
     def sha256(self) -> str:
@@ -162,8 +162,3 @@ class BpeTokens:
             out.append(piece)
         return b"".join(out)
 
-
-def check_ids(ids: np.ndarray, vocab: int) -> None:
-    """Ids a model can be fed: inside its vocabulary."""
-    if ids.size and (ids.min() < 0 or ids.max() >= vocab):
-        raise ParameterError(f"token ids fall outside the model's vocabulary of {vocab}")

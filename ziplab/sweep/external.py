@@ -16,7 +16,7 @@ from typing import Any, Callable
 Progress = Callable[[str, Any], Callable[[int], None]]
 
 
-def model_bytes(spec: str, model: Any) -> int:
+def model_bytes(spec: str) -> int:
     """Bytes a decoder must hold besides the file: the weight files (hf:DIR) or the checkpoint."""
     from ..lm.hf import hf_dir, is_hf_spec
 
@@ -35,7 +35,7 @@ def measure_external(spec: str, data: bytes, lanes: int, family: str | None = No
 
     model = load_lm(spec)
     coded = code_for_real(spec, data, lanes, None, spec, progress, codec="lm")
-    weights = model_bytes(spec, model)
+    weights = model_bytes(spec)
     return {
         "family": family or model.family, "size": spec, "external": True,
         "params": model.num_params(), "non_embedding_params": model.non_embedding_params(),
