@@ -119,12 +119,13 @@ class HFLM(LanguageModel):
 
 
 def environment(device: str = "cpu", dtype: str = "float32", threads: int = 1) -> str:
-    """Where float inference gives the same bits: machine, kernel level, libraries, dtype,
-    threads. Two runs that differ here may differ in the last bits of a probability."""
+    """Where float inference gives the same bits: architecture, torch's kernel level, the CPU model
+    (vendor BLAS picks code paths by it), libraries, dtype, threads. Two runs that differ here
+    may differ in the last bits of a probability."""
     import torch
 
-    from ..hardware import package_version, torch_capability
+    from ..hardware import cpu_name, package_version, torch_capability
 
-    parts = [f"{platform.machine()} {torch_capability() or '?'}", f"torch {torch.__version__}",
+    parts = [f"{platform.machine()} {torch_capability() or '?'} {cpu_name()}"[:120], f"torch {torch.__version__}",
              f"transformers {package_version('transformers')}", f"{device} {dtype}", f"threads {threads}"]
     return "; ".join(parts)
