@@ -284,6 +284,13 @@ def _load_tokens(transformers: Any, root: Path, config: Any, vocab: int) -> Toke
     return tokens
 
 
+def directory_sha256(spec: str | Path) -> str:
+    """A directory's `model_sha256` from its files alone, without building the model (so a sweep
+    can tell a model it has measured before loading it)."""
+    root = hf_dir(str(spec))
+    return model_sha256(root, _read_config(root), _weight_files(root))
+
+
 def load_hf(spec: str | Path) -> HFModel:
     """Load and check an `hf:DIR` (or a plain directory path)."""
     transformers = require_hf()

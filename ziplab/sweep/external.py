@@ -49,12 +49,13 @@ def measure_external(spec: str, data: bytes, lanes: int, family: str | None = No
 
 
 def already_measured(results: dict, spec: str, family: str | None) -> bool:
-    """Whether results hold this model's row (same files, same family label)."""
-    from ..lm import load_lm
+    """Whether results hold this model's row (same files; the same family label, if one is given).
+    A directory is identified by hashing its files, without loading the model."""
+    from ..lm import is_hf_spec, load_lm
+    from ..lm.hf import directory_sha256
 
     rows = [r for r in results.get("sizes", []) if r.get("external") and r.get("size") == spec]
     if not rows:
         return False
-    model = load_lm(spec)
-    return any(r.get("model_sha256") == model.model_sha256 and r.get("family") == (family or model.family)
-               for r in rows)
+    sha = directory_sha256(spec) if is_hf_spec(spec) else load_lm(spec).model_sha256
+    return any(r.get("model_sha256") == sha and (family is None or r.get("family") == family) for r in rows)
