@@ -27,14 +27,19 @@ def model_bytes(spec: str) -> int:
     return path.stat().st_size if path.is_file() else 0
 
 
-def measure_external(spec: str, data: bytes, lanes: int, family: str | None = None,
+#: codes a slice for real and decodes it back: (model spec, data, lanes, progress) -> the coded
+#: figures (cross_entropy_bpb, actual_bpb, compressed_bytes, encode/decode KB/s, verified_bytes)
+Coder = Callable[[str, bytes, int, "Progress | None"], dict]
+
+
+def measure_external(spec: str, data: bytes, lanes: int, coder: Coder, family: str | None = None,
                      progress: Progress | None = None) -> dict:
-    """One external model's row (module docstring)."""
+    """One external model's row (module docstring); `coder` is the sweep's own (`run.code_for_real`
+    through `lm`), so the external rows are measured exactly like the ladder's."""
     from ..lm import load_lm
-    from .run import code_for_real
 
     model = load_lm(spec)
-    coded = code_for_real(spec, data, lanes, None, spec, progress, codec="lm")
+    coded = coder(spec, data, lanes, progress)
     weights = model_bytes(spec)
     return {
         "family": family or model.family, "size": spec, "external": True,

@@ -272,10 +272,15 @@ def _externals(s: SweepSettings, out: Path, fresh: dict, data: bytes, results: d
             hook("skip", {"size": spec})
             continue
         hook("external", {"size": spec})
-        record = measure_external(spec, data, s.lanes, s.models_family, progress)
+        record = measure_external(spec, data, s.lanes, _lm_coder, s.models_family, progress)
         results = _update(out, fresh, lambda res: _add(res, record))
         hook("measured", record)
     return results
+
+
+def _lm_coder(spec: str, data: bytes, lanes: int, progress: Progress | None) -> dict:
+    """An external model codes the slice through `lm` (one process: it takes no workers)."""
+    return code_for_real(spec, data, lanes, None, spec, progress, codec="lm")
 
 
 def _current(record: dict) -> bool:
