@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("ziplab.cli.train:train", "Train a byte-level predictor on a corpus."),
     "corpora": ("ziplab.cli.corpora:corpora", "List corpora; fetch the standard ones."),
     "sweep": ("ziplab.cli.sweep:sweep", "Train the size ladder and plot bpb against model size."),
+    "score": ("ziplab.cli.score:score", "Bits per byte of any model (hf:DIR too) on a text, by cross-entropy."),
+    "export": ("ziplab.cli.export:export", "Write a lab transformer as a Hugging Face model directory."),
 }
 
 

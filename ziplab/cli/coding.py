@@ -102,7 +102,8 @@ class _CrcSink:
 @click.option("--block-size", type=click.IntRange(1, container.MAX_BLOCK), default=None,
               help="Block size in bytes (codec's default if omitted).")
 @click.option("--model", default=None,
-              help="nn/mix: size name, checkpoint path, or the shipped default; mix also takes 'none'.")
+              help="nn/mix/lm: size name, checkpoint path, or the shipped default; mix also takes 'none'; "
+                   "lm (and nn, for an exported lab transformer) hf:DIR, a local Hugging Face model.")
 @click.option("--lanes", type=click.IntRange(1, 4096), default=None, help="nn/ctx: parallel lanes coded in lockstep.")
 @click.option("-T", "--workers", type=click.IntRange(1, 64), default=None,
               help="nn/ctx: worker processes, one thread each.")
@@ -120,7 +121,7 @@ def compress(files, codec, level, to_stdout, output, force, keep, remove, quiet,
         impl.check_level(level)
     predictive = _is_predictive(codec)
     if not predictive and (model or lanes or workers):
-        raise click.UsageError(f"--model, --lanes and -T/--workers are for the nn, ctx and mix codecs, not {codec}")
+        raise click.UsageError(f"--model, --lanes and -T/--workers are for the nn, ctx, mix and lm codecs, not {codec}")
     limits = default_limits(memory_limit)
     options = CodingOptions(model=model, lanes=lanes, workers=workers, limits=limits)
     to_stdout = to_stdout or output == "-"
@@ -199,7 +200,7 @@ def _decompressed_name(name: str) -> Path:
 @click.option("--rm", "remove", is_flag=True, help="Delete each .zl input after its output was written.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("-v", "--verbose", is_flag=True, help="Say what each file held.")
-@click.option("--model", default=None, help="nn: checkpoint to decode with, if not where the header says.")
+@click.option("--model", default=None, help="nn/lm: model to decode with, if not where the header says.")
 @click.option("-T", "--workers", type=click.IntRange(1, 64), default=None,
               help="nn/ctx: worker processes (default: one per substream, at most one per CPU, as many as "
                    "the memory limit allows).")

@@ -26,6 +26,10 @@ import click
               help="Sizes trained at once, one process each (results.json is shared safely).")
 @click.option("--codec", "codecs", default="nn", show_default=True,
               help="nn, or nn,mix: also code the slice with each model inside `mix` (a second curve).")
+@click.option("--models", default=None, metavar="A,B,...",
+              help="External models (hf:DIR, checkpoints) coded on the same slice with `lm`, drawn and fitted "
+                   "as one more family beside the ladder (x = their non-embedding parameters).")
+@click.option("--models-family", default=None, help="The external family's label (default: each model's type).")
 @click.option("--quick", is_flag=True, help="Tiny budget: checks every stage in well under a minute.")
 @click.option("--grid", is_flag=True,
               help="The (N, D) grid: each size at every --budgets value, learning rate tuned per size; "
@@ -46,7 +50,7 @@ import click
               help="Grid: train nothing; record the law's predictions for runs not yet trained "
                    "(appended to <out>/preregistered.json; the report sets them beside the runs once measured).")
 def sweep(corpus, families, sizes, train_bytes, minutes, eval_bytes, seed, out, device, lanes, workers,
-          threads, jobs, codecs, quick, grid, budgets, lr_factors, transfer, lr_horizon, train_only, predict):
+          threads, jobs, codecs, models, models_family, quick, grid, budgets, lr_factors, transfer, lr_horizon, train_only, predict):
     """Train the size ladder, compress held-out text for real, fit and plot bpb against size.
 
     With no options: the built-in corpus (Python's standard library), sizes l0-l3 and t0-t3,
@@ -61,6 +65,8 @@ def sweep(corpus, families, sizes, train_bytes, minutes, eval_bytes, seed, out, 
         if not grid:
             raise click.UsageError("--predict goes with --grid")
         return _predict(out, predict)
+    if models and grid:
+        raise click.UsageError("--models goes with the size sweep, not --grid")
     if train_only and not grid:
         raise click.UsageError("--train-only goes with --grid")
     if grid:
@@ -84,6 +90,8 @@ def sweep(corpus, families, sizes, train_bytes, minutes, eval_bytes, seed, out, 
         eval_bytes=eval_bytes or preset.get("eval_bytes", SweepSettings.eval_bytes),
         seed=seed, out=out, device=device, lanes=lanes, workers=workers, threads=threads, jobs=jobs,
         codecs=_codecs(codecs),
+        models=tuple(m.strip() for m in models.split(",") if m.strip()) if models else (),
+        models_family=models_family,
         command="ziplab sweep " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
     )
     console = Console(stderr=True)
@@ -92,6 +100,7 @@ def sweep(corpus, families, sizes, train_bytes, minutes, eval_bytes, seed, out, 
         "stale": lambda i: f"{i['size']}: measured with another recipe (or an older ziplab): measuring again",
         "reuse": lambda i: f"{i['size']}: reusing checkpoint {i['path']}",
         "size": lambda i: f"[bold]{i['size']}[/bold]: " + ("queued" if i.get("queued") else "training"),
+        "external": lambda i: f"[bold]{i['size']}[/bold]: coding the slice with lm",
         "measured": lambda i: (f"{i['size']}: {i['non_embedding_params']:,} params, actual {i['actual_bpb']:.4f} bpb "
                                f"(cross-entropy {i['cross_entropy_bpb']:.4f}), encode {i['encode_kbps']:.1f} KB/s, "
                                f"decode {i['decode_kbps']:.1f} KB/s"

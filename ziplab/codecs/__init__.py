@@ -18,6 +18,7 @@ _MODULES: dict[str, str] = {
     "ctx": "ziplab.codecs.ctx",
     "nn": "ziplab.codecs.nn",
     "mix": "ziplab.codecs.mix",
+    "lm": "ziplab.codecs.lm",
 }
 _loaded: dict[str, Codec] = {}
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ModelMismatchError, ZiplabError
+from ..errors import ModelMismatchError, ParameterError, ZiplabError
 from .base import CodingOptions
 from .kernels.predictive import PredictiveCodec
 
@@ -70,9 +70,17 @@ class NeuralCodec(PredictiveCodec):
         return {"model": str(options.model) if options.model is not None else SHIPPED}
 
     def build_predictor(self, params: dict, model: str | None = None) -> Any:
+        from ..lm.hf import is_hf_spec
         from ..models.checkpoint import load_model
 
         spec = model or params["model"]
+        if is_hf_spec(spec):  # an exported lab transformer: the same weights, so the same bytes
+            from ..lm.coding import portable_engine
+
+            predictor, _ = portable_engine(spec)
+            if predictor is None:
+                raise ParameterError(f"nn: {spec} is not a byte-level lab model; code it with -m lm")
+            return predictor
         return load_model(None if spec == SHIPPED else spec, threads=1)
 
     def describe(self, predictor: Any) -> dict:

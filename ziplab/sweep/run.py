@@ -41,6 +41,8 @@ class SweepSettings:
     threads: int | None = None  # training threads (coding always uses one per process)
     jobs: int = 1  # sizes trained and measured at once, one process each
     codecs: tuple[str, ...] = ("nn",)  # "mix" also codes the slice with each model inside `mix`
+    models: tuple[str, ...] = ()  # external models (hf:DIR, checkpoints), one family beside the ladder
+    models_family: str | None = None  # their label on the plot (default: each model's own type)
     command: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -159,7 +161,7 @@ def _trained(s: SweepSettings, size: str, corpus: Any, hook: Hook,
     return result.path, result.meta
 
 
-def code_for_real(model: Path | str, data: bytes, lanes: int, workers: int, label: str = "",
+def code_for_real(model: Path | str, data: bytes, lanes: int, workers: int | None, label: str = "",
                   progress: Progress | None = None, codec: str = "nn") -> dict:
     """Range-code `data` with a checkpoint (through `nn`, or inside `mix`), decode it back, and
     report both bpb figures: the coder's cross-entropy and the real compressed size (header and all)."""
@@ -252,11 +254,33 @@ def run_sweep(s: SweepSettings, hook: Hook | None = None, progress: Progress | N
         record = measure_size(s, size, corpus, data, hook, progress)
         results = _update(out, fresh, lambda res: _add(res, record))
         hook("measured", record)
+    results = _externals(s, out, fresh, data, results, hook, progress)
     with _locked(out):
         results = _load_previous(out / "results.json", fresh["run_key"]) or results
         results["sizes"].sort(key=lambda r: (r["family"], r["non_embedding_params"]))
         finish(results, out)
     return results
+
+
+def _externals(s: SweepSettings, out: Path, fresh: dict, data: bytes, results: dict, hook: Hook,
+               progress: Progress | None) -> dict:
+    """Measure each external model not yet in results.json (see `external`)."""
+    from .external import already_measured, measure_external
+
+    for spec in s.models:
+        if already_measured(results, spec, s.models_family):
+            hook("skip", {"size": spec})
+            continue
+        hook("external", {"size": spec})
+        record = measure_external(spec, data, s.lanes, _lm_coder, s.models_family, progress)
+        results = _update(out, fresh, lambda res: _add(res, record))
+        hook("measured", record)
+    return results
+
+
+def _lm_coder(spec: str, data: bytes, lanes: int, progress: Progress | None) -> dict:
+    """An external model codes the slice through `lm` (one process: it takes no workers)."""
+    return code_for_real(spec, data, lanes, None, spec, progress, codec="lm")
 
 
 def _current(record: dict) -> bool:
@@ -294,7 +318,7 @@ def _measure_job(settings: dict, size: str, fresh: dict) -> dict:
     from ..codecs.workers import shutdown_pools
 
     s = SweepSettings(**{**settings, "families": tuple(settings["families"]), "sizes": tuple(settings["sizes"]),
-                         "codecs": tuple(settings["codecs"])})
+                         "codecs": tuple(settings["codecs"]), "models": tuple(settings["models"])})
     corpus = load_corpus(s.corpus)
     data = corpus.heldout()[: s.eval_bytes]
     try:

@@ -44,9 +44,9 @@ def _family():
     return constriction.stream.model.Categorical(perfect=False)
 
 
-def lane_count(n: int, lanes: int) -> int:
-    """Lanes actually used for n bytes: a pure function of n, so the decoder derives it too."""
-    return max(1, min(lanes, n // MIN_LANE_BYTES))
+def lane_count(n: int, lanes: int, min_lane: int = MIN_LANE_BYTES) -> int:
+    """Lanes actually used for n symbols: a pure function of n, so the decoder derives it too."""
+    return max(1, min(lanes, n // min_lane))
 
 
 def substream_sizes(n: int, workers: int) -> list[int]:
@@ -69,8 +69,8 @@ class LaneLayout:
     rem: int
 
     @classmethod
-    def of(cls, n: int, lanes: int) -> "LaneLayout":
-        L = lane_count(n, lanes)
+    def of(cls, n: int, lanes: int, min_lane: int = MIN_LANE_BYTES) -> "LaneLayout":
+        L = lane_count(n, lanes, min_lane)
         T = -(-n // L)
         full, rem = divmod(n, T)
         return cls(n, L, T, full, rem)
@@ -111,22 +111,24 @@ class ExhaustionGuard:
 
 
 def encode_lanes(predictor: Predictor, chunk: np.ndarray, lanes: int, stats: CodingStats | None = None,
-                 progress: Progress | None = None) -> bytes:
+                 progress: Progress | None = None, min_lane: int = MIN_LANE_BYTES, start: int = BOS) -> bytes:
+    """Code `chunk` (bytes, or token ids for the `lm` codec: any integer dtype, kept as given)
+    in lanes of at least `min_lane` symbols; `start` is fed before each lane's first symbol."""
     import constriction
 
     n = len(chunk)
     if n == 0:
         return b""
-    lay = LaneLayout.of(n, lanes)
+    lay = LaneLayout.of(n, lanes, min_lane)
     L, T = lay.L, lay.T
-    grid = np.zeros(L * T, dtype=np.uint8)  # one byte of memory per coded byte (plus one transient copy)
+    grid = np.zeros(L * T, dtype=chunk.dtype)  # one symbol of memory per coded symbol (plus one transient copy)
     grid[:n] = chunk
     grid = np.ascontiguousarray(grid.reshape(L, T).T)  # [T, L]: row t = byte t of every lane
     family = _family()
     encoder = constriction.stream.queue.RangeEncoder()
     state = predictor.start(L)
-    prev = np.full(L, BOS, dtype=np.int64)
-    ideal = 0.0  # -log2 of each coded byte's probability, summed per step
+    prev = np.full(L, start, dtype=np.int64)
+    ideal = 0.0  # -log2 of each coded symbol's probability, summed per step
     lane = np.arange(L)
     for t in range(T):
         probs, state = predictor.step(state, prev)
@@ -143,23 +145,25 @@ def encode_lanes(predictor: Predictor, chunk: np.ndarray, lanes: int, stats: Cod
 
 
 def decode_lanes(predictor: Predictor, payload: bytes, n: int, lanes: int,
-                 progress: Callable[[int], None] | None = None) -> np.ndarray:
+                 progress: Callable[[int], None] | None = None, min_lane: int = MIN_LANE_BYTES, start: int = BOS,
+                 dtype: type = np.uint8) -> np.ndarray:
+    """The inverse of `encode_lanes` (same `min_lane` and `start`); `dtype` holds the symbols."""
     import constriction
 
     if n == 0:
-        return np.zeros(0, dtype=np.uint8)
+        return np.zeros(0, dtype=dtype)
     if len(payload) % 4:
         raise CorruptDataError("neural payload is not a whole number of 32-bit words")
-    lay = LaneLayout.of(n, lanes)
+    lay = LaneLayout.of(n, lanes, min_lane)
     L, T = lay.L, lay.T
-    grid = np.zeros((T, L), dtype=np.uint8)
+    grid = np.zeros((T, L), dtype=dtype)
     family = _family()
     guard = ExhaustionGuard("neural")
     lane = np.arange(L)
     try:
         decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
         state = predictor.start(L)
-        prev = np.full(L, BOS, dtype=np.int64)
+        prev = np.full(L, start, dtype=np.int64)
         for t in range(T):
             probs, state = predictor.step(state, prev)
             k = lay.active(t)
