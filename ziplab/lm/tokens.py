@@ -19,12 +19,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any, Protocol
 
 import numpy as np
 
 from ..errors import ZiplabError
 from ..models.predictor import BOS
+
+
+#: the lone surrogates U+DC80..U+DCFF that `surrogateescape` decoding makes of non-UTF-8 bytes
+_ESCAPED = re.compile("([\udc80-\udcff]+)")
 
 
 class TokenizerError(ZiplabError):
@@ -125,25 +130,28 @@ class BpeTokens:
         return self.sha256_files
 
     def encode(self, data: bytes) -> np.ndarray:
-        """Token ids whose concatenated byte strings are exactly `data` (checked)."""
+        """Token ids whose concatenated byte strings are exactly `data` (checked). One pass:
+        `surrogateescape` turns each byte that is not UTF-8 into a lone surrogate, which splits
+        the text into runs the tokenizer encodes in one batch."""
+        text = data.decode("utf-8", "surrogateescape")
+        parts = _ESCAPED.split(text)  # text, escaped bytes, text, ... (odd items are escapes)
+        runs = [part for part in parts[0::2] if part]
+        encoded = iter(self._tok.encode_batch(runs, add_special_tokens=False)) if runs else iter(())
         ids: list[int] = []
-        pos = 0
-        while pos < len(data):
-            try:
-                text = data[pos:].decode("utf-8")
-                end = len(data)
-                bad_end = end
-            except UnicodeDecodeError as exc:
-                end, bad_end = pos + exc.start, pos + exc.end
-                text = data[pos:end].decode("utf-8")
-            if text:
-                ids.extend(self._tok.encode(text, add_special_tokens=False).ids)
-            for b in data[end:bad_end]:
+        offset = 0
+        for k, part in enumerate(parts):
+            if k % 2 == 0:
+                if part:
+                    ids.extend(next(encoded).ids)
+                    offset += len(part.encode("utf-8"))
+                continue
+            for ch in part:
+                b = ord(ch) - 0xDC00
                 if b not in self._byte_id:
-                    raise TokenizerError(f"byte 0x{b:02x} at offset {end} is not UTF-8 text and the vocabulary "
+                    raise TokenizerError(f"byte 0x{b:02x} at offset {offset} is not UTF-8 text and the vocabulary "
                                          "has no single-byte token for it")
                 ids.append(self._byte_id[b])
-            pos = bad_end
+                offset += 1
         out = np.array(ids, dtype=np.int64)
         back = self.decode(out)
         if back != data:
