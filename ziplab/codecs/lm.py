@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CorruptDataError, FormatError, ModelMismatchError, ParameterError, ZiplabError
+from ..limits import MemoryNeed
 from .base import Codec, CodingOptions, CodingStats, Decoder, Encoder, Progress
 from .kernels.predictive import decode_lanes, encode_lanes
 
@@ -66,6 +67,13 @@ class LMCodec(Codec):
                 "tokenizer_sha256": Hex(64), "engine": Text(64), "vocab": Int(2, MAX_VOCAB),
                 "start": Int(0, MAX_VOCAB - 1), "quant_sha256": Hex(64), "environment": Text(256),
                 "fingerprint": Hex(32), "context": Int(2, 1 << 20), "keep": Int(1, 1 << 20)}
+
+    def decode_memory(self, params: dict, block_size: int, original_size: int) -> MemoryNeed:
+        """The block (its bytes, at most one token id per byte and the lanes' grid of them) and
+        each lane's probability rows; the model's own weights are checked against the limit
+        when its directory is read, before it is loaded."""
+        n = min(block_size, original_size)
+        return MemoryNeed(shared=3 * n + 24 * n + (1 << 20), predictor=params["lanes"] * params["vocab"] * 16)
 
     def check_params(self, params: Any) -> None:
         from .schema import check

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -191,6 +192,10 @@ def _check_shapes(transformers: Any, root: Path, config: Any, shapes: dict) -> N
     unexpected = [k for k in shapes if k not in expected]
     if unexpected:
         raise HFLoadError(f"{root}: the weights hold tensor {unexpected[0]} the config has no place for")
+    from ..limits import default_limits
+
+    weights = sum(4 * math.prod(shape) for shape in expected.values())  # float32 once loaded
+    default_limits().check(2 * weights, f"the model in {root}")  # the weights and a transient copy
 
 
 def _start_token(tokenizer: Any, config: Any) -> int:
