@@ -330,8 +330,8 @@ def test_self_test_refuses_a_limit_past_the_bound_even_where_fp32_gets_it_right(
             mp.setattr(torch, "mm", inexact)
             with pytest.raises(InexactArithmeticError):
                 lin.self_test()  # the bound is tried with both signs
-            with pytest.raises(InexactArithmeticError):  # and a predictor runs it before coding
-                PortablePredictor(tiny_lstm(), "x")
+            with pytest.raises(InexactArithmeticError):  # and a v1 predictor runs it before coding
+                PortablePredictor(tiny_lstm(), "x", engine="lstm-int8-v1")
     at_bound = ExactLinear(np.array([[1.0], [1 / 127]]))  # q = [[127], [1]]: column sum 128
     at_bound.limit = (1 << 24) // 128  # the bound row sums to exactly 2^24: not strictly below
     with pytest.raises(InexactArithmeticError):

@@ -49,10 +49,12 @@ class NeuralCodec(PredictiveCodec):
         return {"model": str(options.model) if options.model is not None else SHIPPED}
 
     def build_predictor(self, params: dict, model: str | None = None) -> Any:
+        """The header's engine when decoding (a file keeps the engine that coded it); the newest
+        when encoding."""
         from ..models.checkpoint import load_model
 
         spec = model or params["model"]
-        return load_model(None if spec == SHIPPED else spec, threads=1)
+        return load_model(None if spec == SHIPPED else spec, threads=1, engine=params.get("engine"))
 
     def describe(self, predictor: Any) -> dict:
         meta = getattr(predictor, "meta", {})

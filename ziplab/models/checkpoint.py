@@ -127,13 +127,15 @@ def resolve(spec: str | Path | None) -> Path:
     raise CheckpointError(f"no checkpoint at {path}")
 
 
-def load_model(spec: str | Path | None = None, threads: int = 1):
-    """A ready, portable Predictor for a size name, a checkpoint path, or None (shipped default)."""
+def load_model(spec: str | Path | None = None, threads: int = 1, engine: str | None = None):
+    """A ready, portable Predictor for a size name, a checkpoint path, or None (shipped default);
+    `engine` names the portable engine (default: the newest)."""
     from .portable import PortablePredictor
 
     path = resolve(spec)
     model, meta = load_checkpoint(path)
-    pred = PortablePredictor(model, name=f"{meta.get('size', meta['family'])}@{path.stem}", threads=threads)
+    pred = PortablePredictor(model, name=f"{meta.get('size', meta['family'])}@{path.stem}", threads=threads,
+                             engine=engine)
     pred.meta = meta
     pred.path = path
     return pred

@@ -13,6 +13,7 @@ import torch
 
 from ...errors import ZiplabError
 from .arith import input_limit, quantize_columns
+from .selftest import BANK_ROWS, exact_in_batches
 
 
 class InexactArithmeticError(ZiplabError):
@@ -20,6 +21,11 @@ class InexactArithmeticError(ZiplabError):
 
 
 class ExactLinear:
+    """Engine v1's product: int8 weights times integer rows up to `limit`, exact in fp32."""
+
+    in_dtype = np.float32
+    out_dtype = np.float32
+
     def __init__(self, w: np.ndarray) -> None:
         """w: float weights [K, N] (input dim first)."""
         q, self.scale = quantize_columns(w)
@@ -27,6 +33,7 @@ class ExactLinear:
         self.limit = input_limit(q)
         self.weight = torch.from_numpy(q)
         self.k, self.n = q.shape
+        self._bank: tuple | None = None
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
         return {f"{prefix}.q": self.q, f"{prefix}.scale": self.scale,
@@ -35,19 +42,30 @@ class ExactLinear:
     def mm(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         return torch.mm(x, self.weight, out=out)
 
-    def self_test(self, seed: int = 0) -> None:
-        """Products at the exactness bound (the worst column, both signs) and random rows must
-        equal the int64 result bit for bit; refuse to code on a machine where they do not
-        (e.g. a BLAS told to compute fp32 in bf16 or TF32)."""
+    def test_rows(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """The exactness bound (the worst column's signs at the limit, both signs), then random rows."""
         q64 = self.q.astype(np.int64)
         worst = int(np.abs(q64).sum(axis=0).argmax())
         rows = [np.sign(q64[:, worst]) * self.limit, -np.sign(q64[:, worst]) * self.limit]
-        rng = np.random.default_rng(seed)
-        rows += list(rng.integers(-self.limit, self.limit + 1, size=(6, self.k)))
-        x = np.stack(rows).astype(np.int64)
-        want = x @ q64
-        got = torch.mm(torch.from_numpy(x.astype(np.float32)), self.weight).numpy()
-        if not np.array_equal(got.astype(np.int64), want) or np.abs(want).max() >= 1 << 24:
+        rows += list(rng.integers(-self.limit, self.limit + 1, size=(max(count, 2) - 2, self.k)))
+        return np.stack(rows).astype(np.int64)
+
+    def exact_at(self, lanes: int, seed: int = 0) -> bool:
+        """Products at the coding shape [lanes, K] equal the exact result (bank: the bound rows
+        and random ones, `selftest`), and stay below 2^24."""
+        if self._bank is None or self._bank[0] != (seed, self.limit):
+            x = self.test_rows(np.random.default_rng(seed), BANK_ROWS)
+            self._bank = ((seed, self.limit), x, x.astype(np.float64) @ self.q.astype(np.float64))
+        _, x, want = self._bank
+        if np.abs(want).max() >= 1 << 24:
+            return False
+        return exact_in_batches(x, want, lanes, lambda rows: torch.mm(
+            torch.from_numpy(rows.astype(np.float32)), self.weight).numpy())
+
+    def self_test(self, lanes: int = 8) -> None:
+        """Refuse to code on a machine whose products are not exact at this shape (e.g. a BLAS
+        told to compute fp32 in bf16 or TF32)."""
+        if not self.exact_at(lanes):
             raise InexactArithmeticError(
                 "fp32 matrix products on this machine are not exact for small integers (is a reduced-"
                 "precision math mode such as ONEDNN_DEFAULT_FPMATH_MODE set?); portable coding needs them")

@@ -1,8 +1,8 @@
 """Portable LSTM step: exact int8 GEMMs, float64 cell arithmetic from basic operations.
 
 Per step and layer: the layer's input row ([h below, own h] — layer 0 only its own h, since its
-byte input is a 257-row table) is quantised with one scale per lane, multiplied exactly, and
-rescaled; gates, cell and hidden state are then float64, sigmoid and tanh interpolated in
+byte input is a 257-row table) is quantised with one scale per lane (v1: to the layer's fp32
+exactness bound; v2: to int8), multiplied exactly, and rescaled; gates, cell and hidden state are then float64, sigmoid and tanh interpolated in
 `arith`'s deterministic table. The output layer is one more exact GEMM and a deterministic softmax.
 """
 
@@ -17,8 +17,11 @@ import torch
 from ..predictor import FLOOR, VOCAB_OUT
 from .arith import SIGMOID_TABLE, det_matmul, dequant_rows, lut_sigmoid, lut_tanh, quantize_rows, softmax_probs
 from .exactmm import ExactLinear
+from .int8mm import Int8Linear
 
-ENGINE = "lstm-int8-v1"
+#: engine name -> its product (a header's engine says which one coded the file)
+ENGINES = {"lstm-int8-v1": ExactLinear, "lstm-int8x8-v2": Int8Linear}
+ENGINE = "lstm-int8x8-v2"
 
 
 @nb.njit(cache=True, nogil=True)
@@ -44,7 +47,7 @@ class LSTMState:
     h: list[np.ndarray]  # float64 [L, H] per layer
     c: list[np.ndarray]
     cat: list[np.ndarray]  # float64 GEMM input rows per layer
-    xq: list[np.ndarray]  # float32 quantised inputs (shared memory with xq_t)
+    xq: list[np.ndarray]  # quantised inputs (v1 float32, v2 int8; shared memory with xq_t)
     xq_t: list[torch.Tensor]
     acc: list[np.ndarray]
     acc_t: list[torch.Tensor]
@@ -61,9 +64,9 @@ class LSTMState:
 class PortableLSTM:
     """Quantised copy of an `LSTM` module; weights are read once, torch only multiplies."""
 
-    engine = ENGINE
-
-    def __init__(self, model) -> None:
+    def __init__(self, model, engine: str = ENGINE) -> None:
+        self.engine = engine
+        linear = ENGINES[engine]
         cfg = model.cfg
         self.H, self.n_layer = cfg.n_hidden, cfg.n_layer
         r = model.rnn
@@ -77,10 +80,10 @@ class PortableLSTM:
         for i in range(self.n_layer):
             w_hh = f64(getattr(r, f"weight_hh_l{i}"))
             stacked = w_hh if i == 0 else np.concatenate([f64(getattr(r, f"weight_ih_l{i}")), w_hh], axis=1)
-            self.layers.append(ExactLinear(stacked.T))
+            self.layers.append(linear(stacked.T))
             self.bias.append(bias[i][None, :].copy())
         w_out = f64(model.wte.weight)[:VOCAB_OUT] if model.head is None else f64(model.head.weight)
-        self.out = ExactLinear(w_out.T)
+        self.out = linear(w_out.T)
         self.b_out = f64(model.head_bias)
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -90,16 +93,16 @@ class PortableLSTM:
             named[f"l{i}.bias"] = b
         return named
 
-    def linears(self) -> list[ExactLinear]:
+    def linears(self) -> list:
         return [*self.layers, self.out]
 
     def start(self, lanes: int) -> LSTMState:
         L, H = lanes, self.H
         cat = [np.zeros((L, H if i == 0 else 2 * H)) for i in range(self.n_layer)]  # [0] unused
-        xq = [np.zeros(c.shape, dtype=np.float32) for c in cat]
-        acc = [np.zeros((L, 4 * H), dtype=np.float32) for _ in range(self.n_layer)]
-        out_q = np.zeros((L, H), dtype=np.float32)
-        out_acc = np.zeros((L, VOCAB_OUT), dtype=np.float32)
+        xq = [np.zeros(c.shape, dtype=lin.in_dtype) for c, lin in zip(cat, self.layers)]
+        acc = [np.zeros((L, 4 * H), dtype=lin.out_dtype) for lin in self.layers]
+        out_q = np.zeros((L, H), dtype=self.out.in_dtype)
+        out_acc = np.zeros((L, VOCAB_OUT), dtype=self.out.out_dtype)
         return LSTMState(
             lanes=L, h=[np.zeros((L, H)) for _ in range(self.n_layer)], c=[np.zeros((L, H)) for _ in range(self.n_layer)],
             cat=cat, xq=xq, xq_t=[torch.from_numpy(a) for a in xq], acc=acc, acc_t=[torch.from_numpy(a) for a in acc],

@@ -21,13 +21,19 @@ import torch
 from ..predictor import FLOOR, VOCAB_OUT
 from .arith import (EXACT, TWO_PI, dequant_rows, det_erf, det_exp, det_sincos, quantize_rows, quantize_vector,
                     softmax_probs)
-from .exactmm import ExactLinear
+from .exactmm import ExactLinear, InexactArithmeticError
+from .int8mm import Int8Linear
+from .selftest import batches
 
-ENGINE = "transformer-int8-v1"
+#: engine name -> the product of its weight matrices (attention is the same exact fp32 in both)
+ENGINES = {"transformer-int8-v1": ExactLinear, "transformer-int8x8-v2": Int8Linear}
+ENGINE = "transformer-int8x8-v2"
 LN_EPS = 1e-5  # nn.LayerNorm's default
 VALUE_LIMIT = 2047
 GELU_RANGE = 8
 GELU_RES = 1024
+#: lanes of test inputs in the attention self-test's bank
+BANK_LANES = 4
 
 
 @nb.njit(cache=True)
@@ -158,6 +164,18 @@ def _attend_out(yacc, ws, out):
                     out[r, base + i] = yacc[r, a, b, i] * s
 
 
+def attention_scores(qq: torch.Tensor, kq: np.ndarray, filled: int) -> np.ndarray:
+    """Integer q [L, kv, g, hd] times the first `filled` integer keys [L, kv, T, hd]: exact in fp32
+    (|q|, |k| <= qk_limit, so hd * qk_limit^2 < 2^24): [L, kv, g, filled]."""
+    return torch.matmul(qq, torch.from_numpy(kq)[:, :, :filled].transpose(-1, -2)).numpy()
+
+
+def attention_values(wq: np.ndarray, vq: np.ndarray, filled: int) -> np.ndarray:
+    """Integer weights [L, kv, g, filled] (a row sums to <= weight_sum + filled/2) times integer
+    values [L, kv, T, hd] (|v| <= VALUE_LIMIT): exact in fp32, [L, kv, g, hd]."""
+    return torch.matmul(torch.from_numpy(wq), torch.from_numpy(vq)[:, :, :filled]).numpy()
+
+
 def _inv_freq(head_dim: int, base: float) -> np.ndarray:
     """RoPE frequencies base^(-2i/hd), from 40-digit decimal arithmetic (libm pow differs by platform)."""
     with localcontext() as ctx:
@@ -179,9 +197,9 @@ class TransformerState:
 
 
 class PortableTransformer:
-    engine = ENGINE
-
-    def __init__(self, model) -> None:
+    def __init__(self, model, engine: str = ENGINE) -> None:
+        self.engine = engine
+        linear = ENGINES[engine]
         c = model.cfg
         self.cfg = c
         self.d, self.H, self.kv, self.hd, self.T = c.n_embd, c.n_head, c.n_kv_head, c.head_dim, c.context
@@ -191,15 +209,16 @@ class PortableTransformer:
         for b in model.blocks:
             g1, g2 = f64(b.ln1.weight)[:, None], f64(b.ln2.weight)[:, None]  # LayerNorm gains fold into the next matrix
             self.layers.append({
-                "qkv": ExactLinear(g1 * f64(b.qkv.weight).T), "proj": ExactLinear(f64(b.proj.weight).T),
-                "fc": ExactLinear(g2 * f64(b.fc.weight).T), "out": ExactLinear(f64(b.out.weight).T),
+                "qkv": linear(g1 * f64(b.qkv.weight).T), "proj": linear(f64(b.proj.weight).T),
+                "fc": linear(g2 * f64(b.fc.weight).T), "out": linear(f64(b.out.weight).T),
             })
-        self.head = ExactLinear(f64(model.ln_f.weight)[:, None] * self.emb[:VOCAB_OUT].T)
+        self.head = linear(f64(model.ln_f.weight)[:, None] * self.emb[:VOCAB_OUT].T)
         self.inv_freq = _inv_freq(self.hd, c.rope_base)
         self.qscale = 1.0 / math.sqrt(self.hd)
         self.qk_limit = int(math.isqrt((EXACT - 1) // self.hd))
         self.weight_sum = (EXACT - 1) // VALUE_LIMIT - self.T // 2 - 1
         self.zero_bias = np.zeros(max(lin.n for lin in self.linears()))  # these matrices have no bias
+        self._bank: tuple | None = None
 
     def arrays(self) -> dict[str, np.ndarray]:
         named = {"emb": self.emb, "inv_freq": self.inv_freq, **self.head.arrays("head"),
@@ -209,7 +228,52 @@ class PortableTransformer:
                 named.update(lin.arrays(f"b{i}.{k}"))
         return named
 
-    def linears(self) -> list[ExactLinear]:
+    def _attention_bank(self, seed: int) -> list:
+        """Per window length: BANK_LANES lanes of test inputs (lane 0: q and k at +qk_limit, the
+        largest score, and weights summing to the bound on values at +VALUE_LIMIT; the last lane
+        the same with negative signs; random lanes between) and their float64 products."""
+        kv, g, hd, T = self.kv, self.H // self.kv, self.hd, self.T
+        rng = np.random.default_rng(seed)
+        lim, n = self.qk_limit, BANK_LANES
+        qq = rng.integers(-lim, lim + 1, (n, kv, g, hd)).astype(np.float32)
+        kq = rng.integers(-lim, lim + 1, (n, kv, T, hd)).astype(np.float32)
+        vq = rng.integers(-VALUE_LIMIT, VALUE_LIMIT + 1, (n, kv, T, hd)).astype(np.float32)
+        qq[0], kq[0], vq[0] = lim, lim, VALUE_LIMIT
+        qq[-1], kq[-1], vq[-1] = lim, -lim, -VALUE_LIMIT
+        bank = []
+        for filled in sorted({1, 2, T // 2, T - 1, T} - {0}):
+            top = (self.weight_sum + filled // 2) // filled
+            wq = rng.integers(0, top + 1, (n, kv, g, filled)).astype(np.float32)
+            wq[0], wq[-1] = top, top
+            scores = np.matmul(qq.astype(np.float64), kq[:, :, :filled].astype(np.float64).transpose(0, 1, 3, 2))
+            values = np.matmul(wq.astype(np.float64), vq[:, :, :filled].astype(np.float64))
+            bank.append((filled, wq, scores, values))
+        return [qq, kq, vq, bank]
+
+    def attention_exact_at(self, lanes: int, seed: int = 0) -> bool:
+        """Both attention products at the coding shape (lanes x heads, windows of several
+        lengths) equal the float64 result on the bank's inputs, and stay below 2^24."""
+        if self._bank is None or self._bank[0] != seed:
+            self._bank = (seed, self._attention_bank(seed))
+        qq, kq, vq, bank = self._bank[1]
+        for idx in batches(BANK_LANES, lanes):
+            q, k, v = np.ascontiguousarray(qq[idx]), np.ascontiguousarray(kq[idx]), np.ascontiguousarray(vq[idx])
+            for filled, wq, scores, values in bank:
+                if np.abs(scores).max() >= EXACT or np.abs(values).max() >= EXACT:
+                    return False
+                if not np.array_equal(attention_scores(torch.from_numpy(q), k, filled), scores[idx]):
+                    return False
+                if not np.array_equal(attention_values(np.ascontiguousarray(wq[idx]), v, filled), values[idx]):
+                    return False
+        return True
+
+    def self_test(self, lanes: int) -> None:
+        if not self.attention_exact_at(lanes):
+            raise InexactArithmeticError(
+                "fp32 attention products on this machine are not exact for small integers (is a reduced-"
+                "precision math mode set, e.g. torch.set_float32_matmul_precision?); portable coding needs them")
+
+    def linears(self) -> list:
         return [lin for layer in self.layers for lin in layer.values()] + [self.head]
 
     def start(self, lanes: int) -> TransformerState:
@@ -217,16 +281,19 @@ class PortableTransformer:
         g = H // kv
         f32 = lambda *s: np.zeros(s, dtype=np.float32)  # noqa: E731
         l0 = self.layers[0]
+        xin = lambda *s: np.zeros(s, dtype=self.head.in_dtype)  # noqa: E731 - dense products' inputs
+        acc = lambda *s: np.zeros(s, dtype=self.head.out_dtype)  # noqa: E731 - and their outputs
         buf = {
-            "n": np.zeros((L, d)), "rs": np.zeros(L), "xq_d": f32(L, d), "acc_qkv": f32(L, l0["qkv"].n),
-            "qkv": np.zeros((L, l0["qkv"].n)), "acc_d": f32(L, d), "acc_fc": f32(L, l0["fc"].n),
-            "hid": np.zeros((L, l0["fc"].n)), "xq_fc": f32(L, l0["fc"].n), "y": np.zeros((L, d)),
+            "n": np.zeros((L, d)), "rs": np.zeros(L), "xq_d": xin(L, d), "acc_qkv": acc(L, l0["qkv"].n),
+            "qkv": np.zeros((L, l0["qkv"].n)), "acc_d": acc(L, d), "acc_fc": acc(L, l0["fc"].n),
+            "hid": np.zeros((L, l0["fc"].n)), "xq_fc": xin(L, l0["fc"].n), "y": np.zeros((L, d)),
             "qq": f32(L, kv, g, hd), "qs": np.zeros((L, kv, g)), "ws": np.zeros((L, kv, g)),
-            "acc_out": f32(L, VOCAB_OUT), "logits": np.zeros((L, VOCAB_OUT)),
+            "acc_out": acc(L, VOCAB_OUT), "logits": np.zeros((L, VOCAB_OUT)),
             "probs": np.zeros((L, VOCAB_OUT), dtype=np.float32),
             "cos": np.zeros(hd // 2), "sin": np.zeros(hd // 2),
         }
-        buf["t"] = {k: torch.from_numpy(v) for k, v in buf.items() if isinstance(v, np.ndarray) and v.dtype == np.float32}
+        views = ("xq_d", "acc_qkv", "acc_d", "acc_fc", "xq_fc", "qq", "acc_out")
+        buf["t"] = {k: torch.from_numpy(buf[k]) for k in views}
         n = len(self.layers)
         return TransformerState(
             lanes=L, pos=0, x=np.zeros((L, d)), buf=buf,
@@ -248,11 +315,10 @@ class PortableTransformer:
             dequant_rows(b["acc_qkv"], b["rs"], qkv.scale, self.zero_bias, b["qkv"], False)
             _attend_prep(b["qkv"], b["cos"], b["sin"], H, kv, hd, self.qscale, self.qk_limit,
                          b["qq"], b["qs"], st.kq[i], st.ks[i], st.vq[i], st.vs[i], slot)
-            kq = torch.from_numpy(st.kq[i])[:, :, :filled]
-            scores = torch.matmul(bt["qq"], kq.transpose(-1, -2)).numpy()  # [L, kv, g, filled], exact
+            scores = attention_scores(bt["qq"], st.kq[i], filled)
             wq = np.empty(scores.shape, dtype=np.float32)
             _attend_weights(scores, b["qs"], st.ks[i], st.vs[i], float(self.weight_sum), wq, b["ws"])
-            yacc = torch.matmul(torch.from_numpy(wq), torch.from_numpy(st.vq[i])[:, :, :filled]).numpy()
+            yacc = attention_values(wq, st.vq[i], filled)
             _attend_out(yacc, b["ws"], b["y"])
             quantize_rows(b["y"], proj.limit, b["xq_d"], 0, b["rs"])
             proj.mm(bt["xq_d"], bt["acc_d"])
