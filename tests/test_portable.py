@@ -5,7 +5,9 @@
   one line. Never regenerate them to make a test pass: a format change adds new ones.
 - Cross-kernel round trips in subprocesses: encoded under torch's scalar kernels, oneDNN/MKL
   limited to SSE4, numba compiled for a generic x86-64 (no FMA, no AVX) and one worker, then
-  decoded natively with two workers, and the reverse; the compressed bytes must be identical.
+  decoded natively with two workers, and the reverse, and again with every kernel limited to
+  AVX2; the compressed bytes must be identical. Engine v2's int8 products run on oneDNN's int8
+  GEMM natively (where the CPU has VNNI) and on the fp32 fallback in the limited runs.
 - The deterministic arithmetic itself: accuracy of the hand-built transcendentals, thread-count
   independence, the exactness self-test refusing an inexact GEMM, and the cost of quantisation.
 """
@@ -58,6 +60,9 @@ def test_golden_set_covers_every_codec():
 #: kernels, SSE4 at most in oneDNN and MKL, a generic x86-64 target (no FMA/AVX) for numba
 MINIMAL = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
            "NUMBA_CPU_NAME": "generic", "OMP_NUM_THREADS": "1"}
+#: an AVX2-only machine (no AVX-512, no VNNI): oneDNN's int8 GEMM saturates there
+AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+        "NUMBA_CPU_NAME": "haswell", "OMP_NUM_THREADS": "1"}
 KERNEL_VARS = (*MINIMAL, "NUMBA_CPU_FEATURES", "MKL_NUM_THREADS")
 
 CASES = [  # (name, codec, level, options)
@@ -82,6 +87,10 @@ if other != "-":
     for name, codec, level, options in CASES:
         model = {"model": options["model"]} if "model" in options else {}
         assert ziplab.decompress((Path(other) / (name + ".zl")).read_bytes(), workers=workers, **model) == data, name
+from ziplab.models import load_model
+pred = load_model(None)
+pred.start(4)
+print("kernel", pred.kernel)
 print("ok")
 """
 
@@ -95,7 +104,8 @@ def payload() -> bytes:
     return text[:60_000] + bytes(range(256)) * 8 + text[60_000:70_000]
 
 
-def _run(env_extra: dict, out: Path, workers: int, other: Path | None) -> None:
+def _run(env_extra: dict, out: Path, workers: int, other: Path | None) -> str:
+    """Encode CASES into out (and decode other's files); returns the int8 kernel that ran."""
     env = {k: v for k, v in os.environ.items() if k not in KERNEL_VARS}
     env.update(env_extra)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
@@ -103,15 +113,26 @@ def _run(env_extra: dict, out: Path, workers: int, other: Path | None) -> None:
     res = subprocess.run([sys.executable, "-c", SCRIPT, str(out), str(workers), str(other or "-")],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
     assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stderr[-3000:]
+    return res.stdout.split("kernel ")[1].split()[0]
+
+
+def _has_int8_dot_products() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set(flags))
 
 
 def test_cross_kernel_round_trips_give_identical_bytes(tmp_path):
-    native, minimal = tmp_path / "native", tmp_path / "minimal"
-    _run({}, native, workers=1, other=None)
-    _run(MINIMAL, minimal, workers=2, other=native)  # encodes with 2 workers, decodes native's files
+    native, minimal, avx2 = tmp_path / "native", tmp_path / "minimal", tmp_path / "avx2"
+    kernel = _run({}, native, workers=1, other=None)
+    assert _run(MINIMAL, minimal, workers=2, other=native) == "fp32"  # 2 workers, decodes native's files
+    assert _run(AVX2, avx2, workers=1, other=minimal) == "fp32"  # oneDNN's int8 GEMM saturates without VNNI
+    assert kernel == ("int_mm" if _has_int8_dot_products() else "fp32")
     for name, codec, level, options in CASES:
         a, b = (native / f"{name}.zl").read_bytes(), (minimal / f"{name}.zl").read_bytes()
-        assert a == b, name
+        assert a == b == (avx2 / f"{name}.zl").read_bytes(), name
         model = {"model": options["model"]} if "model" in options else {}
         assert ziplab.decompress(b, workers=2, **model) == payload()
 
