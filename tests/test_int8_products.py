@@ -171,3 +171,26 @@ def _steps(pred) -> bytes:
         out.append(probs.tobytes())
         prev = (np.arange(lanes) * 7 + t * 13) % 256
     return b"".join(out)
+
+
+def test_golden_files_cover_every_engine_and_keep_the_one_that_coded_them():
+    """Each engine of each family has golden files (v1: format-2 goldens from before v2), and a
+    file decodes with the engine its header names, never the newest."""
+    import io
+    import json
+
+    import ziplab
+    from ziplab import container
+    from ziplab.models.portable import engines
+
+    golden = T1.parent
+    seen = set()
+    for manifest in golden.glob("v2*-manifest.json"):
+        for entry in json.loads(manifest.read_text()):
+            if entry["codec"] in ("nn", "mix") and entry.get("model") != "none":
+                seen.add(container.read_header(io.BytesIO((golden / entry["file"]).read_bytes())).params["engine"])
+    assert seen == set(engines("lstm")[0]) | set(engines("transformer")[0])
+    blob = (golden / "v2-text-nn-shipped.zl").read_bytes()
+    pred = ziplab.codecs.get("nn").decoding_predictor(container.read_header(io.BytesIO(blob)).params,
+                                                      ziplab.codecs.base.CodingOptions())
+    assert pred.engine_name == "lstm-int8-v1" and pred.kernel == "fp32"
