@@ -104,7 +104,8 @@ class _CrcSink:
               help="nn/mix: size name, checkpoint path, or the shipped default; mix also takes 'none'.")
 @click.option("--lanes", type=click.IntRange(1, 4096), default=None, help="nn/ctx: parallel lanes coded in lockstep.")
 @click.option("-T", "--workers", type=click.IntRange(1, 64), default=None,
-              help="nn/ctx: worker processes, one thread each.")
+              help="nn/ctx: substreams and processes, one thread each (default: the codec's substreams, one "
+                   "process each, at most one per CPU).")
 def compress(files, codec, level, to_stdout, output, force, keep, remove, quiet, verbose, block_size, model, lanes,
              workers):
     """Compress FILES to FILE.zl, keeping the inputs (- or nothing reads standard input)."""

@@ -205,6 +205,9 @@ class PredictiveCodec(Codec):
     # ---- the coding interface -----------------------------------------------------------------
     def open_encoder(self, level: int | None = None, options: CodingOptions = CodingOptions(),
                      progress: Progress | None = None, stats: CodingStats | None = None) -> Encoder:
+        """`workers` given: that many substreams (at least `min_substreams`) and processes. Not
+        given: the default substreams, coded by one process per substream, at most one per CPU
+        (as decoding does) — the bytes do not depend on the machine."""
         lanes = self.default_lanes if options.lanes is None else int(options.lanes)
         workers = 1 if options.workers is None else int(options.workers)
         if not 1 <= lanes <= MAX_LANES:
@@ -220,18 +223,23 @@ class PredictiveCodec(Codec):
         if self.fingerprinted:
             params["fingerprint"] = fingerprint(predictor, self.lanes_per_stream(params))
         per, streams = self.lanes_per_stream(params), self.streams(params)
-        procs = max(1, min(workers, streams))
+        procs = _processes(options.workers, streams)
 
         def encode(data: np.ndarray) -> bytes:
             chunks = _split(data, streams)
             if procs > 1 and len(data) >= PARALLEL_MIN_BYTES:  # pragma: no mutate block (process plumbing)
-                done = list(_pool(procs).map(_encode_job, [(self.name, params, c.tobytes()) for c in chunks]))
-                if stats is not None:
-                    for _, part in done:
+                mine, others = _share(streams, procs)
+                pending = _pool(procs - 1).map(_encode_job, [(self.name, params, chunks[i].tobytes()) for i in others])
+                parts: dict[int, bytes] = {}
+                for i in mine:
+                    parts[i] = encode_lanes(predictor, chunks[i], per, stats, progress)
+                for i, (payload, part) in zip(others, pending):
+                    parts[i] = payload
+                    if stats is not None:
                         stats.add(part)
                 if progress is not None:
-                    progress(len(data))
-                return pack_substreams([payload for payload, _ in done])
+                    progress(sum(len(chunks[i]) for i in others))
+                return pack_substreams([parts[i] for i in range(streams)])
             return pack_substreams([encode_lanes(predictor, c, per, stats, progress) for c in chunks])
 
         return Encoder(params, encode, stats=stats)  # encode() reports progress itself
@@ -239,20 +247,24 @@ class PredictiveCodec(Codec):
     def open_decoder(self, params: dict, options: CodingOptions = CodingOptions(),
                      progress: Progress | None = None) -> Decoder:
         """Worker processes: by default one per substream, at most one per CPU — never a count
-        read from the file."""
+        read from the file. This process codes its share too (`_share`)."""
         options.refuse(self.name, ("model", "workers"), " when decoding")
         predictor = self.decoding_predictor(params, options)
         per, streams = self.lanes_per_stream(params), self.streams(params)
-        procs = max(1, min(int(options.workers or os.cpu_count() or 1), streams))
+        procs = _processes(options.workers, streams)
 
         def decode(payload: bytes, size: int) -> np.ndarray:
             parts = unpack_substreams(payload, streams)
             sizes = substream_sizes(size, streams)
             if procs > 1 and size >= PARALLEL_MIN_BYTES:  # pragma: no mutate block (process plumbing)
-                jobs = [(self.name, params, options.model, p, s) for p, s in zip(parts, sizes)]
-                outs = list(_pool(procs).map(_decode_job, jobs))
+                mine, others = _share(streams, procs)
+                jobs = [(self.name, params, options.model, parts[i], sizes[i]) for i in others]
+                pending = _pool(procs - 1).map(_decode_job, jobs)
+                got = {i: decode_lanes(predictor, parts[i], sizes[i], per, progress) for i in mine}
+                got.update(zip(others, pending))
+                outs = [got[i] for i in range(streams)]
                 if progress is not None:
-                    progress(size)
+                    progress(sum(sizes[i] for i in others))
             else:
                 outs = [decode_lanes(predictor, p, s, per, progress) for p, s in zip(parts, sizes)]
             return np.concatenate(outs)  # one part per substream, and there is at least one
@@ -287,6 +299,18 @@ class PredictiveCodec(Codec):
             raise ModelMismatchError(
                 f"{self.name}: the model's output on the probe input differs from the encoder's "
                 "(different model, weights, library version or numerics); decoding would give garbage")
+
+
+def _processes(workers: int | None, streams: int) -> int:
+    """Processes that code a block: as asked, else one per CPU; never more than the substreams."""
+    return max(1, min(int(workers or os.cpu_count() or 1), streams))
+
+
+def _share(streams: int, procs: int) -> tuple[list[int], list[int]]:
+    """(substreams this process codes, substreams for the procs - 1 workers): every procs-th is
+    ours, so the calling process works instead of waiting and one fewer process starts."""
+    mine = list(range(0, streams, procs))
+    return mine, [i for i in range(streams) if i % procs]
 
 
 def _split(data: np.ndarray, workers: int) -> list[np.ndarray]:
