@@ -88,9 +88,13 @@ if other != "-":
         model = {"model": options["model"]} if "model" in options else {}
         assert ziplab.decompress((Path(other) / (name + ".zl")).read_bytes(), workers=workers, **model) == data, name
 from ziplab.models import load_model
+from ziplab.models.portable.int8mm import IntMM
 pred = load_model(None)
 pred.start(4)
-print("kernel", pred.kernel)
+kernel = pred.kernel
+for lin in pred.engine.linears():
+    lin.use(IntMM())
+print("kernel", kernel, all(lin.exact_at(4) for lin in pred.engine.linears()))
 print("ok")
 """
 
@@ -104,8 +108,9 @@ def payload() -> bytes:
     return text[:60_000] + bytes(range(256)) * 8 + text[60_000:70_000]
 
 
-def _run(env_extra: dict, out: Path, workers: int, other: Path | None) -> str:
-    """Encode CASES into out (and decode other's files); returns the int8 kernel that ran."""
+def _run(env_extra: dict, out: Path, workers: int, other: Path | None) -> tuple[str, bool]:
+    """Encode CASES into out (and decode other's files); returns the int8 kernel chosen there and
+    whether oneDNN's int8 GEMM (torch._int_mm) is exact there."""
     env = {k: v for k, v in os.environ.items() if k not in KERNEL_VARS}
     env.update(env_extra)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
@@ -113,7 +118,8 @@ def _run(env_extra: dict, out: Path, workers: int, other: Path | None) -> str:
     res = subprocess.run([sys.executable, "-c", SCRIPT, str(out), str(workers), str(other or "-")],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
     assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stderr[-3000:]
-    return res.stdout.split("kernel ")[1].split()[0]
+    kernel, int_mm_exact = res.stdout.split("kernel ")[1].split()[:2]
+    return kernel, int_mm_exact == "True"
 
 
 def _has_int8_dot_products() -> bool:
@@ -126,10 +132,11 @@ def _has_int8_dot_products() -> bool:
 
 def test_cross_kernel_round_trips_give_identical_bytes(tmp_path):
     native, minimal, avx2 = tmp_path / "native", tmp_path / "minimal", tmp_path / "avx2"
-    kernel = _run({}, native, workers=1, other=None)
-    assert _run(MINIMAL, minimal, workers=2, other=native) == "fp32"  # 2 workers, decodes native's files
-    assert _run(AVX2, avx2, workers=1, other=minimal) == "fp32"  # oneDNN's int8 GEMM saturates without VNNI
-    assert kernel == ("int_mm" if _has_int8_dot_products() else "fp32")
+    kernel, int_mm_exact = _run({}, native, workers=1, other=None)
+    assert int_mm_exact == _has_int8_dot_products()  # VNNI/AMX: oneDNN's int8 GEMM is exact
+    for env, out, workers, other in ((MINIMAL, minimal, 2, native), (AVX2, avx2, 1, minimal)):
+        limited, int_mm_exact = _run(env, out, workers=workers, other=other)
+        assert limited != "int_mm" and not int_mm_exact  # its int16 pair sums saturate without VNNI
     for name, codec, level, options in CASES:
         a, b = (native / f"{name}.zl").read_bytes(), (minimal / f"{name}.zl").read_bytes()
         assert a == b == (avx2 / f"{name}.zl").read_bytes(), name

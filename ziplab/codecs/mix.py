@@ -21,7 +21,7 @@ from ..errors import CorruptDataError, ParameterError
 from ..models.predictor import BOS
 from .kernels import mixing
 from .base import Codec, CodingOptions, CodingStats, Decoder, Encoder, Progress
-from .kernels.predictive import lane_count, report_progress
+from .kernels.predictive import expect_work, lane_count, report_progress
 
 NONE = "none"
 
@@ -135,6 +135,8 @@ class _Lanes:
         self.state = mixing.new_state(self.L, self.T, table_bits(params["level"], n), predictor is not None,
                                       level.sse)
         self.predictor = predictor
+        if predictor is not None:
+            expect_work(predictor, n)
         self.model_state = predictor.start(self.L) if predictor is not None else None
         self.cums = np.zeros((self.L, 257), dtype=np.float64)
         self.prev = np.full(self.L, BOS, dtype=np.int64)

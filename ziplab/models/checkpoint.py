@@ -129,13 +129,27 @@ def resolve(spec: str | Path | None) -> Path:
 
 def load_model(spec: str | Path | None = None, threads: int = 1, engine: str | None = None):
     """A ready, portable Predictor for a size name, a checkpoint path, or None (shipped default);
-    `engine` names the portable engine (default: the newest)."""
-    from .portable import PortablePredictor
+    `engine` names the portable engine (default: the newest). The quantised model comes from the
+    cache when this checkpoint was quantised for this engine before (`portable.cache`)."""
+    from .portable import PortablePredictor, cache, engines
 
     path = resolve(spec)
-    model, meta = load_checkpoint(path)
-    pred = PortablePredictor(model, name=f"{meta.get('size', meta['family'])}@{path.stem}", threads=threads,
-                             engine=engine)
+    meta = read_meta(path)
+    family = meta.get("family") if isinstance(meta, dict) else None
+    pred = None
+    if family in ("lstm", "transformer"):
+        known, default = engines(family)
+        engine = engine if engine in known else default
+        digest = cache.file_sha256(path)
+        hit = cache.load(digest, engine)
+        if hit is not None:
+            pred = PortablePredictor.from_cache(*hit, name=f"{meta.get('size', family)}@{path.stem}", threads=threads)
+    if pred is None:
+        model, meta = load_checkpoint(path)
+        pred = PortablePredictor(model, name=f"{meta.get('size', meta['family'])}@{path.stem}", threads=threads,
+                                 engine=engine)
+        if family in ("lstm", "transformer"):
+            cache.store(digest, pred.engine_name, pred.engine.arrays(), pred.cache_info(family))
     pred.meta = meta
     pred.path = path
     return pred

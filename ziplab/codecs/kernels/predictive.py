@@ -66,6 +66,7 @@ def encode_lanes(predictor: Predictor, chunk: np.ndarray, lanes: int, stats: Cod
         return b""
     L = lane_count(n, lanes)
     T = -(-n // L)
+    expect_work(predictor, n)
     grid = np.zeros(L * T, dtype=np.uint8)  # one byte of memory per coded byte (plus one transient copy)
     grid[:n] = chunk
     grid = np.ascontiguousarray(grid.reshape(L, T).T)  # [T, L]: row t = byte t of every lane
@@ -91,6 +92,14 @@ def encode_lanes(predictor: Predictor, chunk: np.ndarray, lanes: int, stats: Cod
     return encoder.get_compressed().astype("<u4").tobytes()
 
 
+def expect_work(predictor: Predictor, n: int) -> None:
+    """Tell a predictor that can use it how many bytes are coming (it may pick faster kernels
+    that cost a start-up); speed only, never the probabilities."""
+    expect = getattr(predictor, "expect", None)
+    if expect is not None:
+        expect(n)
+
+
 def report_progress(progress: Callable[[int], None] | None, t: int, T: int, active: np.ndarray) -> None:
     if progress is not None and ((t + 1) % PROGRESS_EVERY == 0 or t + 1 == T):
         start = t + 1 - ((t % PROGRESS_EVERY) + 1)
@@ -107,6 +116,7 @@ def decode_lanes(predictor: Predictor, payload: bytes, n: int, lanes: int,
         raise CorruptDataError("neural payload is not a whole number of 32-bit words")
     L = lane_count(n, lanes)
     T = -(-n // L)
+    expect_work(predictor, n)
     grid = np.zeros((T, L), dtype=np.uint8)
     active = np.minimum(L, -(-(n - np.arange(T)) // T))
     family = _family()

@@ -9,7 +9,6 @@ result by (row scale * column scale) in float64.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ...errors import ZiplabError
 from .arith import input_limit, quantize_columns
@@ -28,8 +27,21 @@ class ExactLinear:
 
     def __init__(self, w: np.ndarray) -> None:
         """w: float weights [K, N] (input dim first)."""
-        q, self.scale = quantize_columns(w)
-        self.q = q
+        q, scale = quantize_columns(w)
+        self._setup(q, scale)
+
+    @classmethod
+    def from_quantised(cls, q: np.ndarray, scale: np.ndarray) -> "ExactLinear":
+        """From `arrays()` as stored (the quantised-model cache)."""
+        self = cls.__new__(cls)
+        self._setup(np.ascontiguousarray(q, dtype=np.float32), np.ascontiguousarray(scale, dtype=np.float64))
+        return self
+
+    def _setup(self, q: np.ndarray, scale: np.ndarray) -> None:
+        import torch
+
+        pin_exact_matmul()
+        self.q, self.scale = q, scale
         self.limit = input_limit(q)
         self.weight = torch.from_numpy(q)
         self.k, self.n = q.shape
@@ -39,8 +51,11 @@ class ExactLinear:
         return {f"{prefix}.q": self.q, f"{prefix}.scale": self.scale,
                 f"{prefix}.limit": np.array([self.limit], dtype=np.int64)}
 
-    def mm(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        return torch.mm(x, self.weight, out=out)
+    def mm(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        import torch
+
+        torch.mm(torch.from_numpy(x), self.weight, out=torch.from_numpy(out))
+        return out
 
     def test_rows(self, rng: np.random.Generator, count: int) -> np.ndarray:
         """The exactness bound (the worst column's signs at the limit, both signs), then random rows."""
@@ -59,6 +74,8 @@ class ExactLinear:
         _, x, want = self._bank
         if np.abs(want).max() >= 1 << 24:
             return False
+        import torch
+
         return exact_in_batches(x, want, lanes, lambda rows: torch.mm(
             torch.from_numpy(rows.astype(np.float32)), self.weight).numpy())
 
@@ -73,5 +90,7 @@ class ExactLinear:
 
 def pin_exact_matmul() -> None:
     """fp32 GEMMs must not silently run in TF32/bf16."""
+    import torch
+
     if torch.get_float32_matmul_precision() != "highest":
         torch.set_float32_matmul_precision("highest")

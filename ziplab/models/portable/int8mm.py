@@ -9,19 +9,21 @@ kernel that really computes int8 x int8 -> int32 gives the same integers, in any
   ±64 come out wrong (measured: AVX2, SSE4.1 and AVX-512 without VNNI). The self-test finds that
   and the kernel is not used there.
 - fp32 GEMM over the same integers, K cut into chunks whose partial sums stay below 2^24 and the
-  chunks' exact results added in int32: exact on any BLAS, any order, with or without FMA.
+  chunks' exact results added in int32: exact on any BLAS, any order, with or without FMA —
+  torch's, or numpy's, which needs no torch import (~1-2 s): the kernel for small inputs.
 
 Which kernel runs is chosen when coding starts, at the coding shape: those that pass the
-self-test, then the fastest. The choice changes the speed, never the bytes.
+self-test, then the fastest. The choice changes the speed, never the bytes. Callers pass numpy
+arrays (int8 rows in, int32 out); torch is imported only when a torch kernel is a candidate.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Callable
 
 import numpy as np
-import torch
 
 from .arith import EXACT, WEIGHT_MAX, quantize_columns
 from .exactmm import InexactArithmeticError
@@ -52,33 +54,62 @@ class IntMM:
     """torch._int_mm: oneDNN's int8 GEMM into int32."""
 
     name = "int_mm"
+    torch = True
 
-    def prepare(self, q: np.ndarray) -> torch.Tensor:
+    def prepare(self, q: np.ndarray):
+        import torch
+
         return torch.from_numpy(np.ascontiguousarray(q, dtype=np.int8))
 
-    def mm(self, w: torch.Tensor, x: torch.Tensor, out: torch.Tensor) -> None:
-        torch._int_mm(x, w, out=out)
+    def mm(self, w, x: np.ndarray, out: np.ndarray) -> None:
+        import torch
+
+        torch._int_mm(torch.from_numpy(x), w, out=torch.from_numpy(out))
 
 
 class Fp32Chunks:
-    """fp32 GEMM per K chunk (each exact), the chunks summed in int32."""
+    """torch's fp32 GEMM per K chunk (each exact), the chunks summed in int32."""
 
     name = "fp32"
+    torch = True
 
-    def prepare(self, q: np.ndarray) -> list[tuple[int, int, torch.Tensor]]:
+    def prepare(self, q: np.ndarray) -> list:
+        import torch
+
         w = np.ascontiguousarray(q, dtype=np.float32)
         return [(a, b, torch.from_numpy(np.ascontiguousarray(w[a:b]))) for a, b in k_chunks(q)]
 
-    def mm(self, w: list[tuple[int, int, torch.Tensor]], x: torch.Tensor, out: torch.Tensor) -> None:
-        xf = x.to(torch.float32)
+    def mm(self, w: list, x: np.ndarray, out: np.ndarray) -> None:
+        import torch
+
+        xf = torch.from_numpy(x).to(torch.float32)
+        res = torch.from_numpy(out)
         a, b, chunk = w[0]
-        out.copy_(torch.mm(xf[:, a:b] if len(w) > 1 else xf, chunk))
+        res.copy_(torch.mm(xf[:, a:b] if len(w) > 1 else xf, chunk))
         for a, b, chunk in w[1:]:
-            out.add_(torch.mm(xf[:, a:b], chunk).to(torch.int32))
+            res.add_(torch.mm(xf[:, a:b], chunk).to(torch.int32))
 
 
-#: fastest first where both are exact; the timing at start decides
-KERNELS: tuple[Callable[[], object], ...] = (IntMM, Fp32Chunks)
+class NumpyChunks:
+    """numpy's fp32 GEMM (its BLAS) per K chunk, summed in int32: no torch import."""
+
+    name = "numpy"
+    torch = False
+
+    def prepare(self, q: np.ndarray) -> list:
+        w = np.ascontiguousarray(q, dtype=np.float32)
+        return [(a, b, np.ascontiguousarray(w[a:b])) for a, b in k_chunks(q)]
+
+    def mm(self, w: list, x: np.ndarray, out: np.ndarray) -> None:
+        xf = x.astype(np.float32)
+        a, b, chunk = w[0]
+        out[:] = (xf[:, a:b] if len(w) > 1 else xf) @ chunk
+        for a, b, chunk in w[1:]:
+            out += (xf[:, a:b] @ chunk).astype(np.int32)
+
+
+#: candidates, all exact where the self-test passes; the timing at start decides among them
+KERNELS: tuple[Callable[[], object], ...] = (IntMM, Fp32Chunks, NumpyChunks)
 
 
 class Int8Linear:
@@ -90,14 +121,24 @@ class Int8Linear:
 
     def __init__(self, w: np.ndarray) -> None:
         """w: float weights [K, N] (input dim first)."""
-        q, self.scale = quantize_columns(w)
-        self.q = q.astype(np.int8)
+        q, scale = quantize_columns(w)
+        self._setup(q.astype(np.int8), scale)
+
+    @classmethod
+    def from_quantised(cls, q: np.ndarray, scale: np.ndarray) -> "Int8Linear":
+        """From `arrays()` as stored (the quantised-model cache)."""
+        self = cls.__new__(cls)
+        self._setup(np.ascontiguousarray(q, dtype=np.int8), np.ascontiguousarray(scale, dtype=np.float64))
+        return self
+
+    def _setup(self, q: np.ndarray, scale: np.ndarray) -> None:
+        self.q, self.scale = q, scale
         self.k, self.n = q.shape
         if self.k > MAX_K:
             raise ValueError(f"input width {self.k} is past the int32-exact bound {MAX_K}")
         self._prepared: dict[str, object] = {}
         self._bank: tuple | None = None
-        self.kernel = KERNELS[-1]()
+        self.use(NumpyChunks())
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
         return {f"{prefix}.q": self.q, f"{prefix}.scale": self.scale,
@@ -109,7 +150,8 @@ class Int8Linear:
         self.kernel = kernel
         self._w = self._prepared[kernel.name]
 
-    def mm(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    def mm(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """x: int8 [M, K] C-contiguous; out: int32 [M, N], overwritten."""
         self.kernel.mm(self._w, x, out)
         return out
 
@@ -134,8 +176,7 @@ class Int8Linear:
         _, x, want = self._bank
 
         def product(rows: np.ndarray) -> np.ndarray:
-            out = torch.empty((len(rows), self.n), dtype=torch.int32)
-            return self.mm(torch.from_numpy(np.ascontiguousarray(rows)), out).numpy()
+            return self.mm(np.ascontiguousarray(rows), np.empty((len(rows), self.n), dtype=np.int32))
 
         return exact_in_batches(x, want, lanes, product)
 
@@ -146,8 +187,8 @@ class Int8Linear:
 
 
 def _time(linears: list[Int8Linear], lanes: int, reps: int = 3) -> float:
-    xs = [torch.zeros((lanes, lin.k), dtype=torch.int8) for lin in linears]
-    outs = [torch.empty((lanes, lin.n), dtype=torch.int32) for lin in linears]
+    xs = [np.zeros((lanes, lin.k), dtype=np.int8) for lin in linears]
+    outs = [np.empty((lanes, lin.n), dtype=np.int32) for lin in linears]
     best = float("inf")
     for _ in range(reps):
         t0 = time.perf_counter()
@@ -157,24 +198,41 @@ def _time(linears: list[Int8Linear], lanes: int, reps: int = 3) -> float:
     return best
 
 
+#: a block at least this long may import torch for its kernels: ~1-2 s once, repaid within
+#: ~64 KiB where oneDNN has int8 dot products (2-8x the fp32 GEMM); smaller blocks run numpy
+TORCH_MIN_BYTES = 1 << 16
+
+
 class KernelChoice:
     """Per predictor: which kernel its products run on at each lane count, chosen when coding
-    starts by exactness at that shape, then speed."""
+    starts by exactness at that shape, then speed. Torch's kernels are candidates once torch is
+    loaded anyway, or the work (bytes this process will code) is worth importing it."""
 
-    def __init__(self, kernels=KERNELS) -> None:
-        self.kernels = [k() for k in kernels]
-        self.chosen: dict[int, object] = {}
+    def __init__(self, kernels=None) -> None:
+        self.kernels = [k() for k in (KERNELS if kernels is None else kernels)]
+        self.chosen: dict[tuple[int, bool], object] = {}
+        self.work = 0
+
+    def candidates(self) -> tuple[bool, list]:
+        wants_torch = "torch" in sys.modules or self.work >= TORCH_MIN_BYTES
+        found = [k for k in self.kernels if wants_torch or not k.torch]
+        return wants_torch, found or self.kernels
 
     def start(self, linears: list[Int8Linear], lanes: int) -> str:
         """Pick (once per lane count) and re-check (every time) the kernel; returns its name."""
-        kernel = self.chosen.get(lanes)
+        wants_torch, kernels = self.candidates()
+        kernel = self.chosen.get((lanes, wants_torch))
         if kernel is not None:
             for lin in linears:
                 lin.use(kernel)
             if all(lin.exact_at(lanes) for lin in linears):
                 return kernel.name
+        if any(k.torch for k in kernels):
+            from .exactmm import pin_exact_matmul
+
+            pin_exact_matmul()
         best, best_t = None, float("inf")
-        for kernel in self.kernels:
+        for kernel in kernels:
             for lin in linears:
                 lin.use(kernel)
             if not all(lin.exact_at(lanes) for lin in linears):
@@ -184,9 +242,9 @@ class KernelChoice:
                 best, best_t = kernel, t
         if best is None:
             raise InexactArithmeticError(
-                "int8 matrix products on this machine are not exact on any kernel (int_mm, fp32); "
+                f"int8 matrix products on this machine are not exact on any kernel ({', '.join(k.name for k in kernels)}); "
                 "is a reduced-precision math mode set?")
         for lin in linears:
             lin.use(best)
-        self.chosen[lanes] = best
+        self.chosen[(lanes, wants_torch)] = best
         return best.name

@@ -16,7 +16,6 @@ from decimal import Decimal, localcontext
 
 import numba as nb
 import numpy as np
-import torch
 
 from ..predictor import FLOOR, VOCAB_OUT
 from .arith import (EXACT, TWO_PI, dequant_rows, det_erf, det_exp, det_sincos, quantize_rows, quantize_vector,
@@ -164,16 +163,16 @@ def _attend_out(yacc, ws, out):
                     out[r, base + i] = yacc[r, a, b, i] * s
 
 
-def attention_scores(qq: torch.Tensor, kq: np.ndarray, filled: int) -> np.ndarray:
+def attention_scores(qq: np.ndarray, kq: np.ndarray, filled: int) -> np.ndarray:
     """Integer q [L, kv, g, hd] times the first `filled` integer keys [L, kv, T, hd]: exact in fp32
-    (|q|, |k| <= qk_limit, so hd * qk_limit^2 < 2^24): [L, kv, g, filled]."""
-    return torch.matmul(qq, torch.from_numpy(kq)[:, :, :filled].transpose(-1, -2)).numpy()
+    (|q|, |k| <= qk_limit, so hd * qk_limit^2 < 2^24) on any BLAS: [L, kv, g, filled]."""
+    return np.matmul(qq, kq[:, :, :filled].transpose(0, 1, 3, 2))
 
 
 def attention_values(wq: np.ndarray, vq: np.ndarray, filled: int) -> np.ndarray:
     """Integer weights [L, kv, g, filled] (a row sums to <= weight_sum + filled/2) times integer
     values [L, kv, T, hd] (|v| <= VALUE_LIMIT): exact in fp32, [L, kv, g, hd]."""
-    return torch.matmul(torch.from_numpy(wq), torch.from_numpy(vq)[:, :, :filled]).numpy()
+    return np.matmul(wq, vq[:, :, :filled])
 
 
 def _inv_freq(head_dim: int, base: float) -> np.ndarray:
@@ -189,7 +188,7 @@ class TransformerState:
     lanes: int
     pos: int
     x: np.ndarray  # float64 residual [L, d]
-    buf: dict  # scratch arrays and their torch views
+    buf: dict  # scratch arrays
     kq: list  # per layer float32 [L, kv, T, hd] integer keys
     ks: list  # float64 [L, kv, T] key steps
     vq: list
@@ -201,7 +200,6 @@ class PortableTransformer:
         self.engine = engine
         linear = ENGINES[engine]
         c = model.cfg
-        self.cfg = c
         self.d, self.H, self.kv, self.hd, self.T = c.n_embd, c.n_head, c.n_kv_head, c.head_dim, c.context
         f64 = lambda t: t.detach().double().cpu().numpy()  # noqa: E731
         self.emb = f64(model.wte.weight)
@@ -214,6 +212,27 @@ class PortableTransformer:
             })
         self.head = linear(f64(model.ln_f.weight)[:, None] * self.emb[:VOCAB_OUT].T)
         self.inv_freq = _inv_freq(self.hd, c.rope_base)
+        self._limits()
+
+    @classmethod
+    def from_arrays(cls, named: dict[str, np.ndarray], dims: dict, engine: str) -> "PortableTransformer":
+        """The engine back from `arrays()` and `dims()` (the quantised-model cache): no torch."""
+        linear = ENGINES[engine]
+        self = cls.__new__(cls)
+        self.engine = engine
+        self.d, self.H, self.kv, self.hd, self.T = (int(dims[k]) for k in ("d", "H", "kv", "hd", "T"))
+        self.emb, self.inv_freq = named["emb"], named["inv_freq"]
+        n_layer = int(dims["n_layer"])
+        self.layers = [{k: linear.from_quantised(named[f"b{i}.{k}.q"], named[f"b{i}.{k}.scale"])
+                        for k in ("qkv", "proj", "fc", "out")} for i in range(n_layer)]
+        self.head = linear.from_quantised(named["head.q"], named["head.scale"])
+        self._limits()
+        return self
+
+    def dims(self) -> dict:
+        return {"d": self.d, "H": self.H, "kv": self.kv, "hd": self.hd, "T": self.T, "n_layer": len(self.layers)}
+
+    def _limits(self) -> None:
         self.qscale = 1.0 / math.sqrt(self.hd)
         self.qk_limit = int(math.isqrt((EXACT - 1) // self.hd))
         self.weight_sum = (EXACT - 1) // VALUE_LIMIT - self.T // 2 - 1
@@ -261,7 +280,7 @@ class PortableTransformer:
             for filled, wq, scores, values in bank:
                 if np.abs(scores).max() >= EXACT or np.abs(values).max() >= EXACT:
                     return False
-                if not np.array_equal(attention_scores(torch.from_numpy(q), k, filled), scores[idx]):
+                if not np.array_equal(attention_scores(q, k, filled), scores[idx]):
                     return False
                 if not np.array_equal(attention_values(np.ascontiguousarray(wq[idx]), v, filled), values[idx]):
                     return False
@@ -271,7 +290,7 @@ class PortableTransformer:
         if not self.attention_exact_at(lanes):
             raise InexactArithmeticError(
                 "fp32 attention products on this machine are not exact for small integers (is a reduced-"
-                "precision math mode set, e.g. torch.set_float32_matmul_precision?); portable coding needs them")
+                "precision math mode set in the BLAS?); portable coding needs them")
 
     def linears(self) -> list:
         return [lin for layer in self.layers for lin in layer.values()] + [self.head]
@@ -292,8 +311,6 @@ class PortableTransformer:
             "probs": np.zeros((L, VOCAB_OUT), dtype=np.float32),
             "cos": np.zeros(hd // 2), "sin": np.zeros(hd // 2),
         }
-        views = ("xq_d", "acc_qkv", "acc_d", "acc_fc", "xq_fc", "qq", "acc_out")
-        buf["t"] = {k: torch.from_numpy(buf[k]) for k in views}
         n = len(self.layers)
         return TransformerState(
             lanes=L, pos=0, x=np.zeros((L, d)), buf=buf,
@@ -301,7 +318,7 @@ class PortableTransformer:
             vq=[f32(L, kv, T, hd) for _ in range(n)], vs=[np.zeros((L, kv, T)) for _ in range(n)])
 
     def step(self, st: TransformerState, prev: np.ndarray) -> np.ndarray:
-        b, bt = st.buf, st.buf["t"]
+        b = st.buf
         H, kv, hd, T = self.H, self.kv, self.hd, self.T
         slot, filled = st.pos % T, min(st.pos + 1, T)
         _angles(float(st.pos), self.inv_freq, b["cos"], b["sin"])
@@ -311,29 +328,29 @@ class PortableTransformer:
             qkv, proj, fc, out = layer["qkv"], layer["proj"], layer["fc"], layer["out"]
             _layernorm(x, b["n"])
             quantize_rows(b["n"], qkv.limit, b["xq_d"], 0, b["rs"])
-            qkv.mm(bt["xq_d"], bt["acc_qkv"])
+            qkv.mm(b["xq_d"], b["acc_qkv"])
             dequant_rows(b["acc_qkv"], b["rs"], qkv.scale, self.zero_bias, b["qkv"], False)
             _attend_prep(b["qkv"], b["cos"], b["sin"], H, kv, hd, self.qscale, self.qk_limit,
                          b["qq"], b["qs"], st.kq[i], st.ks[i], st.vq[i], st.vs[i], slot)
-            scores = attention_scores(bt["qq"], st.kq[i], filled)
+            scores = attention_scores(b["qq"], st.kq[i], filled)
             wq = np.empty(scores.shape, dtype=np.float32)
             _attend_weights(scores, b["qs"], st.ks[i], st.vs[i], float(self.weight_sum), wq, b["ws"])
             yacc = attention_values(wq, st.vq[i], filled)
             _attend_out(yacc, b["ws"], b["y"])
             quantize_rows(b["y"], proj.limit, b["xq_d"], 0, b["rs"])
-            proj.mm(bt["xq_d"], bt["acc_d"])
+            proj.mm(b["xq_d"], b["acc_d"])
             dequant_rows(b["acc_d"], b["rs"], proj.scale, self.zero_bias, x, True)
             _layernorm(x, b["n"])
             quantize_rows(b["n"], fc.limit, b["xq_d"], 0, b["rs"])
-            fc.mm(bt["xq_d"], bt["acc_fc"])
+            fc.mm(b["xq_d"], b["acc_fc"])
             dequant_rows(b["acc_fc"], b["rs"], fc.scale, self.zero_bias, b["hid"], False)
             _gelu_rows(b["hid"], PHI_TABLE)
             quantize_rows(b["hid"], out.limit, b["xq_fc"], 0, b["rs"])
-            out.mm(bt["xq_fc"], bt["acc_d"])
+            out.mm(b["xq_fc"], b["acc_d"])
             dequant_rows(b["acc_d"], b["rs"], out.scale, self.zero_bias, x, True)
         _layernorm(x, b["n"])
         quantize_rows(b["n"], self.head.limit, b["xq_d"], 0, b["rs"])
-        self.head.mm(bt["xq_d"], bt["acc_out"])
+        self.head.mm(b["xq_d"], b["acc_out"])
         dequant_rows(b["acc_out"], b["rs"], self.head.scale, self.zero_bias, b["logits"], False)
         softmax_probs(b["logits"], b["probs"], FLOOR)
         st.pos += 1
