@@ -78,3 +78,12 @@ def src(tmp_path) -> Path:
     path = tmp_path / "data.txt"
     path.write_bytes(CLI_DATA)
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_quantised_model_cache(tmp_path_factory):
+    """Tests (and the processes they start) keep the quantised-model cache to themselves."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ZIPLAB_CACHE_DIR", str(tmp_path_factory.mktemp("ziplab-cache")))
+    yield
+    mp.undo()

@@ -92,14 +92,16 @@ def _block_kinds(blob: bytes) -> list[int]:
 
 # ---- worker processes --------------------------------------------------------------------------
 class InlinePool:
-    """Stands in for the process pool: runs the jobs here, and records the size asked for."""
+    """Stands in for the process pool: runs the jobs here, and records the processes in all (the
+    pool's, plus the calling one, which codes its share of the substreams)."""
 
     asked: list[int] = []
 
     @staticmethod
-    def run_jobs(procs: int, fn, jobs, progress=None):
-        InlinePool.asked.append(procs)
-        return [fn(job) for job in jobs]
+    def run_jobs(workers: int, fn, jobs, progress=None, local=None):
+        InlinePool.asked.append(workers + 1)  # the calling process codes its share too
+        mine = local(lambda n: None) if local is not None else None
+        return mine, [fn(job) for job in jobs]
 
 
 @pytest.fixture
@@ -118,6 +120,29 @@ def test_one_worker_never_starts_a_pool(pool, monkeypatch):
     pool.clear()
     assert ziplab.decompress(two, workers=1) == TEXT and pool == []
     assert ziplab.decompress(blob) == TEXT and pool == []  # one substream: nothing to share out
+
+
+def test_compress_defaults_to_one_process_per_substream_and_the_bytes_do_not_depend_on_it(pool, monkeypatch):
+    """nn's default (2 substreams) is coded by 2 processes where there are 2 CPUs, by 1 where
+    there is one, and -T 1 / -T 2 give the same bytes."""
+    monkeypatch.setattr(predictive, "PARALLEL_MIN_BYTES", 1024)
+    data = TEXT[:6000]
+    monkeypatch.setattr(limits, "cpu_count", lambda: 8)
+    default = ziplab.compress(data, "nn", lanes=4)
+    assert pool == [2]
+    monkeypatch.setattr(limits, "cpu_count", lambda: 1)
+    assert ziplab.compress(data, "nn", lanes=4) == default and pool == [2]
+    assert ziplab.compress(data, "nn", lanes=4, workers=1) == default and pool == [2]
+    assert ziplab.compress(data, "nn", lanes=4, workers=2) == default and pool == [2, 2]
+    assert ziplab.decompress(default) == data
+
+
+def test_each_process_codes_its_share_of_the_substreams():
+    assert predictive._share(2, 2) == ([0], [1])
+    assert predictive._share(5, 2) == ([0, 2, 4], [1, 3])
+    assert predictive._share(4, 3) == ([0, 3], [1, 2])
+    assert predictive._share(3, 1) == ([0, 1, 2], [])
+    assert predictive._processes(None, 4, 3) == 3 and predictive._processes(9, 4, 3) == 4
 
 
 def test_decoding_workers_default_to_the_cpus_and_never_to_the_files_count(pool, monkeypatch):

@@ -5,7 +5,9 @@
   one line. Never regenerate them to make a test pass: a format change adds new ones.
 - Cross-kernel round trips in subprocesses: encoded under torch's scalar kernels, oneDNN/MKL
   limited to SSE4, numba compiled for a generic x86-64 (no FMA, no AVX) and one worker, then
-  decoded natively with two workers, and the reverse; the compressed bytes must be identical.
+  decoded natively with two workers, and the reverse, and again with every kernel limited to
+  AVX2; the compressed bytes must be identical. Engine v2's int8 products run on oneDNN's int8
+  GEMM natively (where the CPU has VNNI) and on the fp32 fallback in the limited runs.
 - The deterministic arithmetic itself: accuracy of the hand-built transcendentals, thread-count
   independence, the exactness self-test refusing an inexact GEMM, and the cost of quantisation.
 """
@@ -58,6 +60,9 @@ def test_golden_set_covers_every_codec():
 #: kernels, SSE4 at most in oneDNN and MKL, a generic x86-64 target (no FMA/AVX) for numba
 MINIMAL = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
            "NUMBA_CPU_NAME": "generic", "OMP_NUM_THREADS": "1"}
+#: an AVX2-only machine (no AVX-512, no VNNI): oneDNN's int8 GEMM saturates there
+AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+        "NUMBA_CPU_NAME": "haswell", "OMP_NUM_THREADS": "1"}
 KERNEL_VARS = (*MINIMAL, "NUMBA_CPU_FEATURES", "MKL_NUM_THREADS")
 
 CASES = [  # (name, codec, level, options)
@@ -82,6 +87,14 @@ if other != "-":
     for name, codec, level, options in CASES:
         model = {"model": options["model"]} if "model" in options else {}
         assert ziplab.decompress((Path(other) / (name + ".zl")).read_bytes(), workers=workers, **model) == data, name
+from ziplab.models import load_model
+from ziplab.models.portable.int8mm import IntMM
+pred = load_model(None)
+pred.start(4)
+kernel = pred.kernel
+for lin in pred.engine.linears():
+    lin.use(IntMM())
+print("kernel", kernel, all(lin.exact_at(4) for lin in pred.engine.linears()))
 print("ok")
 """
 
@@ -95,7 +108,9 @@ def payload() -> bytes:
     return text[:60_000] + bytes(range(256)) * 8 + text[60_000:70_000]
 
 
-def _run(env_extra: dict, out: Path, workers: int, other: Path | None) -> None:
+def _run(env_extra: dict, out: Path, workers: int, other: Path | None) -> tuple[str, bool]:
+    """Encode CASES into out (and decode other's files); returns the int8 kernel chosen there and
+    whether oneDNN's int8 GEMM (torch._int_mm) is exact there."""
     env = {k: v for k, v in os.environ.items() if k not in KERNEL_VARS}
     env.update(env_extra)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
@@ -103,15 +118,28 @@ def _run(env_extra: dict, out: Path, workers: int, other: Path | None) -> None:
     res = subprocess.run([sys.executable, "-c", SCRIPT, str(out), str(workers), str(other or "-")],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
     assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stderr[-3000:]
+    kernel, int_mm_exact = res.stdout.split("kernel ")[1].split()[:2]
+    return kernel, int_mm_exact == "True"
+
+
+def _has_int8_dot_products() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set(flags))
 
 
 def test_cross_kernel_round_trips_give_identical_bytes(tmp_path):
-    native, minimal = tmp_path / "native", tmp_path / "minimal"
-    _run({}, native, workers=1, other=None)
-    _run(MINIMAL, minimal, workers=2, other=native)  # encodes with 2 workers, decodes native's files
+    native, minimal, avx2 = tmp_path / "native", tmp_path / "minimal", tmp_path / "avx2"
+    kernel, int_mm_exact = _run({}, native, workers=1, other=None)
+    assert int_mm_exact == _has_int8_dot_products()  # VNNI/AMX: oneDNN's int8 GEMM is exact
+    for env, out, workers, other in ((MINIMAL, minimal, 2, native), (AVX2, avx2, 1, minimal)):
+        limited, int_mm_exact = _run(env, out, workers=workers, other=other)
+        assert limited != "int_mm" and not int_mm_exact  # its int16 pair sums saturate without VNNI
     for name, codec, level, options in CASES:
         a, b = (native / f"{name}.zl").read_bytes(), (minimal / f"{name}.zl").read_bytes()
-        assert a == b, name
+        assert a == b == (avx2 / f"{name}.zl").read_bytes(), name
         model = {"model": options["model"]} if "model" in options else {}
         assert ziplab.decompress(b, workers=2, **model) == payload()
 
@@ -330,8 +358,8 @@ def test_self_test_refuses_a_limit_past_the_bound_even_where_fp32_gets_it_right(
             mp.setattr(torch, "mm", inexact)
             with pytest.raises(InexactArithmeticError):
                 lin.self_test()  # the bound is tried with both signs
-            with pytest.raises(InexactArithmeticError):  # and a predictor runs it before coding
-                PortablePredictor(tiny_lstm(), "x")
+            with pytest.raises(InexactArithmeticError):  # and a v1 predictor runs it before coding
+                PortablePredictor(tiny_lstm(), "x", engine="lstm-int8-v1")
     at_bound = ExactLinear(np.array([[1.0], [1 / 127]]))  # q = [[127], [1]]: column sum 128
     at_bound.limit = (1 << 24) // 128  # the bound row sums to exactly 2^24: not strictly below
     with pytest.raises(InexactArithmeticError):

@@ -40,16 +40,14 @@ class MemoryNeed:
     streams: int = 1
 
     def total(self, processes: int = 1) -> int:
-        """Bytes in all with `processes` workers (1: in-process; more: the parent keeps its own
-        predictor, which checked the model, and each worker runs one)."""
-        if processes <= 1:
-            return self.shared + self.predictor
-        return self.shared + self.predictor * (processes + 1) + WORKER_RUNTIME * processes
+        """Bytes in all when `processes` processes code (the calling one codes its share and
+        holds the predictor that checked the model; each other is a worker with its own)."""
+        processes = max(1, processes)
+        return self.shared + self.predictor * processes + WORKER_RUNTIME * (processes - 1)
 
     def processes(self, limits: "Limits", wanted: int) -> int:
-        """Workers to decode with: at most `wanted`, `streams` and one per CPU, as many as fit."""
-        return limits.processes(min(wanted, self.streams), self.shared + self.predictor,
-                                self.predictor + WORKER_RUNTIME)
+        """Processes to code with: at most `wanted`, `streams` and one per CPU, as many as fit."""
+        return limits.processes(min(wanted, self.streams), self.total(1), self.predictor + WORKER_RUNTIME)
 
 
 class MemoryLimitError(ZiplabError):
@@ -70,10 +68,10 @@ class Limits:
                 f"{what} needs {format_size(need)} of memory to decode, over the limit of {format_size(self.memory)} "
                 f"(raise it with --memory-limit or {ENV})")
 
-    def processes(self, wanted: int, shared: int, per_process: int) -> int:
-        """Worker processes for a decode that wants `wanted` of them: at most one per CPU and as
-        many as fit beside `shared` (what the parent holds) at `per_process` each; at least 1."""
-        room = (self.memory - shared) // max(1, per_process)
+    def processes(self, wanted: int, first: int, each: int) -> int:
+        """Processes for work that wants `wanted` of them: at most one per CPU, and as many as fit
+        when the first needs `first` bytes and each more `each`; at least 1."""
+        room = 1 + (self.memory - first) // max(1, each)
         return max(1, min(int(wanted), self.cpus, int(room)))
 
 

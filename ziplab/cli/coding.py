@@ -106,7 +106,8 @@ class _CrcSink:
                    "lm (and nn, for an exported lab transformer) hf:DIR, a local Hugging Face model.")
 @click.option("--lanes", type=click.IntRange(1, 4096), default=None, help="nn/ctx: parallel lanes coded in lockstep.")
 @click.option("-T", "--workers", type=click.IntRange(1, 64), default=None,
-              help="nn/ctx: worker processes, one thread each.")
+              help="nn/ctx: substreams and processes, one thread each (default: the codec's substreams, one "
+                   "process each, at most one per CPU).")
 @click.option("--memory-limit", "memory_limit", metavar="SIZE", default=None,
               help="Most memory decoding may use, e.g. 512M or 4G (default: $ZIPLAB_MEMORY_LIMIT, else 3/4 of "
                    "available memory); a file needing more is refused before decoding.")

@@ -90,10 +90,10 @@ class LMCodec(Codec):
             raise FormatError("header parameter 'keep' exceeds 'context'")
 
     # ---- the model ----------------------------------------------------------------------------
-    def _model(self, spec: str) -> Any:
+    def _model(self, spec: str, engine: str | None = None) -> Any:
         from ..lm.coding import coding_model
 
-        return coding_model(spec)
+        return coding_model(spec, engine)
 
     def _header(self, m: Any, lanes: int) -> dict:
         params: dict[str, Any] = {"lanes": lanes, "model": m.name, "model_sha256": m.model_sha256,
@@ -172,7 +172,7 @@ class LMCodec(Codec):
     def _checked_model(self, params: dict, options: CodingOptions) -> Any:
         spec = options.model or params["model"]
         try:
-            m = self._model(spec)
+            m = self._model(spec, params["engine"])  # a file keeps the engine that coded it
         except ZiplabError as exc:
             raise ModelMismatchError(f"lm: cannot load the model this file was coded with ({params['model']}): {exc}; "
                                      "pass --model to where it is") from None

@@ -22,7 +22,7 @@ from ..models.predictor import BOS
 from .kernels import mixing
 from .base import Codec, CodingOptions, CodingStats, Decoder, Encoder, Progress
 from ..limits import MemoryNeed
-from .kernels.predictive import EXHAUSTED_SLACK_BITS, LaneLayout
+from .kernels.predictive import EXHAUSTED_SLACK_BITS, LaneLayout, expect_work
 
 NONE = "none"
 
@@ -168,6 +168,8 @@ class _Lanes:
         self.state = (tables or Tables()).fresh(self.L, self.T, table_bits(params["level"], n), predictor is not None,
                                                 level.sse)
         self.predictor = predictor
+        if predictor is not None:
+            expect_work(predictor, n)
         self.model_state = predictor.start(self.L) if predictor is not None else None
         self.cums = np.zeros((self.L, 257), dtype=np.float64)
         self.prev = np.full(self.L, BOS, dtype=np.int64)

@@ -70,18 +70,21 @@ class NeuralCodec(PredictiveCodec):
         return {"model": str(options.model) if options.model is not None else SHIPPED}
 
     def build_predictor(self, params: dict, model: str | None = None) -> Any:
+        """The header's engine when decoding (a file keeps the engine that coded it); the newest
+        when encoding. An hf:DIR spec is an exported lab transformer: the same weights, so the
+        same bytes."""
         from ..lm.hf import is_hf_spec
         from ..models.checkpoint import load_model
 
         spec = model or params["model"]
-        if is_hf_spec(spec):  # an exported lab transformer: the same weights, so the same bytes
+        if is_hf_spec(spec):
             from ..lm.coding import portable_engine
 
-            predictor, _ = portable_engine(spec)
+            predictor, _ = portable_engine(spec, params.get("engine"))
             if predictor is None:
                 raise ParameterError(f"nn: {spec} is not a byte-level lab model; code it with -m lm")
             return predictor
-        return load_model(None if spec == SHIPPED else spec, threads=1)
+        return load_model(None if spec == SHIPPED else spec, threads=1, engine=params.get("engine"))
 
     def describe(self, predictor: Any) -> dict:
         meta = getattr(predictor, "meta", {})

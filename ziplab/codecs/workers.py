@@ -11,11 +11,12 @@ parent decides what happens then.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 #: seconds between the parent's looks at its workers (progress, signals)
 POLL_SECONDS = 0.1
@@ -74,28 +75,43 @@ def pool(workers: int) -> Pool:
 
 
 def run_jobs(workers: int, fn: Callable[[Any], Any], jobs: Sequence[Any],
-             progress: Callable[[int], None] | None = None) -> list[Any]:
-    """fn(job) for every job on the pool, results in order. `progress` hears the bytes the
-    workers code while they run (it may raise to interrupt: the workers are told to stop, and
-    this returns only once they have)."""
+             progress: Callable[[int], None] | None = None,
+             local: Callable[[Callable[[int], None]], Any] | None = None) -> tuple[Any, list[Any]]:
+    """fn(job) for every job on a pool of `workers` processes, while the calling process runs
+    `local(report)` (its own share of the work, reporting its bytes through `report`); returns
+    (what `local` returned, the jobs' results in order). `progress` hears the bytes coded here
+    and in the workers as they go; if it raises (an interrupt), the workers are told to stop and
+    this returns only once they have."""
     p = pool(workers)
     with p.done.get_lock():
         p.done.value = 0
     p.stop.clear()
-    futures = [p.executor.submit(fn, job) for job in jobs]
+    with _sigint_ignored():  # processes start here and inherit it: Ctrl-C mid-start-up is the parent's
+        futures = [p.executor.submit(fn, job) for job in jobs]
     reported = 0
+
+    def pull() -> None:
+        nonlocal reported
+        now = p.done.value
+        if progress is not None:
+            progress(now - reported)
+        reported = now
+
+    def report(n: int) -> None:
+        if progress is not None:
+            progress(n)
+        pull()
+
     try:
+        mine = local(report) if local is not None else None
         while True:
             _, pending = wait(futures, timeout=POLL_SECONDS, return_when=FIRST_EXCEPTION)
-            now = p.done.value
-            if progress is not None:
-                progress(now - reported)
-            reported = now
+            pull()
             failed = [f for f in futures if f.done() and not f.cancelled() and f.exception() is not None]
             if failed:
                 raise failed[0].exception()  # type: ignore[misc]
             if not pending:
-                return [f.result() for f in futures]
+                return mine, [f.result() for f in futures]
     except BaseException:
         p.stop.set()
         for f in futures:
@@ -104,6 +120,22 @@ def run_jobs(workers: int, fn: Callable[[Any], Any], jobs: Sequence[Any],
         raise
     finally:
         p.stop.clear()
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while worker processes are started: an ignored signal stays ignored across
+    exec, so a worker never turns a Ctrl-C into a traceback of its own, even before its
+    initializer runs. (Outside the main thread signals cannot be changed: nothing to do.)"""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @atexit.register

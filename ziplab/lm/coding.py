@@ -87,33 +87,35 @@ class FloatPredictor:
         return probs, state
 
 
-def portable_engine(spec: str) -> Any:
+def portable_engine(spec: str, engine: str | None = None) -> Any:
     """A portable predictor (and the checked directory, or None for a lab checkpoint) for `spec`,
-    or None where no portable engine runs the model."""
+    or None where no portable engine runs the model. `engine`: the portable engine to build (a
+    decoder asks for the one its header names; None or an unknown name: the newest)."""
     from ..models.portable import PortablePredictor
     from .hf import is_hf_spec, load_hf
 
     if not is_hf_spec(spec):
         from ..models.checkpoint import load_model
 
-        return load_model(None if spec == "shipped" else spec, threads=1), None
+        return load_model(None if spec == "shipped" else spec, threads=1, engine=engine), None
     hf = load_hf(spec)
     if not (hf.meta or {}).get("byte_vocab"):
         return None, hf
     from .export import lab_meta, lab_transformer
 
     model = lab_transformer(hf)
-    predictor = PortablePredictor(model, name=hf.name, threads=1)
+    predictor = PortablePredictor(model, name=hf.name, threads=1, engine=engine)
     predictor.meta = lab_meta(hf, model)
     return predictor, hf
 
 
-def coding_model(spec: str) -> CodingModel:
-    """The model `spec` names, with the engine it codes on (module docstring)."""
+def coding_model(spec: str, engine: str | None = None) -> CodingModel:
+    """The model `spec` names, with the engine it codes on (module docstring); `engine` as in
+    `portable_engine`."""
     from .hf import is_hf_spec
     from .model import HFLM
 
-    portable, hf = portable_engine(spec)
+    portable, hf = portable_engine(spec, engine)
     if portable is not None:
         model_sha = hf.model_sha256 if hf is not None else portable.weights_sha256
         tokens = hf.tokens if hf is not None else ByteTokens()

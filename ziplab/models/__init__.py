@@ -9,11 +9,12 @@ from typing import Any
 from .ladder import LADDER, SHIPPED_SIZE, Rung, rung
 
 
-def load_model(spec: str | Path | None = None, threads: int = 1) -> Any:
-    """Predictor for a size name (newest trained checkpoint), a checkpoint path, or None (shipped)."""
+def load_model(spec: str | Path | None = None, threads: int = 1, engine: str | None = None) -> Any:
+    """Predictor for a size name (newest trained checkpoint), a checkpoint path, or None (shipped);
+    `engine`: a portable engine by name (default: the newest)."""
     from .checkpoint import load_model as _load
 
-    return _load(spec, threads=threads)
+    return _load(spec, threads=threads, engine=engine)
 
 
 def train_model(config: Any, corpus: Any = None, on_step: Any = None) -> Any:

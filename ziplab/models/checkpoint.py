@@ -172,14 +172,32 @@ def resolve(spec: str | Path | None) -> Path:
     raise CheckpointError(f"no checkpoint at {path}")
 
 
-def load_model(spec: str | Path | None = None, threads: int = 1, limits: Any = None):
+def load_model(spec: str | Path | None = None, threads: int = 1, engine: str | None = None, limits: Any = None):
     """A ready, portable Predictor for a size name, a checkpoint path, or None (shipped default);
-    `limits` (ziplab.limits.Limits, default: the machine's) bound what loading it may allocate."""
-    from .portable import PortablePredictor
+    `engine` names the portable engine (default: the newest). The quantised model comes from the
+    cache when this checkpoint was quantised for this engine before (`portable.cache`). The
+    checkpoint is checked as input first, cached or not (`check_checkpoint`; `limits`,
+    default: the machine's, bound what loading it may allocate)."""
+    from .portable import PortablePredictor, cache, engines
 
     path = resolve(spec)
-    model, meta = load_checkpoint(path, limits)
-    pred = PortablePredictor(model, name=f"{meta.get('size', meta['family'])}@{path.stem}", threads=threads)
+    meta = read_meta(path)
+    check_checkpoint(path, meta, limits)
+    family = meta["family"]
+    pred = None
+    if family in ("lstm", "transformer"):
+        known, default = engines(family)
+        engine = engine if engine in known else default
+        digest = cache.file_sha256(path)
+        hit = cache.load(digest, engine)
+        if hit is not None:
+            pred = PortablePredictor.from_cache(*hit, name=f"{meta.get('size', family)}@{path.stem}", threads=threads)
+    if pred is None:
+        model, meta = load_checkpoint(path, limits)
+        pred = PortablePredictor(model, name=f"{meta.get('size', meta['family'])}@{path.stem}", threads=threads,
+                                 engine=engine)
+        if family in ("lstm", "transformer"):
+            cache.store(digest, pred.engine_name, pred.engine.arrays(), pred.cache_info(family))
     pred.meta = meta
     pred.path = path
     return pred

@@ -121,6 +121,7 @@ def encode_lanes(predictor: Predictor, chunk: np.ndarray, lanes: int, stats: Cod
         return b""
     lay = LaneLayout.of(n, lanes, min_lane)
     L, T = lay.L, lay.T
+    expect_work(predictor, n)
     grid = np.zeros(L * T, dtype=chunk.dtype)  # one symbol of memory per coded symbol (plus one transient copy)
     grid[:n] = chunk
     grid = np.ascontiguousarray(grid.reshape(L, T).T)  # [T, L]: row t = byte t of every lane
@@ -144,6 +145,14 @@ def encode_lanes(predictor: Predictor, chunk: np.ndarray, lanes: int, stats: Cod
     return encoder.get_compressed().astype("<u4").tobytes()
 
 
+def expect_work(predictor: Predictor, n: int) -> None:
+    """Tell a predictor that can use it how many bytes are coming (it may pick faster kernels
+    that cost a start-up); speed only, never the probabilities."""
+    expect = getattr(predictor, "expect", None)
+    if expect is not None:
+        expect(n)
+
+
 def decode_lanes(predictor: Predictor, payload: bytes, n: int, lanes: int,
                  progress: Callable[[int], None] | None = None, min_lane: int = MIN_LANE_BYTES, start: int = BOS,
                  dtype: type = np.uint8) -> np.ndarray:
@@ -156,6 +165,7 @@ def decode_lanes(predictor: Predictor, payload: bytes, n: int, lanes: int,
         raise CorruptDataError("neural payload is not a whole number of 32-bit words")
     lay = LaneLayout.of(n, lanes, min_lane)
     L, T = lay.L, lay.T
+    expect_work(predictor, n)
     grid = np.zeros((T, L), dtype=dtype)
     family = _family()
     guard = ExhaustionGuard("neural")
@@ -268,6 +278,9 @@ class PredictiveCodec(Codec):
     # ---- the coding interface -----------------------------------------------------------------
     def open_encoder(self, level: int | None = None, options: CodingOptions = CodingOptions(),
                      progress: Progress | None = None, stats: CodingStats | None = None) -> Encoder:
+        """`workers` given: that many substreams (at least `min_substreams`) and processes. Not
+        given: the default substreams, coded by one process per substream, at most one per CPU
+        (as decoding does) — the bytes do not depend on the machine."""
         lanes = self.default_lanes if options.lanes is None else int(options.lanes)
         workers = 1 if options.workers is None else int(options.workers)
         if not 1 <= lanes <= MAX_LANES:
@@ -283,16 +296,22 @@ class PredictiveCodec(Codec):
         if self.fingerprinted:
             params["fingerprint"] = fingerprint(predictor, self.lanes_per_stream(params))
         per, streams = self.lanes_per_stream(params), self.streams(params)
-        procs = max(1, min(workers, streams))
+        procs = _processes(options.workers, streams, options.resolved_limits().cpus)
 
         def encode(data: np.ndarray) -> bytes:
             chunks = _split(data, streams)
             if procs > 1 and len(data) >= PARALLEL_MIN_BYTES:  # pragma: no mutate block (process plumbing)
-                done = run_jobs(procs, _encode_job, [(self.name, params, c.tobytes()) for c in chunks], progress)
-                if stats is not None:
-                    for _, part in done:
+                mine, others = _share(streams, procs)
+                jobs = [(self.name, params, chunks[i].tobytes()) for i in others]
+                ours, done = run_jobs(procs - 1, _encode_job, jobs, progress,
+                                      lambda report: [encode_lanes(predictor, chunks[i], per, stats, report)
+                                                      for i in mine])
+                parts = dict(zip(mine, ours))
+                for i, (payload, part) in zip(others, done):
+                    parts[i] = payload
+                    if stats is not None:
                         stats.add(part)
-                return pack_substreams([payload for payload, _ in done])
+                return pack_substreams([parts[i] for i in range(streams)])
             return pack_substreams([encode_lanes(predictor, c, per, stats, progress) for c in chunks])
 
         return Encoder(params, encode, stats=stats)  # encode() reports progress itself
@@ -300,18 +319,23 @@ class PredictiveCodec(Codec):
     def open_decoder(self, params: dict, options: CodingOptions = CodingOptions(),
                      progress: Progress | None = None) -> Decoder:
         """Worker processes: by default one per substream, at most one per CPU — never a count
-        read from the file."""
+        read from the file. This process codes its share too (`_share`)."""
         options.refuse(self.name, ("model", "workers"), " when decoding")
         predictor = self.decoding_predictor(params, options)
         per, streams = self.lanes_per_stream(params), self.streams(params)
-        procs = max(1, min(int(options.workers or options.resolved_limits().cpus), streams))
+        procs = _processes(options.workers, streams, options.resolved_limits().cpus)
 
         def decode(payload: bytes, size: int) -> np.ndarray:
             parts = unpack_substreams(payload, streams)
             sizes = substream_sizes(size, streams)
             if procs > 1 and size >= PARALLEL_MIN_BYTES:  # pragma: no mutate block (process plumbing)
-                jobs = [(self.name, params, options.model, p, s) for p, s in zip(parts, sizes)]
-                outs = run_jobs(procs, _decode_job, jobs, progress)
+                mine, others = _share(streams, procs)
+                jobs = [(self.name, params, options.model, parts[i], sizes[i]) for i in others]
+                ours, theirs = run_jobs(procs - 1, _decode_job, jobs, progress,
+                                        lambda report: [decode_lanes(predictor, parts[i], sizes[i], per, report)
+                                                        for i in mine])
+                got = {**dict(zip(mine, ours)), **dict(zip(others, theirs))}
+                outs = [got[i] for i in range(streams)]
             else:
                 outs = [decode_lanes(predictor, p, s, per, progress) for p, s in zip(parts, sizes)]
             return np.concatenate(outs)  # one part per substream, and there is at least one
@@ -346,6 +370,18 @@ class PredictiveCodec(Codec):
             raise ModelMismatchError(
                 f"{self.name}: the model's output on the probe input differs from the encoder's "
                 "(different model, weights, library version or numerics); decoding would give garbage")
+
+
+def _processes(workers: int | None, streams: int, cpus: int) -> int:
+    """Processes that code a block: as asked, else one per CPU; never more than the substreams."""
+    return max(1, min(int(workers or cpus), streams))
+
+
+def _share(streams: int, procs: int) -> tuple[list[int], list[int]]:
+    """(substreams this process codes, substreams for the procs - 1 workers): every procs-th is
+    ours, so the calling process works instead of waiting and one fewer process starts."""
+    mine = list(range(0, streams, procs))
+    return mine, [i for i in range(streams) if i % procs]
 
 
 def _split(data: np.ndarray, workers: int) -> list[np.ndarray]:

@@ -9,10 +9,10 @@ result by (row scale * column scale) in float64.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ...errors import ZiplabError
 from .arith import input_limit, quantize_columns
+from .selftest import BANK_ROWS, exact_in_batches
 
 
 class InexactArithmeticError(ZiplabError):
@@ -20,34 +20,69 @@ class InexactArithmeticError(ZiplabError):
 
 
 class ExactLinear:
+    """Engine v1's product: int8 weights times integer rows up to `limit`, exact in fp32."""
+
+    in_dtype = np.float32
+    out_dtype = np.float32
+
     def __init__(self, w: np.ndarray) -> None:
         """w: float weights [K, N] (input dim first)."""
-        q, self.scale = quantize_columns(w)
-        self.q = q
+        q, scale = quantize_columns(w)
+        self._setup(q, scale)
+
+    @classmethod
+    def from_quantised(cls, q: np.ndarray, scale: np.ndarray) -> "ExactLinear":
+        """From `arrays()` as stored (the quantised-model cache)."""
+        self = cls.__new__(cls)
+        self._setup(np.ascontiguousarray(q, dtype=np.float32), np.ascontiguousarray(scale, dtype=np.float64))
+        return self
+
+    def _setup(self, q: np.ndarray, scale: np.ndarray) -> None:
+        import torch
+
+        pin_exact_matmul()
+        self.q, self.scale = q, scale
         self.limit = input_limit(q)
         self.weight = torch.from_numpy(q)
         self.k, self.n = q.shape
+        self._bank: tuple | None = None
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
         return {f"{prefix}.q": self.q, f"{prefix}.scale": self.scale,
                 f"{prefix}.limit": np.array([self.limit], dtype=np.int64)}
 
-    def mm(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        return torch.mm(x, self.weight, out=out)
+    def mm(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        import torch
 
-    def self_test(self, seed: int = 0) -> None:
-        """Products at the exactness bound (the worst column, both signs) and random rows must
-        equal the int64 result bit for bit; refuse to code on a machine where they do not
-        (e.g. a BLAS told to compute fp32 in bf16 or TF32)."""
+        torch.mm(torch.from_numpy(x), self.weight, out=torch.from_numpy(out))
+        return out
+
+    def test_rows(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """The exactness bound (the worst column's signs at the limit, both signs), then random rows."""
         q64 = self.q.astype(np.int64)
         worst = int(np.abs(q64).sum(axis=0).argmax())
         rows = [np.sign(q64[:, worst]) * self.limit, -np.sign(q64[:, worst]) * self.limit]
-        rng = np.random.default_rng(seed)
-        rows += list(rng.integers(-self.limit, self.limit + 1, size=(6, self.k)))
-        x = np.stack(rows).astype(np.int64)
-        want = x @ q64
-        got = torch.mm(torch.from_numpy(x.astype(np.float32)), self.weight).numpy()
-        if not np.array_equal(got.astype(np.int64), want) or np.abs(want).max() >= 1 << 24:
+        rows += list(rng.integers(-self.limit, self.limit + 1, size=(max(count, 2) - 2, self.k)))
+        return np.stack(rows).astype(np.int64)
+
+    def exact_at(self, lanes: int, seed: int = 0) -> bool:
+        """Products at the coding shape [lanes, K] equal the exact result (bank: the bound rows
+        and random ones, `selftest`), and stay below 2^24."""
+        if self._bank is None or self._bank[0] != (seed, self.limit):
+            x = self.test_rows(np.random.default_rng(seed), BANK_ROWS)
+            self._bank = ((seed, self.limit), x, x.astype(np.float64) @ self.q.astype(np.float64))
+        _, x, want = self._bank
+        if np.abs(want).max() >= 1 << 24:
+            return False
+        import torch
+
+        return exact_in_batches(x, want, lanes, lambda rows: torch.mm(
+            torch.from_numpy(rows.astype(np.float32)), self.weight).numpy())
+
+    def self_test(self, lanes: int = 8) -> None:
+        """Refuse to code on a machine whose products are not exact at this shape (e.g. a BLAS
+        told to compute fp32 in bf16 or TF32)."""
+        if not self.exact_at(lanes):
             raise InexactArithmeticError(
                 "fp32 matrix products on this machine are not exact for small integers (is a reduced-"
                 "precision math mode such as ONEDNN_DEFAULT_FPMATH_MODE set?); portable coding needs them")
@@ -55,5 +90,7 @@ class ExactLinear:
 
 def pin_exact_matmul() -> None:
     """fp32 GEMMs must not silently run in TF32/bf16."""
+    import torch
+
     if torch.get_float32_matmul_precision() != "highest":
         torch.set_float32_matmul_precision("highest")

@@ -1,8 +1,8 @@
 """Portable LSTM step: exact int8 GEMMs, float64 cell arithmetic from basic operations.
 
 Per step and layer: the layer's input row ([h below, own h] — layer 0 only its own h, since its
-byte input is a 257-row table) is quantised with one scale per lane, multiplied exactly, and
-rescaled; gates, cell and hidden state are then float64, sigmoid and tanh interpolated in
+byte input is a 257-row table) is quantised with one scale per lane (v1: to the layer's fp32
+exactness bound; v2: to int8), multiplied exactly, and rescaled; gates, cell and hidden state are then float64, sigmoid and tanh interpolated in
 `arith`'s deterministic table. The output layer is one more exact GEMM and a deterministic softmax.
 """
 
@@ -12,13 +12,15 @@ from dataclasses import dataclass
 
 import numba as nb
 import numpy as np
-import torch
 
 from ..predictor import FLOOR, VOCAB_OUT
 from .arith import SIGMOID_TABLE, det_matmul, dequant_rows, lut_sigmoid, lut_tanh, quantize_rows, softmax_probs
 from .exactmm import ExactLinear
+from .int8mm import Int8Linear
 
-ENGINE = "lstm-int8-v1"
+#: engine name -> its product (a header's engine says which one coded the file)
+ENGINES = {"lstm-int8-v1": ExactLinear, "lstm-int8x8-v2": Int8Linear}
+ENGINE = "lstm-int8x8-v2"
 
 
 @nb.njit(cache=True, nogil=True)
@@ -44,26 +46,22 @@ class LSTMState:
     h: list[np.ndarray]  # float64 [L, H] per layer
     c: list[np.ndarray]
     cat: list[np.ndarray]  # float64 GEMM input rows per layer
-    xq: list[np.ndarray]  # float32 quantised inputs (shared memory with xq_t)
-    xq_t: list[torch.Tensor]
-    acc: list[np.ndarray]
-    acc_t: list[torch.Tensor]
+    xq: list[np.ndarray]  # quantised inputs (v1 float32, v2 int8)
+    acc: list[np.ndarray]  # products (v1 float32, v2 int32)
     rs: np.ndarray  # float64 [L] row scales
     zero_rows: np.ndarray  # int64 [L]
     out_q: np.ndarray
-    out_q_t: torch.Tensor
     out_acc: np.ndarray
-    out_acc_t: torch.Tensor
     logits: np.ndarray
     probs: np.ndarray
 
 
 class PortableLSTM:
-    """Quantised copy of an `LSTM` module; weights are read once, torch only multiplies."""
+    """Quantised copy of an `LSTM` module; weights are read once, a product kernel multiplies."""
 
-    engine = ENGINE
-
-    def __init__(self, model) -> None:
+    def __init__(self, model, engine: str = ENGINE) -> None:
+        self.engine = engine
+        linear = ENGINES[engine]
         cfg = model.cfg
         self.H, self.n_layer = cfg.n_hidden, cfg.n_layer
         r = model.rnn
@@ -77,11 +75,26 @@ class PortableLSTM:
         for i in range(self.n_layer):
             w_hh = f64(getattr(r, f"weight_hh_l{i}"))
             stacked = w_hh if i == 0 else np.concatenate([f64(getattr(r, f"weight_ih_l{i}")), w_hh], axis=1)
-            self.layers.append(ExactLinear(stacked.T))
+            self.layers.append(linear(stacked.T))
             self.bias.append(bias[i][None, :].copy())
         w_out = f64(model.wte.weight)[:VOCAB_OUT] if model.head is None else f64(model.head.weight)
-        self.out = ExactLinear(w_out.T)
+        self.out = linear(w_out.T)
         self.b_out = f64(model.head_bias)
+
+    @classmethod
+    def from_arrays(cls, named: dict[str, np.ndarray], dims: dict, engine: str) -> "PortableLSTM":
+        """The engine back from `arrays()` and `dims()` (the quantised-model cache): no torch."""
+        linear = ENGINES[engine]
+        self = cls.__new__(cls)
+        self.engine, self.H, self.n_layer = engine, int(dims["H"]), int(dims["n_layer"])
+        self.x0, self.b_out = named["x0"], named["b_out"]
+        self.layers = [linear.from_quantised(named[f"l{i}.q"], named[f"l{i}.scale"]) for i in range(self.n_layer)]
+        self.bias = [named[f"l{i}.bias"] for i in range(self.n_layer)]
+        self.out = linear.from_quantised(named["out.q"], named["out.scale"])
+        return self
+
+    def dims(self) -> dict:
+        return {"H": self.H, "n_layer": self.n_layer}
 
     def arrays(self) -> dict[str, np.ndarray]:
         named = {"x0": self.x0, "b_out": self.b_out, **self.out.arrays("out")}
@@ -90,21 +103,20 @@ class PortableLSTM:
             named[f"l{i}.bias"] = b
         return named
 
-    def linears(self) -> list[ExactLinear]:
+    def linears(self) -> list:
         return [*self.layers, self.out]
 
     def start(self, lanes: int) -> LSTMState:
         L, H = lanes, self.H
         cat = [np.zeros((L, H if i == 0 else 2 * H)) for i in range(self.n_layer)]  # [0] unused
-        xq = [np.zeros(c.shape, dtype=np.float32) for c in cat]
-        acc = [np.zeros((L, 4 * H), dtype=np.float32) for _ in range(self.n_layer)]
-        out_q = np.zeros((L, H), dtype=np.float32)
-        out_acc = np.zeros((L, VOCAB_OUT), dtype=np.float32)
+        xq = [np.zeros(c.shape, dtype=lin.in_dtype) for c, lin in zip(cat, self.layers)]
+        acc = [np.zeros((L, 4 * H), dtype=lin.out_dtype) for lin in self.layers]
+        out_q = np.zeros((L, H), dtype=self.out.in_dtype)
+        out_acc = np.zeros((L, VOCAB_OUT), dtype=self.out.out_dtype)
         return LSTMState(
             lanes=L, h=[np.zeros((L, H)) for _ in range(self.n_layer)], c=[np.zeros((L, H)) for _ in range(self.n_layer)],
-            cat=cat, xq=xq, xq_t=[torch.from_numpy(a) for a in xq], acc=acc, acc_t=[torch.from_numpy(a) for a in acc],
-            rs=np.zeros(L), zero_rows=np.zeros(L, dtype=np.int64), out_q=out_q, out_q_t=torch.from_numpy(out_q),
-            out_acc=out_acc, out_acc_t=torch.from_numpy(out_acc), logits=np.zeros((L, VOCAB_OUT)),
+            cat=cat, xq=xq, acc=acc, rs=np.zeros(L), zero_rows=np.zeros(L, dtype=np.int64), out_q=out_q,
+            out_acc=out_acc, logits=np.zeros((L, VOCAB_OUT)),
             probs=np.zeros((L, VOCAB_OUT), dtype=np.float32))
 
     def step(self, st: LSTMState, prev: np.ndarray) -> np.ndarray:
@@ -115,11 +127,11 @@ class PortableLSTM:
                 cat[:, :H] = st.h[i - 1]
                 cat[:, H:] = st.h[i]
             quantize_rows(cat, layer.limit, st.xq[i], 0, st.rs)
-            layer.mm(st.xq_t[i], st.acc_t[i])
+            layer.mm(st.xq[i], st.acc[i])
             base, rows = (self.x0, prev) if i == 0 else (self.bias[i], st.zero_rows)
             _cell(st.acc[i], st.rs, layer.scale, base, rows, st.c[i], st.h[i], SIGMOID_TABLE)
         quantize_rows(st.h[-1], self.out.limit, st.out_q, 0, st.rs)
-        self.out.mm(st.out_q_t, st.out_acc_t)
+        self.out.mm(st.out_q, st.out_acc)
         dequant_rows(st.out_acc, st.rs, self.out.scale, self.b_out, st.logits, False)
         softmax_probs(st.logits, st.probs, FLOOR)
         return st.probs

@@ -16,18 +16,23 @@ from decimal import Decimal, localcontext
 
 import numba as nb
 import numpy as np
-import torch
 
 from ..predictor import FLOOR, VOCAB_OUT
 from .arith import (EXACT, TWO_PI, dequant_rows, det_erf, det_exp, det_sincos, quantize_rows, quantize_vector,
                     softmax_probs)
-from .exactmm import ExactLinear
+from .exactmm import ExactLinear, InexactArithmeticError
+from .int8mm import Int8Linear
+from .selftest import batches
 
-ENGINE = "transformer-int8-v1"
+#: engine name -> the product of its weight matrices (attention is the same exact fp32 in both)
+ENGINES = {"transformer-int8-v1": ExactLinear, "transformer-int8x8-v2": Int8Linear}
+ENGINE = "transformer-int8x8-v2"
 LN_EPS = 1e-5  # nn.LayerNorm's default
 VALUE_LIMIT = 2047
 GELU_RANGE = 8
 GELU_RES = 1024
+#: lanes of test inputs in the attention self-test's bank
+BANK_LANES = 4
 
 
 @nb.njit(cache=True)
@@ -158,6 +163,18 @@ def _attend_out(yacc, ws, out):
                     out[r, base + i] = yacc[r, a, b, i] * s
 
 
+def attention_scores(qq: np.ndarray, kq: np.ndarray, filled: int) -> np.ndarray:
+    """Integer q [L, kv, g, hd] times the first `filled` integer keys [L, kv, T, hd]: exact in fp32
+    (|q|, |k| <= qk_limit, so hd * qk_limit^2 < 2^24) on any BLAS: [L, kv, g, filled]."""
+    return np.matmul(qq, kq[:, :, :filled].transpose(0, 1, 3, 2))
+
+
+def attention_values(wq: np.ndarray, vq: np.ndarray, filled: int) -> np.ndarray:
+    """Integer weights [L, kv, g, filled] (a row sums to <= weight_sum + filled/2) times integer
+    values [L, kv, T, hd] (|v| <= VALUE_LIMIT): exact in fp32, [L, kv, g, hd]."""
+    return np.matmul(wq, vq[:, :, :filled])
+
+
 def _inv_freq(head_dim: int, base: float) -> np.ndarray:
     """RoPE frequencies base^(-2i/hd), from 40-digit decimal arithmetic (libm pow differs by platform)."""
     with localcontext() as ctx:
@@ -171,7 +188,7 @@ class TransformerState:
     lanes: int
     pos: int
     x: np.ndarray  # float64 residual [L, d]
-    buf: dict  # scratch arrays and their torch views
+    buf: dict  # scratch arrays
     kq: list  # per layer float32 [L, kv, T, hd] integer keys
     ks: list  # float64 [L, kv, T] key steps
     vq: list
@@ -179,11 +196,10 @@ class TransformerState:
 
 
 class PortableTransformer:
-    engine = ENGINE
-
-    def __init__(self, model) -> None:
+    def __init__(self, model, engine: str = ENGINE) -> None:
+        self.engine = engine
+        linear = ENGINES[engine]
         c = model.cfg
-        self.cfg = c
         self.d, self.H, self.kv, self.hd, self.T = c.n_embd, c.n_head, c.n_kv_head, c.head_dim, c.context
         f64 = lambda t: t.detach().double().cpu().numpy()  # noqa: E731
         self.emb = f64(model.wte.weight)
@@ -191,15 +207,37 @@ class PortableTransformer:
         for b in model.blocks:
             g1, g2 = f64(b.ln1.weight)[:, None], f64(b.ln2.weight)[:, None]  # LayerNorm gains fold into the next matrix
             self.layers.append({
-                "qkv": ExactLinear(g1 * f64(b.qkv.weight).T), "proj": ExactLinear(f64(b.proj.weight).T),
-                "fc": ExactLinear(g2 * f64(b.fc.weight).T), "out": ExactLinear(f64(b.out.weight).T),
+                "qkv": linear(g1 * f64(b.qkv.weight).T), "proj": linear(f64(b.proj.weight).T),
+                "fc": linear(g2 * f64(b.fc.weight).T), "out": linear(f64(b.out.weight).T),
             })
-        self.head = ExactLinear(f64(model.ln_f.weight)[:, None] * self.emb[:VOCAB_OUT].T)
+        self.head = linear(f64(model.ln_f.weight)[:, None] * self.emb[:VOCAB_OUT].T)
         self.inv_freq = _inv_freq(self.hd, c.rope_base)
+        self._limits()
+
+    @classmethod
+    def from_arrays(cls, named: dict[str, np.ndarray], dims: dict, engine: str) -> "PortableTransformer":
+        """The engine back from `arrays()` and `dims()` (the quantised-model cache): no torch."""
+        linear = ENGINES[engine]
+        self = cls.__new__(cls)
+        self.engine = engine
+        self.d, self.H, self.kv, self.hd, self.T = (int(dims[k]) for k in ("d", "H", "kv", "hd", "T"))
+        self.emb, self.inv_freq = named["emb"], named["inv_freq"]
+        n_layer = int(dims["n_layer"])
+        self.layers = [{k: linear.from_quantised(named[f"b{i}.{k}.q"], named[f"b{i}.{k}.scale"])
+                        for k in ("qkv", "proj", "fc", "out")} for i in range(n_layer)]
+        self.head = linear.from_quantised(named["head.q"], named["head.scale"])
+        self._limits()
+        return self
+
+    def dims(self) -> dict:
+        return {"d": self.d, "H": self.H, "kv": self.kv, "hd": self.hd, "T": self.T, "n_layer": len(self.layers)}
+
+    def _limits(self) -> None:
         self.qscale = 1.0 / math.sqrt(self.hd)
         self.qk_limit = int(math.isqrt((EXACT - 1) // self.hd))
         self.weight_sum = (EXACT - 1) // VALUE_LIMIT - self.T // 2 - 1
         self.zero_bias = np.zeros(max(lin.n for lin in self.linears()))  # these matrices have no bias
+        self._bank: tuple | None = None
 
     def arrays(self) -> dict[str, np.ndarray]:
         named = {"emb": self.emb, "inv_freq": self.inv_freq, **self.head.arrays("head"),
@@ -209,7 +247,52 @@ class PortableTransformer:
                 named.update(lin.arrays(f"b{i}.{k}"))
         return named
 
-    def linears(self) -> list[ExactLinear]:
+    def _attention_bank(self, seed: int) -> list:
+        """Per window length: BANK_LANES lanes of test inputs (lane 0: q and k at +qk_limit, the
+        largest score, and weights summing to the bound on values at +VALUE_LIMIT; the last lane
+        the same with negative signs; random lanes between) and their float64 products."""
+        kv, g, hd, T = self.kv, self.H // self.kv, self.hd, self.T
+        rng = np.random.default_rng(seed)
+        lim, n = self.qk_limit, BANK_LANES
+        qq = rng.integers(-lim, lim + 1, (n, kv, g, hd)).astype(np.float32)
+        kq = rng.integers(-lim, lim + 1, (n, kv, T, hd)).astype(np.float32)
+        vq = rng.integers(-VALUE_LIMIT, VALUE_LIMIT + 1, (n, kv, T, hd)).astype(np.float32)
+        qq[0], kq[0], vq[0] = lim, lim, VALUE_LIMIT
+        qq[-1], kq[-1], vq[-1] = lim, -lim, -VALUE_LIMIT
+        bank = []
+        for filled in sorted({1, 2, T // 2, T - 1, T} - {0}):
+            top = (self.weight_sum + filled // 2) // filled
+            wq = rng.integers(0, top + 1, (n, kv, g, filled)).astype(np.float32)
+            wq[0], wq[-1] = top, top
+            scores = np.matmul(qq.astype(np.float64), kq[:, :, :filled].astype(np.float64).transpose(0, 1, 3, 2))
+            values = np.matmul(wq.astype(np.float64), vq[:, :, :filled].astype(np.float64))
+            bank.append((filled, wq, scores, values))
+        return [qq, kq, vq, bank]
+
+    def attention_exact_at(self, lanes: int, seed: int = 0) -> bool:
+        """Both attention products at the coding shape (lanes x heads, windows of several
+        lengths) equal the float64 result on the bank's inputs, and stay below 2^24."""
+        if self._bank is None or self._bank[0] != seed:
+            self._bank = (seed, self._attention_bank(seed))
+        qq, kq, vq, bank = self._bank[1]
+        for idx in batches(BANK_LANES, lanes):
+            q, k, v = np.ascontiguousarray(qq[idx]), np.ascontiguousarray(kq[idx]), np.ascontiguousarray(vq[idx])
+            for filled, wq, scores, values in bank:
+                if np.abs(scores).max() >= EXACT or np.abs(values).max() >= EXACT:
+                    return False
+                if not np.array_equal(attention_scores(q, k, filled), scores[idx]):
+                    return False
+                if not np.array_equal(attention_values(np.ascontiguousarray(wq[idx]), v, filled), values[idx]):
+                    return False
+        return True
+
+    def self_test(self, lanes: int) -> None:
+        if not self.attention_exact_at(lanes):
+            raise InexactArithmeticError(
+                "fp32 attention products on this machine are not exact for small integers (is a reduced-"
+                "precision math mode set in the BLAS?); portable coding needs them")
+
+    def linears(self) -> list:
         return [lin for layer in self.layers for lin in layer.values()] + [self.head]
 
     def start(self, lanes: int) -> TransformerState:
@@ -217,16 +300,17 @@ class PortableTransformer:
         g = H // kv
         f32 = lambda *s: np.zeros(s, dtype=np.float32)  # noqa: E731
         l0 = self.layers[0]
+        xin = lambda *s: np.zeros(s, dtype=self.head.in_dtype)  # noqa: E731 - dense products' inputs
+        acc = lambda *s: np.zeros(s, dtype=self.head.out_dtype)  # noqa: E731 - and their outputs
         buf = {
-            "n": np.zeros((L, d)), "rs": np.zeros(L), "xq_d": f32(L, d), "acc_qkv": f32(L, l0["qkv"].n),
-            "qkv": np.zeros((L, l0["qkv"].n)), "acc_d": f32(L, d), "acc_fc": f32(L, l0["fc"].n),
-            "hid": np.zeros((L, l0["fc"].n)), "xq_fc": f32(L, l0["fc"].n), "y": np.zeros((L, d)),
+            "n": np.zeros((L, d)), "rs": np.zeros(L), "xq_d": xin(L, d), "acc_qkv": acc(L, l0["qkv"].n),
+            "qkv": np.zeros((L, l0["qkv"].n)), "acc_d": acc(L, d), "acc_fc": acc(L, l0["fc"].n),
+            "hid": np.zeros((L, l0["fc"].n)), "xq_fc": xin(L, l0["fc"].n), "y": np.zeros((L, d)),
             "qq": f32(L, kv, g, hd), "qs": np.zeros((L, kv, g)), "ws": np.zeros((L, kv, g)),
-            "acc_out": f32(L, VOCAB_OUT), "logits": np.zeros((L, VOCAB_OUT)),
+            "acc_out": acc(L, VOCAB_OUT), "logits": np.zeros((L, VOCAB_OUT)),
             "probs": np.zeros((L, VOCAB_OUT), dtype=np.float32),
             "cos": np.zeros(hd // 2), "sin": np.zeros(hd // 2),
         }
-        buf["t"] = {k: torch.from_numpy(v) for k, v in buf.items() if isinstance(v, np.ndarray) and v.dtype == np.float32}
         n = len(self.layers)
         return TransformerState(
             lanes=L, pos=0, x=np.zeros((L, d)), buf=buf,
@@ -234,7 +318,7 @@ class PortableTransformer:
             vq=[f32(L, kv, T, hd) for _ in range(n)], vs=[np.zeros((L, kv, T)) for _ in range(n)])
 
     def step(self, st: TransformerState, prev: np.ndarray) -> np.ndarray:
-        b, bt = st.buf, st.buf["t"]
+        b = st.buf
         H, kv, hd, T = self.H, self.kv, self.hd, self.T
         slot, filled = st.pos % T, min(st.pos + 1, T)
         _angles(float(st.pos), self.inv_freq, b["cos"], b["sin"])
@@ -244,30 +328,29 @@ class PortableTransformer:
             qkv, proj, fc, out = layer["qkv"], layer["proj"], layer["fc"], layer["out"]
             _layernorm(x, b["n"])
             quantize_rows(b["n"], qkv.limit, b["xq_d"], 0, b["rs"])
-            qkv.mm(bt["xq_d"], bt["acc_qkv"])
+            qkv.mm(b["xq_d"], b["acc_qkv"])
             dequant_rows(b["acc_qkv"], b["rs"], qkv.scale, self.zero_bias, b["qkv"], False)
             _attend_prep(b["qkv"], b["cos"], b["sin"], H, kv, hd, self.qscale, self.qk_limit,
                          b["qq"], b["qs"], st.kq[i], st.ks[i], st.vq[i], st.vs[i], slot)
-            kq = torch.from_numpy(st.kq[i])[:, :, :filled]
-            scores = torch.matmul(bt["qq"], kq.transpose(-1, -2)).numpy()  # [L, kv, g, filled], exact
+            scores = attention_scores(b["qq"], st.kq[i], filled)
             wq = np.empty(scores.shape, dtype=np.float32)
             _attend_weights(scores, b["qs"], st.ks[i], st.vs[i], float(self.weight_sum), wq, b["ws"])
-            yacc = torch.matmul(torch.from_numpy(wq), torch.from_numpy(st.vq[i])[:, :, :filled]).numpy()
+            yacc = attention_values(wq, st.vq[i], filled)
             _attend_out(yacc, b["ws"], b["y"])
             quantize_rows(b["y"], proj.limit, b["xq_d"], 0, b["rs"])
-            proj.mm(bt["xq_d"], bt["acc_d"])
+            proj.mm(b["xq_d"], b["acc_d"])
             dequant_rows(b["acc_d"], b["rs"], proj.scale, self.zero_bias, x, True)
             _layernorm(x, b["n"])
             quantize_rows(b["n"], fc.limit, b["xq_d"], 0, b["rs"])
-            fc.mm(bt["xq_d"], bt["acc_fc"])
+            fc.mm(b["xq_d"], b["acc_fc"])
             dequant_rows(b["acc_fc"], b["rs"], fc.scale, self.zero_bias, b["hid"], False)
             _gelu_rows(b["hid"], PHI_TABLE)
             quantize_rows(b["hid"], out.limit, b["xq_fc"], 0, b["rs"])
-            out.mm(bt["xq_fc"], bt["acc_d"])
+            out.mm(b["xq_fc"], b["acc_d"])
             dequant_rows(b["acc_d"], b["rs"], out.scale, self.zero_bias, x, True)
         _layernorm(x, b["n"])
         quantize_rows(b["n"], self.head.limit, b["xq_d"], 0, b["rs"])
-        self.head.mm(bt["xq_d"], bt["acc_out"])
+        self.head.mm(b["xq_d"], b["acc_out"])
         dequant_rows(b["acc_out"], b["rs"], self.head.scale, self.zero_bias, b["logits"], False)
         softmax_probs(b["logits"], b["probs"], FLOOR)
         st.pos += 1

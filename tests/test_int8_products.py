@@ -1,0 +1,206 @@
+"""Engine v2's products: int8 x int8 -> int32, exact on every kernel that is allowed to run.
+
+- The fp32 fallback cuts K so each chunk's partial sums stay below 2^24, and gives the exact
+  integers even where one chunk would not.
+- A kernel that is not exact at the coding shape (a saturating vpmaddubsw int8 GEMM, emulated
+  here) is never chosen; if none is exact, coding is refused.
+- Every product path is checked again when coding starts: a host that makes products inexact
+  after the model was loaded is caught with a one-line error before a byte is coded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ziplab.models.portable.arith import EXACT
+from ziplab.models.portable.exactmm import InexactArithmeticError
+from ziplab.models.portable.int8mm import ACT_MAX, Fp32Chunks, Int8Linear, IntMM, KernelChoice, NumpyChunks, k_chunks
+
+T1 = Path(__file__).resolve().parent / "data" / "golden" / "t1-golden.safetensors"
+
+
+def _exact(x: np.ndarray, lin: Int8Linear) -> np.ndarray:
+    return x.astype(np.int64) @ lin.q.astype(np.int64)
+
+
+def _run(lin: Int8Linear, kernel, x: np.ndarray) -> np.ndarray:
+    lin.use(kernel)
+    return lin.mm(x.astype(np.int8), np.empty((len(x), lin.n), dtype=np.int32))
+
+
+def test_chunks_keep_every_partial_sum_below_2_24_and_cover_k():
+    q = np.full((3000, 4), 127, dtype=np.int8)  # one chunk would reach 127 * 127 * 3000 > 2^24
+    chunks = k_chunks(q)
+    assert chunks[0][0] == 0 and chunks[-1][1] == 3000 and len(chunks) == 3
+    assert all(a == b0 for (_, a), (b0, _) in zip(chunks, chunks[1:]))  # contiguous
+    assert all(ACT_MAX * np.abs(q[a:b].astype(np.int64)).sum(axis=0).max() < EXACT for a, b in chunks)
+    assert all(ACT_MAX * np.abs(q[a:b + 1].astype(np.int64)).sum(axis=0).max() >= EXACT for a, b in chunks[:-1])
+    assert k_chunks(np.ones((5, 2), dtype=np.int8)) == [(0, 5)]
+
+
+@pytest.mark.parametrize("kernel", [Fp32Chunks, NumpyChunks, IntMM])
+def test_kernels_give_the_exact_integers_past_one_chunk(kernel):
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(2500, 24))
+    w[:, 3] = 1.0  # a column of 127s: the fp32 path needs three chunks for it
+    lin = Int8Linear(w)
+    x = np.concatenate([np.full((2, 2500), ACT_MAX), -np.full((1, 2500), ACT_MAX),
+                        rng.integers(-ACT_MAX, ACT_MAX + 1, (13, 2500))])
+    got = _run(lin, kernel(), x)
+    assert np.abs(_exact(x, lin)).max() > EXACT  # the sums really pass fp32's exact range
+    assert np.array_equal(got.astype(np.int64), _exact(x, lin))
+    assert lin.exact_at(16) and lin.exact_at(3)
+
+
+def _saturating_int_mm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """What oneDNN's int8 GEMM computes without VNNI: (a + 128) as u8 times b, pairs of products
+    summed in int16 with saturation, then the 128 * column-sum compensation subtracted."""
+    u = a.to(torch.int64) + 128
+    w = b.to(torch.int64)
+    K = u.shape[1] + (u.shape[1] & 1)
+    u = torch.nn.functional.pad(u, (0, K - u.shape[1]))
+    w = torch.nn.functional.pad(w, (0, 0, 0, K - w.shape[0]))
+    pairs = (u[:, 0::2, None] * w[None, 0::2] + u[:, 1::2, None] * w[None, 1::2]).clamp(-32768, 32767)
+    res = (pairs.sum(dim=1) - 128 * w.sum(dim=0)).to(torch.int32)
+    if out is not None:
+        out.copy_(res)
+        return out
+    return res
+
+
+def test_a_saturating_int8_gemm_is_never_chosen(monkeypatch):
+    rng = np.random.default_rng(1)
+    lin = Int8Linear(rng.normal(size=(64, 32)))
+    a = torch.from_numpy(rng.integers(-ACT_MAX, ACT_MAX + 1, (8, 64)).astype(np.int8))
+    b = torch.from_numpy(rng.integers(-64, 65, (64, 32)).astype(np.int8))  # within +-64 the pairs never saturate
+    assert torch.equal(_saturating_int_mm(a, b).long(), a.long() @ b.long())  # the emulation is right
+    monkeypatch.setattr(torch, "_int_mm", _saturating_int_mm)
+    lin.use(IntMM())
+    assert not lin.exact_at(8)
+    choice = KernelChoice()
+    assert choice.start([lin], 8) in ("fp32", "numpy")
+    assert lin.kernel.name != "int_mm" and lin.exact_at(8)
+
+
+def _no_exact_kernel(monkeypatch) -> None:
+    """Every kernel wrong on rows past +-64: what an int16-saturating or bf16-input GEMM does."""
+    monkeypatch.setattr(torch, "_int_mm", _saturating_int_mm)
+    real_mm = torch.mm
+    monkeypatch.setattr(torch, "mm", lambda a, b, **kw: real_mm(a, b, **kw) + (a.abs().amax() > 64).float())
+    real_np = NumpyChunks.mm
+
+    def numpy_inexact(self, w, x, out):
+        real_np(self, w, x, out)
+        out += np.abs(x).max() > 64
+
+    monkeypatch.setattr(NumpyChunks, "mm", numpy_inexact)
+
+
+def test_no_exact_kernel_refuses_to_code(monkeypatch):
+    lin = Int8Linear(np.random.default_rng(2).normal(size=(40, 16)))
+    _no_exact_kernel(monkeypatch)
+    with pytest.raises(InexactArithmeticError, match="not exact on any kernel"):
+        KernelChoice().start([lin], 4)
+
+
+def _loaded(spec):
+    from ziplab.models import load_model
+
+    return load_model(spec)
+
+
+@pytest.mark.parametrize("spec", [None, str(T1)], ids=["shipped-lstm", "t1"])
+def test_products_are_checked_again_when_coding_starts(spec, monkeypatch):
+    """A host that, after loading, makes fp32 GEMMs and int8 GEMMs inexact (what a reduced-precision
+    math mode does to products past bf16's 8 bits) gets InexactArithmeticError from start()."""
+    pred = _loaded(spec)
+    assert pred.engine_name.endswith("int8x8-v2")
+    pred.start(4)
+    _no_exact_kernel(monkeypatch)
+    with pytest.raises(InexactArithmeticError) as info:
+        pred.start(4)
+    assert "\n" not in str(info.value)
+
+
+def test_attention_products_are_checked_at_the_coding_shape(monkeypatch):
+    pred = _loaded(str(T1))
+    pred.start(3)
+    real = np.matmul
+
+    def inexact_past_16_lanes(a, b, **kw):  # wrong only in batches of more than 16 lanes
+        out = real(a, b, **kw)
+        return out + 1 if a.shape[0] > 16 else out
+
+    monkeypatch.setattr(np, "matmul", inexact_past_16_lanes)
+    pred.start(16)
+    with pytest.raises(InexactArithmeticError, match="attention"):
+        pred.start(17)
+
+
+def test_every_lane_count_gets_a_checked_kernel_and_the_same_probabilities():
+    """The kernel may differ by lane count (speed); the probabilities may not."""
+    pred = _loaded(None)
+    rows = {}
+    for lanes in (1, 5, 128):
+        st = pred.start(lanes)
+        prev = np.full(lanes, 256, dtype=np.int64)
+        for b in b"The ":
+            probs, st = pred.step(st, prev)
+            prev = np.full(lanes, b, dtype=np.int64)
+        rows[lanes] = probs[0].tobytes()
+        assert all(probs[i].tobytes() == rows[lanes] for i in range(lanes))
+    assert {lanes for lanes, _ in pred.kernels.chosen} >= {1, 5, 128}
+    assert rows[1] == rows[5] == rows[128]
+
+
+@pytest.mark.parametrize("kernel", [IntMM, Fp32Chunks, NumpyChunks])
+def test_probabilities_do_not_depend_on_the_kernel(kernel, monkeypatch):
+    pred = _loaded(str(T1))
+    base = _steps(pred)
+    monkeypatch.setattr("ziplab.models.portable.int8mm.KERNELS", (kernel,))
+    from ziplab.models.portable import PortablePredictor
+
+    forced = PortablePredictor(pred.model, "x")
+    assert forced.kernel == kernel.name
+    if kernel is IntMM and not all(lin.exact_at(8) for lin in forced.engine.linears()):
+        pytest.skip("this machine's int8 GEMM is not exact (no VNNI): the fp32 kernel runs instead")
+    assert _steps(forced) == base
+
+
+def _steps(pred) -> bytes:
+    lanes = 6
+    st = pred.start(lanes)
+    prev = np.full(lanes, 256, dtype=np.int64)
+    out = []
+    for t in range(20):
+        probs, st = pred.step(st, prev)
+        out.append(probs.tobytes())
+        prev = (np.arange(lanes) * 7 + t * 13) % 256
+    return b"".join(out)
+
+
+def test_golden_files_cover_every_engine_and_keep_the_one_that_coded_them():
+    """Each engine of each family has golden files (v1: format-2 goldens from before v2), and a
+    file decodes with the engine its header names, never the newest."""
+    import io
+    import json
+
+    import ziplab
+    from ziplab import container
+    from ziplab.models.portable import engines
+
+    golden = T1.parent
+    seen = set()
+    for manifest in golden.glob("v2*-manifest.json"):
+        for entry in json.loads(manifest.read_text()):
+            if entry["codec"] in ("nn", "mix") and entry.get("model") != "none":
+                seen.add(container.read_header(io.BytesIO((golden / entry["file"]).read_bytes())).params["engine"])
+    assert seen == set(engines("lstm")[0]) | set(engines("transformer")[0])
+    blob = (golden / "v2-text-nn-shipped.zl").read_bytes()
+    pred = ziplab.codecs.get("nn").decoding_predictor(container.read_header(io.BytesIO(blob)).params,
+                                                      ziplab.codecs.base.CodingOptions())
+    assert pred.engine_name == "lstm-int8-v1" and pred.kernels is None

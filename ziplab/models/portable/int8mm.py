@@ -1,0 +1,250 @@
+"""Exact int8 x int8 -> int32 products (engine v2), run by the fastest kernel that is exact here.
+
+The weights are v1's int8 columns; each input row is quantised to [-127, 127]. An int32
+accumulator holds every such product exactly (127 * 127 * K < 2^31 for K < 133,000), so any
+kernel that really computes int8 x int8 -> int32 gives the same integers, in any order. Kernels:
+
+- `torch._int_mm` (oneDNN; VNNI or AMX dot products): ~8x the fp32 GEMM where the CPU has them.
+  Without VNNI, oneDNN multiplies with vpmaddubsw, whose int16 pair sums saturate: weights past
+  ±64 come out wrong (measured: AVX2, SSE4.1 and AVX-512 without VNNI). The self-test finds that
+  and the kernel is not used there.
+- fp32 GEMM over the same integers, K cut into chunks whose partial sums stay below 2^24 and the
+  chunks' exact results added in int32: exact on any BLAS, any order, with or without FMA —
+  torch's, or numpy's, which needs no torch import (~1-2 s): the kernel for small inputs.
+
+Which kernel runs is chosen when coding starts, at the coding shape: those that pass the
+self-test, then the fastest. The choice changes the speed, never the bytes. Callers pass numpy
+arrays (int8 rows in, int32 out); torch is imported only when a torch kernel is a candidate.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable
+
+import numpy as np
+
+from .arith import EXACT, WEIGHT_MAX, quantize_columns
+from .exactmm import InexactArithmeticError
+from .selftest import BANK_ROWS, exact_in_batches
+
+#: activations are quantised per row to [-ACT_MAX, ACT_MAX]: int8
+ACT_MAX = 127
+#: largest K for which 127 * 127 * K stays below 2^31 (int32 accumulation)
+MAX_K = ((1 << 31) - 1) // (ACT_MAX * WEIGHT_MAX)
+
+
+def k_chunks(q: np.ndarray, act_max: int = ACT_MAX) -> list[tuple[int, int]]:
+    """Contiguous ranges of K, greedy, such that act_max * (a chunk's largest column sum of |q|)
+    < 2^24: every partial sum of an fp32 product over one chunk is then an exact integer."""
+    a = np.abs(q.astype(np.int64))
+    limit = (EXACT - 1) // act_max
+    chunks, start, run = [], 0, np.zeros(q.shape[1], dtype=np.int64)
+    for k in range(q.shape[0]):
+        if (run + a[k]).max() > limit:
+            chunks.append((start, k))
+            start, run = k, np.zeros_like(run)
+        run += a[k]
+    chunks.append((start, q.shape[0]))
+    return chunks
+
+
+class IntMM:
+    """torch._int_mm: oneDNN's int8 GEMM into int32."""
+
+    name = "int_mm"
+    torch = True
+
+    def prepare(self, q: np.ndarray):
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(q, dtype=np.int8))
+
+    def mm(self, w, x: np.ndarray, out: np.ndarray) -> None:
+        import torch
+
+        torch._int_mm(torch.from_numpy(x), w, out=torch.from_numpy(out))
+
+
+class Fp32Chunks:
+    """torch's fp32 GEMM per K chunk (each exact), the chunks summed in int32."""
+
+    name = "fp32"
+    torch = True
+
+    def prepare(self, q: np.ndarray) -> list:
+        import torch
+
+        w = np.ascontiguousarray(q, dtype=np.float32)
+        return [(a, b, torch.from_numpy(np.ascontiguousarray(w[a:b]))) for a, b in k_chunks(q)]
+
+    def mm(self, w: list, x: np.ndarray, out: np.ndarray) -> None:
+        import torch
+
+        xf = torch.from_numpy(x).to(torch.float32)
+        res = torch.from_numpy(out)
+        a, b, chunk = w[0]
+        res.copy_(torch.mm(xf[:, a:b] if len(w) > 1 else xf, chunk))
+        for a, b, chunk in w[1:]:
+            res.add_(torch.mm(xf[:, a:b], chunk).to(torch.int32))
+
+
+class NumpyChunks:
+    """numpy's fp32 GEMM (its BLAS) per K chunk, summed in int32: no torch import."""
+
+    name = "numpy"
+    torch = False
+
+    def prepare(self, q: np.ndarray) -> list:
+        w = np.ascontiguousarray(q, dtype=np.float32)
+        return [(a, b, np.ascontiguousarray(w[a:b])) for a, b in k_chunks(q)]
+
+    def mm(self, w: list, x: np.ndarray, out: np.ndarray) -> None:
+        xf = x.astype(np.float32)
+        a, b, chunk = w[0]
+        out[:] = (xf[:, a:b] if len(w) > 1 else xf) @ chunk
+        for a, b, chunk in w[1:]:
+            out += (xf[:, a:b] @ chunk).astype(np.int32)
+
+
+#: candidates, all exact where the self-test passes; the timing at start decides among them
+KERNELS: tuple[Callable[[], object], ...] = (IntMM, Fp32Chunks, NumpyChunks)
+
+
+class Int8Linear:
+    """int8 weights [K, N] (per-column scales, as v1) times int8 input rows, exact in int32."""
+
+    in_dtype = np.int8
+    out_dtype = np.int32
+    limit = ACT_MAX
+
+    def __init__(self, w: np.ndarray) -> None:
+        """w: float weights [K, N] (input dim first)."""
+        q, scale = quantize_columns(w)
+        self._setup(q.astype(np.int8), scale)
+
+    @classmethod
+    def from_quantised(cls, q: np.ndarray, scale: np.ndarray) -> "Int8Linear":
+        """From `arrays()` as stored (the quantised-model cache)."""
+        self = cls.__new__(cls)
+        self._setup(np.ascontiguousarray(q, dtype=np.int8), np.ascontiguousarray(scale, dtype=np.float64))
+        return self
+
+    def _setup(self, q: np.ndarray, scale: np.ndarray) -> None:
+        self.q, self.scale = q, scale
+        self.k, self.n = q.shape
+        if self.k > MAX_K:
+            raise ValueError(f"input width {self.k} is past the int32-exact bound {MAX_K}")
+        self._prepared: dict[str, object] = {}
+        self._bank: tuple | None = None
+        self.use(NumpyChunks())
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {f"{prefix}.q": self.q, f"{prefix}.scale": self.scale,
+                f"{prefix}.limit": np.array([self.limit], dtype=np.int64)}
+
+    def use(self, kernel) -> None:
+        if kernel.name not in self._prepared:
+            self._prepared[kernel.name] = kernel.prepare(self.q)
+        self.kernel = kernel
+        self._w = self._prepared[kernel.name]
+
+    def mm(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """x: int8 [M, K] C-contiguous; out: int32 [M, N], overwritten."""
+        self.kernel.mm(self._w, x, out)
+        return out
+
+    def test_rows(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """The bound rows (the worst column's signs at full scale, both signs), all +-127 (the
+        rows that saturate a vpmaddubsw kernel), then random rows, half of them at the extremes."""
+        q = self.q.astype(np.int64)
+        worst = np.sign(q[:, int(np.abs(q).sum(axis=0).argmax())]) * ACT_MAX
+        full = np.full(self.k, ACT_MAX)
+        rows = [worst, -worst, full, -full]
+        while len(rows) < count:
+            rows.append(rng.integers(-ACT_MAX, ACT_MAX + 1, self.k))
+            rows.append(rng.choice([-ACT_MAX, ACT_MAX], self.k))
+        return np.stack(rows[:max(count, 4)])
+
+    def exact_at(self, lanes: int, seed: int = 0) -> bool:
+        """Products at the coding shape [lanes, K] on the current kernel equal the exact result
+        (bank: the bound rows, the saturating rows and random ones, `selftest`)."""
+        if self._bank is None or self._bank[0] != seed:
+            x = self.test_rows(np.random.default_rng(seed), BANK_ROWS)
+            self._bank = (seed, x.astype(np.int8), x.astype(np.float64) @ self.q.astype(np.float64))
+        _, x, want = self._bank
+
+        def product(rows: np.ndarray) -> np.ndarray:
+            return self.mm(np.ascontiguousarray(rows), np.empty((len(rows), self.n), dtype=np.int32))
+
+        return exact_in_batches(x, want, lanes, product)
+
+    def self_test(self, lanes: int = 8) -> None:
+        if not self.exact_at(lanes):
+            raise InexactArithmeticError(
+                f"int8 matrix products ({self.kernel.name}) on this machine are not exact; portable coding needs them")
+
+
+def _time(linears: list[Int8Linear], lanes: int, reps: int = 3) -> float:
+    xs = [np.zeros((lanes, lin.k), dtype=np.int8) for lin in linears]
+    outs = [np.empty((lanes, lin.n), dtype=np.int32) for lin in linears]
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for lin, x, out in zip(linears, xs, outs):
+            lin.mm(x, out)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+#: a block at least this long may import torch for its kernels: ~1-2 s once, repaid within
+#: ~64 KiB where oneDNN has int8 dot products (2-8x the fp32 GEMM); smaller blocks run numpy
+TORCH_MIN_BYTES = 1 << 16
+
+
+class KernelChoice:
+    """Per predictor: which kernel its products run on at each lane count, chosen when coding
+    starts by exactness at that shape, then speed. Torch's kernels are candidates once torch is
+    loaded anyway, or the work (bytes this process will code) is worth importing it."""
+
+    def __init__(self, kernels=None) -> None:
+        self.kernels = [k() for k in (KERNELS if kernels is None else kernels)]
+        self.chosen: dict[tuple[int, bool], object] = {}
+        self.work = 0
+
+    def candidates(self) -> tuple[bool, list]:
+        wants_torch = "torch" in sys.modules or self.work >= TORCH_MIN_BYTES
+        found = [k for k in self.kernels if wants_torch or not k.torch]
+        return wants_torch, found or self.kernels
+
+    def start(self, linears: list[Int8Linear], lanes: int) -> str:
+        """Pick (once per lane count) and re-check (every time) the kernel; returns its name."""
+        wants_torch, kernels = self.candidates()
+        kernel = self.chosen.get((lanes, wants_torch))
+        if kernel is not None:
+            for lin in linears:
+                lin.use(kernel)
+            if all(lin.exact_at(lanes) for lin in linears):
+                return kernel.name
+        if any(k.torch for k in kernels):
+            from .exactmm import pin_exact_matmul
+
+            pin_exact_matmul()
+        best, best_t = None, float("inf")
+        for kernel in kernels:
+            for lin in linears:
+                lin.use(kernel)
+            if not all(lin.exact_at(lanes) for lin in linears):
+                continue
+            t = _time(linears, lanes)
+            if t < best_t:
+                best, best_t = kernel, t
+        if best is None:
+            raise InexactArithmeticError(
+                f"int8 matrix products on this machine are not exact on any kernel ({', '.join(k.name for k in kernels)}); "
+                "is a reduced-precision math mode set?")
+        for lin in linears:
+            lin.use(best)
+        self.chosen[(lanes, wants_torch)] = best
+        return best.name
