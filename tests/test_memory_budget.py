@@ -300,3 +300,25 @@ class _Pipe(io.RawIOBase):
 
     def readinto(self, b) -> int:
         return self._src.readinto(b)
+
+
+@pytest.mark.parametrize("text", [b'{"level":2,"level":3}', b'{"level": 2}', b'{"lanes":4,"level":NaN}',
+                                  b'{"level":2.0}'.replace(b"2.0", b"2e0")])
+def test_header_params_must_be_canonical_json(text):
+    """Duplicate keys, spaces, NaN or another spelling of a number would let two headers mean
+    one member (or mean different things to different JSON readers)."""
+    blob = ziplab.compress(b"abc" * 100, "lzh", 6)
+    header = container.read_header(io.BytesIO(blob))
+    name = header.codec.encode()
+    head = container.MAGIC + bytes([header.version, 0, len(name)]) + name + len(text).to_bytes(2, "little") + text
+    head += hostile.BLOCK.__class__("<IQI").pack(header.block_size, header.original_size, header.crc32)
+    head += (__import__("zlib").crc32(head)).to_bytes(4, "little")
+    with pytest.raises(FormatError, match="canonical|unreadable"):
+        container.read_header(io.BytesIO(head + blob[header.header_size:]))
+
+
+def test_a_model_config_naming_another_family_is_a_format_error():
+    blob = ziplab.compress(hostile.TEXT[:2000], "nn", model=T1, lanes=4)
+    config = container.read_header(io.BytesIO(blob)).params["config"]
+    with pytest.raises(FormatError, match="config says"):
+        container.read_header(io.BytesIO(hostile.header_with(blob, config={**config, "family": "lstm"})))

@@ -77,7 +77,7 @@ class Header:
 
     def encode(self) -> bytes:
         name = self.codec.encode("ascii")
-        params = json.dumps(self.params, sort_keys=True, separators=(",", ":")).encode()
+        params = _canonical(self.params)
         if len(params) > MAX_PARAMS:
             raise ParameterError("codec parameters too large for the header")
         flags = FLAG_STREAMED if self.streamed else 0
@@ -89,6 +89,15 @@ class Header:
         head = MAGIC + bytes([self.version, flags, len(name)]) + name + struct.pack("<H", len(params)) + params
         head += struct.pack("<IQI", self.block_size, size, crc)
         return head + struct.pack("<I", zlib.crc32(head))
+
+
+def _canonical(params: dict) -> bytes:
+    """The one JSON text of a header's params (what `Header.encode` writes)."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number a header may hold")
 
 
 def _read_exact(src: BinaryIO, n: int, what: str) -> bytes:
@@ -130,9 +139,12 @@ def read_header(src: BinaryIO, magic: bytes | None = None) -> Header:
         raise FormatError("header checksum mismatch: the header is corrupt or was altered")
     try:
         name = name_raw.decode("ascii")
-        params = json.loads(_inflate_params(params_raw) if flags & FLAG_PARAMS_DEFLATED else params_raw)
+        text = _inflate_params(params_raw) if flags & FLAG_PARAMS_DEFLATED else params_raw
+        params = json.loads(text, parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError, zlib.error, RecursionError):
         raise FormatError("header holds an unreadable codec name or parameters") from None
+    if _canonical(params) != text:  # one header per member: no duplicate keys, spaces or reordering
+        raise FormatError("header parameters are not in canonical form (sorted keys, no spaces, no duplicates)")
     if not name.isprintable():
         raise FormatError("header holds an unreadable codec name")
     codec = codecs.get(name[:40])  # unknown codec -> UnknownCodecError

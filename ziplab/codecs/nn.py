@@ -30,6 +30,8 @@ def check_model_config(family: str, config: dict) -> None:
         check_config(family, config)
     except ModelConfigError as exc:
         raise FormatError(f"header names an impossible model: {exc}") from None
+    if config.get("family", family) != family:
+        raise FormatError(f"header names a {family} model whose config says {config.get('family')!r}")
 
 
 class NeuralCodec(PredictiveCodec):
