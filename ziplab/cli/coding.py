@@ -262,7 +262,7 @@ def _member_record(name: str, header, compressed: int, index: int) -> dict:
 
 @click.command()
 @click.argument("files", nargs=-1, required=True)
-@click.option("--json", "as_json", is_flag=True, help="One JSON list of members (keys documented in the README).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON list of members (keys documented in docs/cli.md).")
 def info(files, as_json):
     """Show the header of .zl files (every member of a concatenated stream): codec, parameters,
     sizes, ratio and bpb."""
