@@ -5,8 +5,11 @@ both mixed without the SSE stage; each is a real file, decoded back and compared
 encode and decode, with the peak RSS of the process that did it (one subprocess per row).
 
     python benchmarks/mix.py [--bytes 500000,1048576] [--model shipped] [--levels 2,3]
+    python benchmarks/mix.py --cli [--levels 2] [--kernels native,avx2,default] [--repeat 3]
 
-Writes benchmarks/results/mix.json (one section per slice size) with the machine it ran on.
+`--cli` times the `ziplab compress -m mix` command itself on 1 MiB and 128 KiB beside xz -9e in
+the same run (`cli_timing`). Writes benchmarks/results/mix.json (one section per slice size, or
+per CLI level) with the machine it ran on.
 """
 
 from __future__ import annotations
@@ -74,11 +77,29 @@ def main() -> None:
     ap.add_argument("--bytes", default="500000,1048576")
     ap.add_argument("--model", default="shipped")
     ap.add_argument("--levels", default="2,3")
+    ap.add_argument("--cli", action="store_true", help="time the ziplab command beside xz -9e (start-up included)")
+    ap.add_argument("--cli-bytes", default=f"{1 << 20},{128 << 10}")
+    ap.add_argument("--kernels", default="native,avx2,default")
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     console = Console(width=140)
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     results["machine"] = machine_record()
     levels = [int(v) for v in args.levels.split(",")]
+    if args.cli:
+        from cli_timing import cli_rows
+
+        for lv in levels:
+            codec_args = ["-m", "mix", f"-{lv}"] + ([] if args.model == "shipped" else ["--model", args.model])
+            rows = cli_rows(codec_args, [int(b) for b in args.cli_bytes.split(",")], args.kernels.split(","),
+                            args.repeat)
+            for r in rows:
+                console.print(r)
+            results[f"cli-mix-{lv}-{args.model}"] = {"rows": rows, "command": " ".join(sys.argv),
+                                                     "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        console.print(f"wrote {RESULTS}")
+        return
     for n in (int(v) for v in args.bytes.split(",")):
         data = CORPUS.read_bytes()[:n]
         rows: dict[str, dict] = {}

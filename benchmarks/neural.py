@@ -3,11 +3,15 @@ the same run: actual bpb from the compressed file, the model's cross-entropy on 
 coded stream, their gap, and encode/decode KB/s with a verified round trip.
 
 `--speed` times random-init models of every ladder size instead (coding speed does not depend
-on the weights), with 1 and with 2 worker processes. Results go to benchmarks/results/neural.json
-(one section per mode and slice size, so runs do not overwrite each other).
+on the weights), with 1 and with 2 worker processes. `--cli` times the `ziplab` command itself
+(start-up included, default settings) on 1 MiB and 128 KiB of held-out text beside `xz -9e` in
+the same run, under native, AVX2-limited and torch-default kernels (`cli_timing`). Results go to
+benchmarks/results/neural.json (one section per mode and slice size, so runs do not overwrite
+each other), with the CPU's flags.
 
     python benchmarks/neural.py [--bytes N] [--model SPEC]... [--checkpoints DIR] [--lanes L]
     python benchmarks/neural.py --speed [--sizes l1,t4] [--bytes N] [--lanes L]
+    python benchmarks/neural.py --cli [--model SPEC] [--kernels native,avx2,default] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -235,6 +239,30 @@ def speed_table(rows: list[dict], n: int, lanes: int) -> None:
     console.print(t)
 
 
+def cli(args: argparse.Namespace) -> dict:
+    from cli_timing import cli_rows
+
+    codec_args = ["-m", "nn"] + ([] if not args.model else ["--model", args.model[0]])
+    rows = cli_rows(codec_args, args.cli_bytes, args.kernels, args.repeat, args.corpus)
+    cli_table(rows, " ".join(codec_args))
+    return {"command": " ".join(codec_args), "repeat": args.repeat, "rows": rows}
+
+
+def cli_table(rows: list[dict], command: str) -> None:
+    t = Table(title=f"ziplab {command} as a command (start-up included) beside xz -9e, medians")
+    for col in ("kernels", "bytes", "enc s", "dec s", "xz -9e s", "enc KB/s", "dec KB/s", "enc ÷ xz", "dec ÷ xz"):
+        t.add_column(col, justify="right")
+    for r in rows:
+        if "startup" in r:
+            t.add_row(r["kernels"], "1,000", f"{r['startup']['wall_s']:.2f}", "-", "-", "-", "-",
+                      f"start-up, {r['startup']['cpu_s']:.2f} s CPU", "")
+            continue
+        t.add_row(r["kernels"], f"{r['bytes']:,}", f"{r['enc_wall_s']:.2f}", f"{r['dec_wall_s']:.2f}",
+                  f"{r['xz_enc_wall_s']:.2f}", f"{r['enc_kbs']:.1f}", f"{r['dec_kbs']:.1f}",
+                  f"1/{1 / r['enc_vs_xz']:.1f}", f"1/{1 / r['dec_vs_xz']:.1f}")
+    console.print(t)
+
+
 def write_results(section: str, result: dict) -> None:
     old = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     old[section] = {**result, "machine": machine_record(),
@@ -258,7 +286,13 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--speed", action="store_true", help="random-init ladder sizes, 1 and 2 workers")
     ap.add_argument("--sizes", default="l1,l2,l3,l4,l5,l6,t1,t2,t3,t4,t5,t6")
     ap.add_argument("--worker-counts", default="1,2")
+    ap.add_argument("--cli", action="store_true", help="time the ziplab command beside xz -9e (start-up included)")
+    ap.add_argument("--cli-bytes", default=f"{1 << 20},{128 << 10}", help="slice sizes for --cli")
+    ap.add_argument("--kernels", default="native,avx2,default", help="kernel levels for --cli")
+    ap.add_argument("--repeat", type=int, default=3, help="timed rounds per command for --cli")
     args = ap.parse_args()
+    args.cli_bytes = [int(b) for b in args.cli_bytes.split(",") if b]
+    args.kernels = [k for k in args.kernels.split(",") if k]
     args.ctx_orders = [int(o) for o in args.ctx_orders.split(",") if o]
     args.sizes = [s for s in args.sizes.split(",") if s]
     args.worker_counts = [int(w) for w in args.worker_counts.split(",") if w]
@@ -273,7 +307,9 @@ def main() -> None:
     args = parse_args()
     data = load_slice(args.corpus, args.bytes)
     kernels = (machine_record().get("torch_capability") or "cpu").lower()
-    if args.speed:  # one section per kernel level, so ATEN_CPU_CAPABILITY runs sit side by side
+    if args.cli:
+        write_results(f"cli-{args.model[0] if args.model else 'shipped'}", cli(args))
+    elif args.speed:  # one section per kernel level, so ATEN_CPU_CAPABILITY runs sit side by side
         write_results(f"speed-{len(data) >> 10}KiB-{args.lanes}lanes-{kernels}", speed(args, data))
     else:
         write_results(f"quality-{len(data) >> 10}KiB", quality(args, data))

@@ -18,7 +18,7 @@ import torch
 
 from ziplab.models.portable.arith import EXACT
 from ziplab.models.portable.exactmm import InexactArithmeticError
-from ziplab.models.portable.int8mm import ACT_MAX, Fp32Chunks, Int8Linear, IntMM, KernelChoice, NumpyChunks, k_chunks
+from ziplab.models.portable.int8mm import ACT_MAX, Fp32Chunks, Int8Linear, IntMM, KernelChoice, NumbaInt8, k_chunks
 
 T1 = Path(__file__).resolve().parent / "data" / "golden" / "t1-golden.safetensors"
 
@@ -42,7 +42,7 @@ def test_chunks_keep_every_partial_sum_below_2_24_and_cover_k():
     assert k_chunks(np.ones((5, 2), dtype=np.int8)) == [(0, 5)]
 
 
-@pytest.mark.parametrize("kernel", [Fp32Chunks, NumpyChunks, IntMM])
+@pytest.mark.parametrize("kernel", [Fp32Chunks, NumbaInt8, IntMM])
 def test_kernels_give_the_exact_integers_past_one_chunk(kernel):
     rng = np.random.default_rng(0)
     w = rng.normal(size=(2500, 24))
@@ -91,13 +91,13 @@ def _no_exact_kernel(monkeypatch) -> None:
     monkeypatch.setattr(torch, "_int_mm", _saturating_int_mm)
     real_mm = torch.mm
     monkeypatch.setattr(torch, "mm", lambda a, b, **kw: real_mm(a, b, **kw) + (a.abs().amax() > 64).float())
-    real_np = NumpyChunks.mm
+    real_loop = NumbaInt8.mm
 
-    def numpy_inexact(self, w, x, out):
-        real_np(self, w, x, out)
+    def loop_inexact(self, w, x, out):
+        real_loop(self, w, x, out)
         out += np.abs(x).max() > 64
 
-    monkeypatch.setattr(NumpyChunks, "mm", numpy_inexact)
+    monkeypatch.setattr(NumbaInt8, "mm", loop_inexact)
 
 
 def test_no_exact_kernel_refuses_to_code(monkeypatch):
@@ -157,7 +157,7 @@ def test_every_lane_count_gets_a_checked_kernel_and_the_same_probabilities():
     assert rows[1] == rows[5] == rows[128]
 
 
-@pytest.mark.parametrize("kernel", [IntMM, Fp32Chunks, NumpyChunks])
+@pytest.mark.parametrize("kernel", [IntMM, Fp32Chunks, NumbaInt8])
 def test_probabilities_do_not_depend_on_the_kernel(kernel, monkeypatch):
     pred = _loaded(str(T1))
     base = _steps(pred)

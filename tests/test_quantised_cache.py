@@ -88,6 +88,6 @@ def test_enough_work_makes_torch_kernels_candidates(monkeypatch):
 
     monkeypatch.delitem(sys.modules, "torch", raising=False)
     choice = KernelChoice()
-    assert [k.name for k in choice.candidates()[1]] == ["numpy"]
+    assert [k.name for k in choice.candidates()[1]] == ["numba"]
     choice.work = TORCH_MIN_BYTES
-    assert [k.name for k in choice.candidates()[1]] == ["int_mm", "fp32", "numpy"]
+    assert [k.name for k in choice.candidates()[1]] == ["int_mm", "fp32"]

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 #: the ISA flags worth recording (from /proc/cpuinfo)
-FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "asimd", "sve")
+FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8", "amx_tile", "asimd",
+         "sve")
 
 
 def _cpuinfo() -> list[str]:

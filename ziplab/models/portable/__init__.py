@@ -138,10 +138,10 @@ class PortablePredictor:
             self.engine.self_test(lanes)
 
     def start(self, lanes: int) -> Any:
+        self.check_products(int(lanes))  # may import torch (its kernels): set its threads after
         torch = sys.modules.get("torch")
         if torch is not None and torch.get_num_threads() != self.threads:
             torch.set_num_threads(self.threads)
-        self.check_products(int(lanes))
         return self.engine.start(int(lanes))
 
     def step(self, state: Any, prev: np.ndarray) -> tuple[np.ndarray, Any]:

@@ -9,8 +9,8 @@ kernel that really computes int8 x int8 -> int32 gives the same integers, in any
   ±64 come out wrong (measured: AVX2, SSE4.1 and AVX-512 without VNNI). The self-test finds that
   and the kernel is not used there.
 - fp32 GEMM over the same integers, K cut into chunks whose partial sums stay below 2^24 and the
-  chunks' exact results added in int32: exact on any BLAS, any order, with or without FMA —
-  torch's, or numpy's, which needs no torch import (~1-2 s): the kernel for small inputs.
+  chunks' exact results added in int32: exact on any BLAS, any order, with or without FMA.
+- a compiled int32 loop (numba), which needs no torch import (~1-2 s): for small inputs.
 
 Which kernel runs is chosen when coding starts, at the coding shape: those that pass the
 self-test, then the fastest. The choice changes the speed, never the bytes. Callers pass numpy
@@ -23,6 +23,7 @@ import sys
 import time
 from typing import Callable
 
+import numba as nb
 import numpy as np
 
 from .arith import EXACT, WEIGHT_MAX, quantize_columns
@@ -90,26 +91,37 @@ class Fp32Chunks:
             res.add_(torch.mm(xf[:, a:b], chunk).to(torch.int32))
 
 
-class NumpyChunks:
-    """numpy's fp32 GEMM (its BLAS) per K chunk, summed in int32: no torch import."""
+@nb.njit(cache=True, nogil=True)
+def _int8_gemm(x, w, out):
+    """out = x @ w in int32 from int8 operands, row by row: exact by construction, one thread."""
+    M, K = x.shape
+    N = w.shape[1]
+    for r in range(M):
+        for j in range(N):
+            out[r, j] = 0
+        for k in range(K):
+            a = np.int32(x[r, k])
+            if a != 0:
+                for j in range(N):
+                    out[r, j] += a * np.int32(w[k, j])
 
-    name = "numpy"
+
+class NumbaInt8:
+    """A compiled int8 x int8 -> int32 loop: no torch import and no BLAS threads (which
+    oversubscribe the CPUs beside worker processes); ~1/10 of oneDNN's speed, for small inputs."""
+
+    name = "numba"
     torch = False
 
-    def prepare(self, q: np.ndarray) -> list:
-        w = np.ascontiguousarray(q, dtype=np.float32)
-        return [(a, b, np.ascontiguousarray(w[a:b])) for a, b in k_chunks(q)]
+    def prepare(self, q: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(q, dtype=np.int8)
 
-    def mm(self, w: list, x: np.ndarray, out: np.ndarray) -> None:
-        xf = x.astype(np.float32)
-        a, b, chunk = w[0]
-        out[:] = (xf[:, a:b] if len(w) > 1 else xf) @ chunk
-        for a, b, chunk in w[1:]:
-            out += (xf[:, a:b] @ chunk).astype(np.int32)
+    def mm(self, w: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
+        _int8_gemm(x, w, out)
 
 
 #: candidates, all exact where the self-test passes; the timing at start decides among them
-KERNELS: tuple[Callable[[], object], ...] = (IntMM, Fp32Chunks, NumpyChunks)
+KERNELS: tuple[Callable[[], object], ...] = (IntMM, Fp32Chunks, NumbaInt8)
 
 
 class Int8Linear:
@@ -138,7 +150,7 @@ class Int8Linear:
             raise ValueError(f"input width {self.k} is past the int32-exact bound {MAX_K}")
         self._prepared: dict[str, object] = {}
         self._bank: tuple | None = None
-        self.use(NumpyChunks())
+        self.use(NumbaInt8())
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
         return {f"{prefix}.q": self.q, f"{prefix}.scale": self.scale,
@@ -199,7 +211,8 @@ def _time(linears: list[Int8Linear], lanes: int, reps: int = 3) -> float:
 
 
 #: a block at least this long may import torch for its kernels: ~1-2 s once, repaid within
-#: ~64 KiB where oneDNN has int8 dot products (2-8x the fp32 GEMM); smaller blocks run numpy
+#: ~64 KiB where oneDNN has int8 dot products (2-8x the fp32 GEMM); smaller blocks (always coded
+#: in one process: `predictive.PARALLEL_MIN_BYTES`) run the compiled loop
 TORCH_MIN_BYTES = 1 << 16
 
 
@@ -214,8 +227,9 @@ class KernelChoice:
         self.work = 0
 
     def candidates(self) -> tuple[bool, list]:
+        """Torch's kernels when torch is worth loading, else the compiled loop."""
         wants_torch = "torch" in sys.modules or self.work >= TORCH_MIN_BYTES
-        found = [k for k in self.kernels if wants_torch or not k.torch]
+        found = [k for k in self.kernels if k.torch == wants_torch]
         return wants_torch, found or self.kernels
 
     def start(self, linears: list[Int8Linear], lanes: int) -> str:
