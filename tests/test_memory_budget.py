@@ -246,14 +246,14 @@ def test_a_checkpoint_is_refused_when_its_model_exceeds_the_limit(tmp_path):
 
 # ---- the process ----------------------------------------------------------------------------------
 def test_ctrl_c_stops_a_multi_worker_decode_at_once(tmp_path):
-    data = (hostile.TEXT * 40)[:400_000]
+    data = (hostile.TEXT * 200)[:3_000_000]  # long enough to still be decoding on a quiet machine
     (tmp_path / "a.zl").write_bytes(ziplab.compress(data, "ctx", 6, lanes=8, workers=2))
     p = subprocess.Popen([sys.executable, "-m", "ziplab", "-d", "-q", "--workers", "2", "a.zl"], cwd=tmp_path,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 120
     while not list(tmp_path.glob(".*.part")) and p.poll() is None and time.time() < deadline:
         time.sleep(0.05)
-    time.sleep(1.5)  # the workers are decoding
+    time.sleep(0.7)  # the workers are decoding
     t0 = time.perf_counter()
     os.killpg(p.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the parent and its workers alike
     out, err = p.communicate(timeout=60)
