@@ -192,6 +192,7 @@ def load_model(spec: str | Path | None = None, threads: int = 1, engine: str | N
         hit = cache.load(digest, engine)
         if hit is not None:
             pred = PortablePredictor.from_cache(*hit, name=f"{meta.get('size', family)}@{path.stem}", threads=threads)
+            pred.load_float = lambda: load_checkpoint(path, limits)[0]
     if pred is None:
         model, meta = load_checkpoint(path, limits)
         pred = PortablePredictor(model, name=f"{meta.get('size', meta['family'])}@{path.stem}", threads=threads,

@@ -88,6 +88,7 @@ class PortablePredictor:
         self.kernels = KernelChoice() if all(isinstance(lin, Int8Linear) for lin in engine.linears()) else None
         self.kernel = "fp32"
         self.path: Any = None
+        self.load_float: Any = None  # () -> the float module, for a predictor built from the cache
         self.check_products(8)
         self.quant_sha256 = quant_sha256(engine.arrays(), self.engine_name)
 
@@ -99,11 +100,12 @@ class PortablePredictor:
 
     @property
     def model(self) -> Any:
-        """The float torch module (read from the checkpoint on first use when built from the cache)."""
+        """The float torch module (built on first use by `load_float`, which whoever made this
+        predictor from the cache sets: the checkpoint's reader, so this module imports none)."""
         if self._model is None:
-            from ..checkpoint import load_checkpoint
-
-            self._model, _ = load_checkpoint(self.path)
+            if self.load_float is None:
+                raise ValueError("this predictor has no float model to load")
+            self._model = self.load_float()
         return self._model
 
     @property
