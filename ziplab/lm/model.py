@@ -17,13 +17,14 @@ ran it; `environment()` names those, for the `lm` codec's header.
 from __future__ import annotations
 
 import platform
+from abc import ABC, abstractmethod
 from typing import Any
 
 from ..errors import ParameterError
 from .tokens import ByteTokens, Tokens
 
 
-class LanguageModel:
+class LanguageModel(ABC):
     """What scoring and coding use; subclasses set the fields and `forward_ids`."""
 
     name: str = ""
@@ -34,11 +35,11 @@ class LanguageModel:
     tokenizer_sha256: str = ""
     module: Any = None
 
+    @abstractmethod
     def forward_ids(self, ids: Any, past: Any = None, keep: bool = False) -> tuple[Any, Any]:
         """(logits [B, T, tokens.vocab] float32, cache) for ids [B, T]. `past` is the model's cache
         of earlier positions where it has one (None: start of a window); `keep` asks for the
         cache to be returned (coding steps), which models without one ignore."""
-        raise NotImplementedError
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.module.parameters())

@@ -49,7 +49,7 @@ PHI_TABLE = _phi_table()
 
 
 @nb.njit(cache=True, nogil=True)
-def _gelu_rows(x, phi):
+def gelu_rows(x, phi):
     L, n = x.shape
     top = 2 * GELU_RANGE * GELU_RES
     for r in range(L):
@@ -344,7 +344,7 @@ class PortableTransformer:
             quantize_rows(b["n"], fc.limit, b["xq_d"], 0, b["rs"])
             fc.mm(b["xq_d"], b["acc_fc"])
             dequant_rows(b["acc_fc"], b["rs"], fc.scale, self.zero_bias, b["hid"], False)
-            _gelu_rows(b["hid"], PHI_TABLE)
+            gelu_rows(b["hid"], PHI_TABLE)
             quantize_rows(b["hid"], out.limit, b["xq_fc"], 0, b["rs"])
             out.mm(b["xq_fc"], b["acc_d"])
             dequant_rows(b["acc_d"], b["rs"], out.scale, self.zero_bias, x, True)
