@@ -13,7 +13,7 @@ raises anything but a ZiplabError, or takes over --hang seconds is saved under -
 process leaves the case being decoded in <codec>-seed<S>-inflight.zl.
 
     python benchmarks/fuzz_campaign.py [--codecs mix,ctx,nn] [--cases 100000] [--chunk nn=3000,ctx=3000,mix=1000]
-                                       [--jobs 2] [--minutes 100] [--nice 5]
+                                       [--jobs 2] [--minutes 100] [--nice 5] [--keep-earlier --seed 101]
     python benchmarks/fuzz_campaign.py --summarise-only
 
 Writes benchmarks/results/fuzz.json (counts per codec, seconds, cases/s, bounds checks, CPU flags).
@@ -185,13 +185,45 @@ def summarise(log_dir: Path, meta: dict | None = None) -> dict:
         p["seeds"] = sorted(p["seeds"])
         p["cases_per_s_per_process"] = round(p["cases"] / p["cpu_seconds_sum"], 2) if p["cpu_seconds_sum"] else None
     old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    earlier = old.get("earlier_campaigns", [])
     out = {"what": "tests/test_hardening.py mutation fuzz (its _mutate and files), one seed per chunk; invariant: "
                    "a ZiplabError or the exact original, nothing else, no case over the hang limit",
-           **(meta or {k: v for k, v in old.items() if k not in ("what", "codecs")}),
-           "codecs": per}
+           **(meta or {k: v for k, v in old.items() if k not in ("what", "codecs", "earlier_campaigns", "totals")}),
+           "codecs": per, "earlier_campaigns": earlier, "totals": totals(per, earlier)}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=1) + "\n")
     return out
+
+
+def totals(per: dict, earlier: list[dict]) -> dict:
+    """Cases, failures and seconds per codec over this campaign and the earlier ones kept beside it."""
+    out: dict[str, dict] = {}
+    for block in [per] + [e["codecs"] for e in earlier]:
+        for codec, p in block.items():
+            t = out.setdefault(codec, {"cases": 0, "failures": 0, "cpu_seconds_sum": 0.0})
+            t["cases"] += p["cases"]
+            t["failures"] += len(p["failures"])
+            t["cpu_seconds_sum"] = round(t["cpu_seconds_sum"] + p["cpu_seconds_sum"], 2)
+    return out
+
+
+def keep_earlier(log_dir: Path) -> None:
+    """Start a new campaign (new seeds, a new log dir) beside the one in the results file: its counts,
+    seeds and machine move to `earlier_campaigns`, so the totals count both and no case is run twice."""
+    if not RESULTS.exists() or any(log_dir.glob("*-seed*.json")):
+        return
+    old = json.loads(RESULTS.read_text())
+    if "codecs" not in old:
+        return
+    moved = {k: v for k, v in old.items() if k not in ("what", "earlier_campaigns", "totals")}
+    old["earlier_campaigns"] = old.get("earlier_campaigns", []) + [moved]
+    old["codecs"] = {}
+    RESULTS.write_text(json.dumps(old, indent=1) + "\n")
+
+
+def earlier_cases(codec: str) -> int:
+    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    return sum(e["codecs"].get(codec, {}).get("cases", 0) for e in old.get("earlier_campaigns", []))
 
 
 def chunk_sizes(spec: str, codecs: list[str]) -> dict[str, int]:
@@ -211,6 +243,8 @@ def campaign(args: argparse.Namespace) -> None:
     env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=args.cache_dir,
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     codecs = args.codecs.split(",")
+    if args.keep_earlier:
+        keep_earlier(log_dir)
     chunk = chunk_sizes(args.chunk, codecs)
     done = lambda c, seed: (log_dir / f"{c}-seed{seed}.json").exists()  # noqa: E731
     inflight = lambda c, seed: log_dir / f"{c}-seed{seed}-inflight.zl"  # noqa: E731
@@ -222,6 +256,7 @@ def campaign(args: argparse.Namespace) -> None:
     for c in codecs:  # the next seeds of each codec up to --cases, counting the cases already run
         have = sum(json.loads(f.read_text())["cases"] for f in log_dir.glob(f"{c}-seed*.json"))
         have += sum(chunk[c] for a, _ in adopted if a == c)
+        have += earlier_cases(c) if args.keep_earlier else 0
         seed = args.seed
         while have < args.cases:
             if not done(c, seed) and (c, seed) not in adopted:
@@ -290,6 +325,8 @@ def main() -> None:
     ap.add_argument("--hang", type=float, default=60.0, help="seconds on one case that count as a hang")
     ap.add_argument("--log-dir", default=str(ROOT / "fuzz-logs"))
     ap.add_argument("--cache-dir", default="/tmp/numba-boundscheck")
+    ap.add_argument("--keep-earlier", action="store_true",
+                    help="count the campaign already in the results file toward --cases (use new --seed values)")
     ap.add_argument("--chunk-of", help=argparse.SUPPRESS)
     ap.add_argument("--summarise-only", action="store_true")
     args = ap.parse_args()
