@@ -30,7 +30,7 @@ from rich.table import Table
 from ziplab import codecs, container
 from ziplab.bench import Entry, measure
 from ziplab.codecs.base import CodingOptions, CodingStats
-from ziplab.codecs.kernels.predictive import PARALLEL_MIN_BYTES
+from ziplab.codecs.predictive import PARALLEL_MIN_BYTES
 from ziplab.hardware import machine_record
 from ziplab.peers import all_peers
 

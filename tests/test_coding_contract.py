@@ -16,7 +16,7 @@ import pytest
 import ziplab
 from ziplab import codecs, container, limits
 from ziplab.codecs.base import CodingOptions, CodingStats
-from ziplab.codecs.kernels import predictive
+from ziplab.codecs import lanes as lanes_mod, predictive
 from ziplab.errors import FormatError, ModelMismatchError
 
 from .conftest import SAMPLES
@@ -41,7 +41,7 @@ class TwoLevel:
 def test_ideal_bits_equal_a_float64_recount():
     data = np.frombuffer(b"abcdefgh" * 700, dtype=np.uint8)
     stats = CodingStats()
-    predictive.encode_lanes(TwoLevel(), data, 8, stats)
+    lanes_mod.encode_lanes(TwoLevel(), data, 8, stats)
     want = -len(data) * math.log2(float(np.float32(0.003)))
     assert stats.ideal_bits == pytest.approx(want, rel=1e-12)  # float32 logs would be off by ~1e-7
     assert stats.steps == len(data) // 8
@@ -60,7 +60,7 @@ def test_stats_reach_the_caller_by_every_entry_point():
     assert encoder.stats is mine
     encoder.encode(np.frombuffer(data, dtype=np.uint8))
     direct = CodingStats()
-    predictive.encode_lanes(impl.build_predictor(encoder.params), np.frombuffer(data, dtype=np.uint8), 4, direct)
+    lanes_mod.encode_lanes(impl.build_predictor(encoder.params), np.frombuffer(data, dtype=np.uint8), 4, direct)
     assert direct.ideal_bits > 0
     for stats in (by_compress, by_file, mine):
         assert (stats.ideal_bits, stats.steps) == (direct.ideal_bits, direct.steps)
@@ -182,7 +182,7 @@ def test_each_substream_codes_lanes_over_substreams_lanes():
     payload = encoder.encode(data)
     predictor = impl.build_predictor(encoder.params)
     halves = predictive._split(data, 2)
-    assert payload == predictive.pack_substreams([predictive.encode_lanes(predictor, h, 1) for h in halves])
+    assert payload == predictive.pack_substreams([lanes_mod.encode_lanes(predictor, h, 1) for h in halves])
 
 
 # ---- decoding options and refused headers --------------------------------------------------------

@@ -127,7 +127,7 @@ def test_a_valid_highly_compressible_ctx_file_decodes_in_linear_time_and_small_m
 
 def test_decoder_process_count_is_the_decoders_choice(monkeypatch):
     """A file's substream count is not a process count: at most one process per CPU."""
-    from ziplab.codecs.kernels import predictive
+    from ziplab.codecs import predictive
 
     seen = []
     real = predictive.run_jobs

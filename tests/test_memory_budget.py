@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import ziplab
 from ziplab import container, limits
 from ziplab.codecs import get
-from ziplab.codecs.kernels.predictive import LaneLayout, decode_lanes, encode_lanes
+from ziplab.codecs.lanes import LaneLayout, decode_lanes, encode_lanes
 from ziplab.errors import CorruptDataError, FormatError, ZiplabError
 from ziplab.limits import Limits, MemoryLimitError, MemoryNeed, parse_size
 from ziplab.models import budget

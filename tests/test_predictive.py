@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from ziplab.codecs.base import CodingStats
-from ziplab.codecs.kernels import predictive
-from ziplab.codecs.kernels.predictive import (decode_lanes, encode_lanes, fingerprint,
-                                      lane_count, pack_substreams, unpack_substreams)
+from ziplab.codecs import lanes as lanes_mod, predictive
+from ziplab.codecs.lanes import decode_lanes, encode_lanes, fingerprint, lane_count
+from ziplab.codecs.predictive import pack_substreams, unpack_substreams
 from ziplab.errors import CorruptDataError
 
 from .conftest import SAMPLES
@@ -132,8 +132,8 @@ def test_progress_is_reported_every_64_steps_and_at_the_end():
         if coder == "decode":
             decode_lanes(Bigram(), payload, len(data), 4, heard.append)
         steps = -(-len(data) // 4)
-        assert len(heard) == -(-steps // predictive.PROGRESS_EVERY) and sum(heard) == len(data)
-        assert heard[0] == 4 * predictive.PROGRESS_EVERY
+        assert len(heard) == -(-steps // lanes_mod.PROGRESS_EVERY) and sum(heard) == len(data)
+        assert heard[0] == 4 * lanes_mod.PROGRESS_EVERY
 
 
 def test_stats_count_bits_and_steps_across_blocks():
@@ -148,9 +148,9 @@ def test_stats_count_bits_and_steps_across_blocks():
 
 def test_fingerprint_uses_every_lane_even_past_the_probe_length():
     """With more lanes than probe bytes the probe is tiled, not cut short or left empty."""
-    wide = len(predictive.PROBE) + 40
+    wide = len(lanes_mod.PROBE) + 40
     assert fingerprint(Bigram(), wide) != fingerprint(Bigram(), wide - 1)
-    assert fingerprint(Bigram(), len(predictive.PROBE)) != fingerprint(Bigram(), len(predictive.PROBE) - 1)
+    assert fingerprint(Bigram(), len(lanes_mod.PROBE)) != fingerprint(Bigram(), len(lanes_mod.PROBE) - 1)
     assert fingerprint(Bigram(0), 8) != fingerprint(Bigram(1), 8) and len(fingerprint(Bigram(), 3)) == 32
 
 
@@ -159,15 +159,17 @@ def test_codec_option_bounds_are_exact():
     from ziplab.errors import ParameterError
 
     data = SAMPLES["text"][:600]
-    for lanes in (1, predictive.MAX_LANES):
+    for lanes in (1, lanes_mod.MAX_LANES):
         assert ziplab.decompress(ziplab.compress(data, "ctx", 1, lanes=lanes)) == data
     for workers in (1, predictive.MAX_STREAMS):
-        assert ziplab.decompress(ziplab.compress(data, "ctx", 1, lanes=predictive.MAX_LANES, workers=workers),
+        assert ziplab.decompress(ziplab.compress(data, "ctx", 1, lanes=lanes_mod.MAX_LANES, workers=workers),
                                  workers=1) == data
-    for lanes, message in ((0, "lanes must be between 1 and 4096"), (predictive.MAX_LANES + 1, "lanes must be between 1 and 4096")):
-        with pytest.raises(ParameterError) as info:
-            ziplab.compress(data, "ctx", 1, lanes=lanes)
-        assert str(info.value) == message
+    for codec in ("ctx", "mix"):  # one bound for every lane-coded codec
+        for lanes in (0, lanes_mod.MAX_LANES + 1):
+            with pytest.raises(ParameterError) as info:
+                ziplab.compress(data, codec, 1, lanes=lanes)
+            assert str(info.value) == "lanes must be between 1 and 4096"
+    assert ziplab.decompress(ziplab.compress(data, "mix", 1, lanes=lanes_mod.MAX_LANES)) == data
     with pytest.raises(ParameterError) as info:
         ziplab.compress(data, "ctx", 1, workers=predictive.MAX_STREAMS + 1)
     assert str(info.value) == "workers must be between 1 and 64"

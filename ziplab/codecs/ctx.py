@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .kernels.predictive import PredictiveCodec
+from .predictive import PredictiveCodec
 
 
 class ContextCodec(PredictiveCodec):

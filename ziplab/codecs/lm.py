@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import CorruptDataError, FormatError, ModelMismatchError, ParameterError, ZiplabError
 from ..limits import MemoryNeed
 from .base import Codec, CodingOptions, CodingStats, Decoder, Encoder, Progress
-from .kernels.predictive import decode_lanes, encode_lanes
+from .lanes import MAX_LANES, decode_lanes, encode_lanes
 
 #: a lane codes at least this many tokens (fewer lanes on small blocks: each starts cold)
 MIN_LANE_TOKENS = 64
@@ -33,7 +33,6 @@ PROBE = b"ziplab lm probe: It was the best of times, it was the worst of times."
 PROBE_STEPS = 6
 MAX_VOCAB = 1 << 24
 #: lanes x vocabulary float32 probabilities per step (a 150K vocabulary at 1024 lanes: 600 MB)
-MAX_LANES = 1024
 
 
 def probe_fingerprint(predictor: Any, lanes: int, vocab: int, start: int) -> str:

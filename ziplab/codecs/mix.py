@@ -22,7 +22,7 @@ from ..models.predictor import BOS
 from .kernels import mixing
 from .base import Codec, CodingOptions, CodingStats, Decoder, Encoder, Progress
 from ..limits import MemoryNeed
-from .kernels.predictive import EXHAUSTED_SLACK_BITS, LaneLayout, expect_work
+from .lanes import MAX_LANES, ExhaustionGuard, LaneLayout, expect_work
 
 NONE = "none"
 
@@ -45,7 +45,6 @@ def table_bits(level: int, n: int) -> int:
     """Tables no bigger than a block of n bytes can fill (8 bit contexts per byte, x2 headroom),
     so small files do not pay for clearing hundreds of megabytes."""
     return min(LEVELS[level].table_bits, max(16, n.bit_length() + 4))
-MAX_LANES = 1024
 PROGRESS_EVERY = 64
 
 
@@ -229,7 +228,7 @@ def decode_block(payload: bytes, n: int, params: dict, predictor: Any,
     lanes = _Lanes(n, params, predictor, tables)
     family = _family()
     p16 = np.zeros(lanes.L, dtype=np.int64)
-    past_end = 0.0  # bits decoded after the payload's last word was read (see ExhaustionGuard)
+    guard = ExhaustionGuard("mix")
     try:
         decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
         for t in range(lanes.T):
@@ -240,11 +239,8 @@ def decode_block(payload: bytes, n: int, params: dict, predictor: Any,
                 mixing.predict_bit(lanes.state, cums, bit, k, p16)
                 got = decoder.decode(family, p16[:k] / 65536.0)
                 if decoder.maybe_exhausted():
-                    p_got = np.where(got == 1, p16[:k], 65536 - p16[:k]) / 65536.0
-                    past_end -= float(np.log2(p_got).sum())
+                    guard.past_end(np.where(got == 1, p16[:k], 65536 - p16[:k]) / 65536.0)
                 mixing.update_bit(lanes.state, got.astype(np.int64), bit, k, lanes.rate)
-            if past_end > EXHAUSTED_SLACK_BITS:
-                raise CorruptDataError("mix payload ends before the data it claims: truncated or corrupt")
             mixing.end_byte(lanes.state, t, k)
             lanes.layout.report(progress, t)
             lanes.advance(t)

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import ModelMismatchError, ParameterError, ZiplabError
 from .base import CodingOptions
-from .kernels.predictive import PredictiveCodec
+from .predictive import PredictiveCodec
 
 SHIPPED = "shipped"
 
