@@ -438,3 +438,42 @@ def test_attention_output_keeps_the_heads_in_order():
     out = np.zeros((1, 12))
     _attend_out(yacc, np.array([[[1.0, 2.0, 3.0]]]), out)
     assert out[0].tolist() == [0, 1, 2, 3, 8, 10, 12, 14, 24, 27, 30, 33]
+
+
+def test_vectorised_kernels_give_the_scalar_bits():
+    """The branch-free row kernels (written so the compiler vectorises them) return exactly the
+    bits of the scalar definitions, at the clamps and the table's ends too."""
+    import math
+
+    from ziplab.models.portable import arith
+
+    rng = np.random.default_rng(7)
+    edges = [0.0, -0.0, 16.0, -16.0, 15.999999999, -15.999999999, 1e300, -1e300, 1 / 256, -1 / 512, 5e-324]
+    x = np.concatenate([edges, rng.normal(size=5000) * 9, rng.normal(size=500) * 1e-6])
+    got = np.empty_like(x)
+    arith.lut_sigmoid_rows(x, got)
+    want = np.array([arith.lut_sigmoid(v, arith.SIGMOID_TABLE) for v in x])
+    assert np.array_equal(got.view(np.int64), want.view(np.int64))
+
+    shifted = -np.abs(np.concatenate([edges, rng.normal(size=5000) * 300, [699.9999, 700.0, 700.0001, 1e5]]))
+    got = np.empty_like(shifted)
+    arith.exp_rows(shifted, got)
+    want = np.array([arith.det_exp(v) for v in shifted])
+    assert np.array_equal(got.view(np.int64), want.view(np.int64))
+
+    def scalar_quantize(row, limit):  # the definition: max |x|, step, round half up, clamp
+        m = max(abs(v) for v in row)
+        s = m / limit if m > 0.0 else 1.0
+        inv = 1.0 / s
+        return [min(max(math.floor(v * inv + 0.5), -limit), limit) for v in row], s
+
+    rows = rng.normal(size=(6, 300)) * rng.random((6, 1)) * 50
+    rows[1] = 0.0
+    rows[2] = -0.0
+    rows[3, 17] = -1e300
+    for limit, dtype in ((127, np.int8), (30000, np.float32)):
+        out, scales = np.zeros(rows.shape, dtype=dtype), np.zeros(len(rows))
+        arith.quantize_rows(rows, limit, out, 0, scales)
+        for r, row in enumerate(rows):
+            q, s = scalar_quantize(row, limit)
+            assert out[r].tolist() == q and scales[r] == s

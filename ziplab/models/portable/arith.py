@@ -94,6 +94,41 @@ def lut_sigmoid(x: float, table) -> float:
 
 
 @nb.njit(cache=True, nogil=True)
+def lut_sigmoid_rows(x, out) -> None:
+    """out[k] = lut_sigmoid(x[k], SIGMOID_TABLE) for a 1-D x, bit for bit: the same operations,
+    written without branches (clamps instead of early returns) so the compiler can vectorise the
+    loop. At the clamps the interpolation gives the end samples exactly: f = 0 at the bottom, and
+    at the top t[n-1] + 1 * (t[n] - t[n-1]) = t[n] (the difference is exact, Sterbenz). The
+    table is the module's constant, not an argument: a constant cannot alias `out`, which is
+    what lets the compiler gather from it in vector registers."""
+    table = SIGMOID_TABLE
+    n = 2 * SIG_RANGE * SIG_RES
+    top = float(n)
+    for k in range(x.shape[0]):
+        u = min(max((x[k] + SIG_RANGE) * SIG_RES, 0.0), top)
+        i = max(min(np.intp(u), n - 1), 0)
+        f = u - i
+        a = table[i]
+        out[k] = a + f * (table[i + 1] - a)
+
+
+@nb.njit(cache=True, nogil=True)
+def exp_rows(x, out) -> None:
+    """out[k] = det_exp(x[k]) for a 1-D x of values <= 0 (softmax's shifted logits), bit for bit,
+    without branches so the loop vectorises: below -700 the result is selected as 0."""
+    for k in range(x.shape[0]):
+        v = max(x[k], -700.0)
+        y = v * LOG2E
+        nf = math.floor(y * 64.0 + 0.5)
+        r = y - nf / 64.0
+        z = r * LN2
+        p = 1.0 + z * (1.0 + z * (0.5 + z * (1.0 / 6.0 + z * (1.0 / 24.0 + z * (1.0 / 120.0)))))
+        ni = np.int64(nf)
+        e = (p * POW2_64[ni & 63]) * POW2_INT[(ni >> 6) + POW2_BIAS]
+        out[k] = e if x[k] >= -700.0 else 0.0
+
+
+@nb.njit(cache=True, nogil=True)
 def lut_tanh(x: float, table) -> float:
     return 2.0 * lut_sigmoid(2.0 * x, table) - 1.0
 
@@ -192,25 +227,39 @@ def input_limit(q: np.ndarray) -> int:
     return int((EXACT - 1) // max(int(colsum), 1))
 
 
+#: clears a float64's sign bit
+_ABS_BITS = np.int64(0x7FFFFFFFFFFFFFFF)
+
+
+@nb.njit(cache=True, nogil=True)
+def _quantize_into(src, off, n, limit, dst, cell):
+    """quantize_vector's work; `cell` is a 1-element int64 scratch array.
+
+    max |x| is taken over the IEEE bit patterns with the sign cleared: for finite doubles their
+    order as int64 is their order as magnitudes, so it is the same maximum, and an integer max
+    reduction vectorises where a float one may not. Clamps are min/max, not branches, for the
+    same reason; every operation on the values is the one the scalar version did."""
+    bits = src[off:off + n].view(np.int64)
+    mb = np.int64(0)
+    for i in range(n):
+        b = bits[i] & _ABS_BITS
+        mb = b if b > mb else mb
+    cell[0] = mb
+    m = cell.view(np.float64)[0]
+    s = m / limit if m > 0.0 else 1.0
+    inv = 1.0 / s
+    lim = float(limit)
+    for i in range(n):
+        v = math.floor(src[off + i] * inv + 0.5)
+        dst[i] = min(max(v, -lim), lim)
+    return s
+
+
 @nb.njit(cache=True, nogil=True)
 def quantize_vector(src, off, n, limit, dst):
     """src[off:off+n] -> dst[:n] as integers in [-limit, limit] with the vector's own step
     (max |x| / limit); returns the step, so x ~ dst * step."""
-    m = 0.0
-    for i in range(n):
-        a = abs(src[off + i])
-        if a > m:
-            m = a
-    s = m / limit if m > 0.0 else 1.0
-    inv = 1.0 / s
-    for i in range(n):
-        v = math.floor(src[off + i] * inv + 0.5)
-        if v > limit:
-            v = limit
-        elif v < -limit:
-            v = -limit
-        dst[i] = v
-    return s
+    return _quantize_into(src, off, n, limit, dst, np.zeros(1, dtype=np.int64))
 
 
 @nb.njit(cache=True, nogil=True)
@@ -218,8 +267,9 @@ def quantize_rows(x, limit, out, col0, scales):
     """Per-row dynamic quantisation of float64 x [L, n] into out[:, col0:col0+n] (float32 holding
     integers in [-limit, limit]); scales[row] = the row's step, so x ~ out * scale."""
     L, n = x.shape
+    cell = np.zeros(1, dtype=np.int64)
     for r in range(L):
-        scales[r] = quantize_vector(x[r], 0, n, limit, out[r, col0:])
+        scales[r] = _quantize_into(x[r], 0, n, limit, out[r, col0:], cell)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -258,14 +308,17 @@ def softmax_probs(logits, probs, floor):
     """float64 logits [L, 256] -> float32 probabilities with a uniform floor, summed in order."""
     L, V = logits.shape
     e = np.empty(V, dtype=np.float64)
+    d = np.empty(V, dtype=np.float64)
     for r in range(L):
         m = logits[r, 0]
         for j in range(1, V):
             if logits[r, j] > m:
                 m = logits[r, j]
+        for j in range(V):
+            d[j] = logits[r, j] - m
+        exp_rows(d, e)
         s = 0.0
         for j in range(V):
-            e[j] = det_exp(logits[r, j] - m)
             s += e[j]
         keep = (1.0 - floor) / s
         add = floor / V

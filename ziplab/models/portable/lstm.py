@@ -14,7 +14,7 @@ import numba as nb
 import numpy as np
 
 from ..predictor import FLOOR, VOCAB_OUT
-from .arith import SIGMOID_TABLE, det_matmul, dequant_rows, lut_sigmoid, lut_tanh, quantize_rows, softmax_probs
+from .arith import det_matmul, dequant_rows, lut_sigmoid_rows, quantize_rows, softmax_probs
 from .exactmm import ExactLinear
 from .int8mm import Int8Linear
 
@@ -24,20 +24,30 @@ ENGINE = "lstm-int8x8-v2"
 
 
 @nb.njit(cache=True, nogil=True)
-def _cell(acc, row_scale, col_scale, base, rows, c, h, sig):
-    """pre = acc * row_scale * col_scale + base[rows]; torch gate order i, f, g, o."""
+def _cell(acc, row_scale, col_scale, base, rows, c, h, pre, s):
+    """pre = acc * row_scale * col_scale + base[rows]; torch gate order i, f, g, o.
+
+    c' = sigmoid(f) c + sigmoid(i) tanh(g), h' = sigmoid(o) tanh(c'), with tanh(x) = 2 sigmoid(2x) - 1
+    from the table: the same operations, in the same order, as one gate at a time, but the table
+    lookups run over whole rows (`lut_sigmoid_rows`, branch-free) so they vectorise. `pre` and `s`
+    are scratch rows of 4H."""
     L, H = c.shape
+    G = 4 * H
     for r in range(L):
         rs = row_scale[r]
         b = rows[r]
+        for j in range(G):
+            pre[j] = acc[r, j] * rs * col_scale[j] + base[b, j]
+        for j in range(2 * H, 3 * H):
+            pre[j] = 2.0 * pre[j]
+        lut_sigmoid_rows(pre, s)
         for j in range(H):
-            pi = acc[r, j] * rs * col_scale[j] + base[b, j]
-            pf = acc[r, H + j] * rs * col_scale[H + j] + base[b, H + j]
-            pg = acc[r, 2 * H + j] * rs * col_scale[2 * H + j] + base[b, 2 * H + j]
-            po = acc[r, 3 * H + j] * rs * col_scale[3 * H + j] + base[b, 3 * H + j]
-            cn = lut_sigmoid(pf, sig) * c[r, j] + lut_sigmoid(pi, sig) * lut_tanh(pg, sig)
+            cn = s[H + j] * c[r, j] + s[j] * (2.0 * s[2 * H + j] - 1.0)
             c[r, j] = cn
-            h[r, j] = lut_sigmoid(po, sig) * lut_tanh(cn, sig)
+            pre[j] = 2.0 * cn
+        lut_sigmoid_rows(pre[:H], s[:H])
+        for j in range(H):
+            h[r, j] = s[3 * H + j] * (2.0 * s[j] - 1.0)
 
 
 @dataclass
@@ -54,6 +64,8 @@ class LSTMState:
     out_acc: np.ndarray
     logits: np.ndarray
     probs: np.ndarray
+    pre: np.ndarray  # float64 [4H] scratch rows of the cell
+    gates: np.ndarray
 
 
 class PortableLSTM:
@@ -117,7 +129,7 @@ class PortableLSTM:
             lanes=L, h=[np.zeros((L, H)) for _ in range(self.n_layer)], c=[np.zeros((L, H)) for _ in range(self.n_layer)],
             cat=cat, xq=xq, acc=acc, rs=np.zeros(L), zero_rows=np.zeros(L, dtype=np.int64), out_q=out_q,
             out_acc=out_acc, logits=np.zeros((L, VOCAB_OUT)),
-            probs=np.zeros((L, VOCAB_OUT), dtype=np.float32))
+            probs=np.zeros((L, VOCAB_OUT), dtype=np.float32), pre=np.zeros(4 * H), gates=np.zeros(4 * H))
 
     def step(self, st: LSTMState, prev: np.ndarray) -> np.ndarray:
         H = self.H
@@ -129,7 +141,7 @@ class PortableLSTM:
             quantize_rows(cat, layer.limit, st.xq[i], 0, st.rs)
             layer.mm(st.xq[i], st.acc[i])
             base, rows = (self.x0, prev) if i == 0 else (self.bias[i], st.zero_rows)
-            _cell(st.acc[i], st.rs, layer.scale, base, rows, st.c[i], st.h[i], SIGMOID_TABLE)
+            _cell(st.acc[i], st.rs, layer.scale, base, rows, st.c[i], st.h[i], st.pre, st.gates)
         quantize_rows(st.h[-1], self.out.limit, st.out_q, 0, st.rs)
         self.out.mm(st.out_q, st.out_acc)
         dequant_rows(st.out_acc, st.rs, self.out.scale, self.b_out, st.logits, False)
