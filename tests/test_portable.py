@@ -171,7 +171,7 @@ def test_lookup_tables_track_the_functions():
     assert max(abs(lut_sigmoid(x, SIGMOID_TABLE) - 1 / (1 + math.exp(-x))) for x in xs) < 3e-7
     assert max(abs(lut_tanh(x, SIGMOID_TABLE) - math.tanh(x)) for x in xs) < 1e-6
     g = xs[None, :].copy()
-    gelu_rows(g, PHI_TABLE)
+    gelu_rows(g)
     want = np.array([0.5 * x * (1 + math.erf(x / math.sqrt(2))) for x in xs])
     assert np.abs(g[0] - want).max() < 1e-6
 
@@ -244,7 +244,7 @@ def _edge_points() -> np.ndarray:
 def _arith_digest() -> str:
     from ziplab.models.portable.arith import (SIGMOID_TABLE, det_erf, det_exp, det_sigmoid, det_sincos, det_tanh,
                                               lut_sigmoid, lut_tanh)
-    from ziplab.models.portable.transformer import PHI_TABLE, gelu_rows
+    from ziplab.models.portable.transformer import gelu_rows
 
     h = hashlib.sha256()
     xs = _edge_points()
@@ -255,7 +255,7 @@ def _arith_digest() -> str:
     angles = np.linspace(0, 2 * math.pi, 2001)[:-1]
     h.update(np.array([det_sincos(a) for a in angles]).tobytes())
     g = np.linspace(-9, 9, 9001)[None, :].copy()
-    gelu_rows(g, PHI_TABLE)
+    gelu_rows(g)
     h.update(g.tobytes())
     h.update(_kernel_outputs())
     return h.hexdigest()
@@ -388,10 +388,10 @@ def test_transformer_attention_limits_keep_every_product_below_2_24():
 
 def test_gelu_is_exactly_zero_at_and_below_the_table_and_angles_reduce_into_range():
     from ziplab.models.portable.arith import TWO_PI
-    from ziplab.models.portable.transformer import GELU_RANGE, PHI_TABLE, _angles, gelu_rows
+    from ziplab.models.portable.transformer import GELU_RANGE, _angles, gelu_rows
 
     g = np.array([[-GELU_RANGE, -GELU_RANGE - 0.0005, -GELU_RANGE - 3.0]])
-    gelu_rows(g, PHI_TABLE)
+    gelu_rows(g)
     assert g.tolist() == [[0.0, 0.0, 0.0]]
     cos, sin = np.zeros(2), np.zeros(2)
     a = np.nextafter(17 * TWO_PI, 0.0)  # a / 2pi rounds up to 17: a - 17 * 2pi is -1.4e-14
@@ -418,16 +418,16 @@ def test_gelu_just_inside_the_table_is_interpolated():
 
     v = -GELU_RANGE + 0.5 / GELU_RES  # half a cell in: Phi(-8) ~ 6e-16, not 0
     g = np.array([[v]])
-    gelu_rows(g, PHI_TABLE)
+    gelu_rows(g)
     assert g[0, 0] == v * (PHI_TABLE[0] + 0.5 * (PHI_TABLE[1] - PHI_TABLE[0])) and g[0, 0] < 0
 
 
 def test_gelu_in_the_tables_last_cell_reads_its_last_entry():
-    from ziplab.models.portable.transformer import GELU_RANGE, GELU_RES, PHI_TABLE, gelu_rows
+    from ziplab.models.portable.transformer import GELU_RANGE, GELU_RES, gelu_rows
 
     v = GELU_RANGE - 0.5 / GELU_RES
     g = np.array([[v]])
-    gelu_rows(g, PHI_TABLE)
+    gelu_rows(g)
     assert g[0, 0] == pytest.approx(v * 0.5 * (1 + math.erf(v / math.sqrt(2))), abs=1e-9)
 
 
@@ -460,6 +460,22 @@ def test_vectorised_kernels_give_the_scalar_bits():
     arith.exp_rows(shifted, got)
     want = np.array([arith.det_exp(v) for v in shifted])
     assert np.array_equal(got.view(np.int64), want.view(np.int64))
+
+    from ziplab.models.portable.transformer import GELU_RANGE, GELU_RES, PHI_TABLE, gelu_rows
+
+    def scalar_gelu(v):  # the definition: 0 below the table, v above it, interpolated inside
+        u = (v + GELU_RANGE) * GELU_RES
+        if u <= 0.0:
+            return 0.0
+        if u >= 2 * GELU_RANGE * GELU_RES:
+            return v
+        i = int(u)
+        return v * (PHI_TABLE[i] + (u - i) * (PHI_TABLE[i + 1] - PHI_TABLE[i]))
+
+    g = np.concatenate([edges, [GELU_RANGE, -GELU_RANGE, GELU_RANGE - 1e-12], rng.normal(size=3000) * 4])[None, :]
+    want = np.array([scalar_gelu(v) for v in g[0]])
+    gelu_rows(g)
+    assert np.array_equal(g[0].view(np.int64), want.view(np.int64))
 
     def scalar_quantize(row, limit):  # the definition: max |x|, step, round half up, clamp
         m = max(abs(v) for v in row)

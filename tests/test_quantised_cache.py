@@ -84,10 +84,10 @@ def test_a_small_file_codes_without_importing_torch(cache):
 
 
 def test_enough_work_makes_torch_kernels_candidates(monkeypatch):
-    from ziplab.models.portable.int8mm import TORCH_MIN_BYTES, KernelChoice
+    from ziplab.models.portable.int8mm import TORCH_MIN_MACS, KernelChoice
 
     monkeypatch.delitem(sys.modules, "torch", raising=False)
     choice = KernelChoice()
     assert [k.name for k in choice.candidates()[1]] == ["numba"]
-    choice.work = TORCH_MIN_BYTES
+    choice.work = TORCH_MIN_MACS
     assert [k.name for k in choice.candidates()[1]] == ["int_mm", "fp32"]

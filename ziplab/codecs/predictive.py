@@ -21,7 +21,7 @@ from ..errors import CorruptDataError, ModelMismatchError, ParameterError
 from ..limits import MemoryNeed
 from ..models.predictor import Predictor
 from .base import Codec, CodingOptions, CodingStats, Decoder, Encoder, Progress
-from .lanes import MAX_LANES, decode_lanes, encode_lanes, fingerprint, lane_count
+from .lanes import MAX_LANES, decode_lanes, encode_lanes, expect_work, fingerprint, lane_count
 from .workers import run_jobs, worker_progress
 
 #: below this a block is coded in-process even when workers are asked for
@@ -134,6 +134,7 @@ class PredictiveCodec(Codec):
             chunks = _split(data, streams)
             if procs > 1 and len(data) >= PARALLEL_MIN_BYTES:  # pragma: no mutate block (process plumbing)
                 mine, others = _share(streams, procs)
+                expect_work(predictor, sum(len(chunks[i]) for i in mine))  # every substream it codes
                 jobs = [(self.name, params, chunks[i].tobytes()) for i in others]
                 ours, done = run_jobs(procs - 1, _encode_job, jobs, progress,
                                       lambda report: [encode_lanes(predictor, chunks[i], per, stats, report)
@@ -144,6 +145,7 @@ class PredictiveCodec(Codec):
                     if stats is not None:
                         stats.add(part)
                 return pack_substreams([parts[i] for i in range(streams)])
+            expect_work(predictor, len(data))
             return pack_substreams([encode_lanes(predictor, c, per, stats, progress) for c in chunks])
 
         return Encoder(params, encode, stats=stats)  # encode() reports progress itself
@@ -162,6 +164,7 @@ class PredictiveCodec(Codec):
             sizes = substream_sizes(size, streams)
             if procs > 1 and size >= PARALLEL_MIN_BYTES:  # pragma: no mutate block (process plumbing)
                 mine, others = _share(streams, procs)
+                expect_work(predictor, sum(sizes[i] for i in mine))
                 jobs = [(self.name, params, options.model, parts[i], sizes[i]) for i in others]
                 ours, theirs = run_jobs(procs - 1, _decode_job, jobs, progress,
                                         lambda report: [decode_lanes(predictor, parts[i], sizes[i], per, report)
@@ -169,6 +172,7 @@ class PredictiveCodec(Codec):
                 got = {**dict(zip(mine, ours)), **dict(zip(others, theirs))}
                 outs = [got[i] for i in range(streams)]
             else:
+                expect_work(predictor, size)
                 outs = [decode_lanes(predictor, p, s, per, progress) for p, s in zip(parts, sizes)]
             return np.concatenate(outs)  # one part per substream, and there is at least one
 

@@ -122,10 +122,12 @@ class PortablePredictor:
         return self._sizes[1]
 
     def expect(self, nbytes: int) -> None:
-        """How many bytes this process is about to code: decides whether torch's kernels are worth
-        importing (`int8mm.TORCH_MIN_BYTES`). Speed only."""
+        """How many bytes this process is about to code: with the products' multiply-adds per
+        byte, decides whether torch's kernels are worth importing (`int8mm.TORCH_MIN_MACS`).
+        Speed only."""
         if self.kernels is not None:
-            self.kernels.work = max(self.kernels.work, int(nbytes))
+            per_byte = sum(lin.k * lin.n for lin in self.engine.linears())
+            self.kernels.work = max(self.kernels.work, int(nbytes) * per_byte)
 
     def check_products(self, lanes: int) -> None:
         """Every product path at the coding shape (dense rows = lanes; batched attention), exact

@@ -212,10 +212,12 @@ def _time(linears: list[Int8Linear], lanes: int, reps: int = 3) -> float:
     return best
 
 
-#: a block at least this long may import torch for its kernels: ~1-2 s once, repaid within
-#: ~64 KiB where oneDNN has int8 dot products (2-8x the fp32 GEMM); smaller blocks (always coded
-#: in one process: `predictive.PARALLEL_MIN_BYTES`) run the compiled loop
-TORCH_MIN_BYTES = 1 << 16
+#: work (int8 multiply-adds this process will do) from which importing torch for its kernels is
+#: worth it: torch loads in ~1-2 s, and the compiled loop does ~10-15 G multiply-adds/s where
+#: oneDNN's int8 GEMM does 5-10x that, so from ~2^34 (the loop's ~1.5 s) torch pays for itself.
+#: The shipped LSTM reaches it at ~28 KB, a 1.6M-parameter transformer at ~10 KB; below it (a
+#: small file's start-up) the compiled loop runs and torch is never imported
+TORCH_MIN_MACS = 1 << 34
 
 
 class KernelChoice:
@@ -226,11 +228,11 @@ class KernelChoice:
     def __init__(self, kernels=None) -> None:
         self.kernels = [k() for k in (KERNELS if kernels is None else kernels)]
         self.chosen: dict[tuple[int, bool], object] = {}
-        self.work = 0
+        self.work = 0  # multiply-adds this process expects to do (`TORCH_MIN_MACS`)
 
     def candidates(self) -> tuple[bool, list]:
         """Torch's kernels when torch is worth loading, else the compiled loop."""
-        wants_torch = "torch" in sys.modules or self.work >= TORCH_MIN_BYTES
+        wants_torch = "torch" in sys.modules or self.work >= TORCH_MIN_MACS
         found = [k for k in self.kernels if k.torch == wants_torch]
         return wants_torch, found or self.kernels
 

@@ -18,7 +18,7 @@ import numba as nb
 import numpy as np
 
 from ..predictor import FLOOR, VOCAB_OUT
-from .arith import (EXACT, TWO_PI, dequant_rows, det_erf, det_exp, det_sincos, quantize_rows, quantize_vector,
+from .arith import (EXACT, TWO_PI, dequant_rows, det_erf, det_sincos, exp_rows, quantize_rows, quantize_vector,
                     softmax_probs)
 from .exactmm import ExactLinear, InexactArithmeticError
 from .int8mm import Int8Linear
@@ -49,21 +49,26 @@ PHI_TABLE = _phi_table()
 
 
 @nb.njit(cache=True, nogil=True)
-def gelu_rows(x, phi):
+def gelu_rows(x):
+    """x <- x * Phi(x) in place, Phi interpolated in PHI_TABLE: 0 below the table, x itself above it.
+
+    Branch-free (clamped index, results selected) so the loop vectorises; the table is the
+    module's constant, which cannot alias x. Inside the table the operations are
+    v * (t[i] + f * (t[i+1] - t[i])), as a scalar loop would do them."""
+    phi = PHI_TABLE
     L, n = x.shape
     top = 2 * GELU_RANGE * GELU_RES
+    ftop = float(top)
     for r in range(L):
         for j in range(n):
             v = x[r, j]
             u = (v + GELU_RANGE) * GELU_RES
-            if u <= 0.0:
-                x[r, j] = 0.0
-            elif u >= top:
-                pass  # Phi = 1
-            else:
-                i = np.int64(u)
-                f = u - i
-                x[r, j] = v * (phi[i] + f * (phi[i + 1] - phi[i]))
+            uc = min(max(u, 0.0), ftop)
+            i = max(min(np.intp(uc), top - 1), 0)
+            f = uc - i
+            a = phi[i]
+            y = v * (a + f * (phi[i + 1] - a))
+            x[r, j] = 0.0 if u <= 0.0 else (v if u >= ftop else y)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -124,25 +129,31 @@ def _attend_prep(qkv, cos, sin, H, kv, hd, qscale, qk_limit, qq, qs, kq, ks, vq,
 @nb.njit(cache=True, nogil=True)
 def _attend_weights(scores, qs, ks, vs, weight_sum, wq, ws):
     """Softmax over each row of exact integer scores (rescaled by the q and k steps), folded with
-    the value steps and quantised so that the integer weights of a row sum to <= weight_sum + n/2."""
+    the value steps and quantised so that the integer weights of a row sum to <= weight_sum + n/2.
+    Sums run left to right; the element-wise passes are separate loops so they vectorise."""
     L, kv, g, n = scores.shape
     e = np.empty(n, dtype=np.float64)
+    d = np.empty(n, dtype=np.float64)
     for r in range(L):
         for a in range(kv):
             for b in range(g):
                 sq = qs[r, a, b]
-                m = -1e308
                 for t in range(n):
                     e[t] = scores[r, a, b, t] * sq * ks[r, a, t]
+                m = -1e308
+                for t in range(n):
                     if e[t] > m:
                         m = e[t]
+                for t in range(n):
+                    d[t] = e[t] - m
+                exp_rows(d, e)
                 tot = 0.0
                 for t in range(n):
-                    e[t] = det_exp(e[t] - m)
                     tot += e[t]
-                wsum = 0.0
                 for t in range(n):
                     e[t] = e[t] / tot * vs[r, a, t]
+                wsum = 0.0
+                for t in range(n):
                     wsum += e[t]
                 step = wsum / weight_sum if wsum > 0.0 else 1.0
                 inv = 1.0 / step
@@ -344,7 +355,7 @@ class PortableTransformer:
             quantize_rows(b["n"], fc.limit, b["xq_d"], 0, b["rs"])
             fc.mm(b["xq_d"], b["acc_fc"])
             dequant_rows(b["acc_fc"], b["rs"], fc.scale, self.zero_bias, b["hid"], False)
-            gelu_rows(b["hid"], PHI_TABLE)
+            gelu_rows(b["hid"])
             quantize_rows(b["hid"], out.limit, b["xq_fc"], 0, b["rs"])
             out.mm(b["xq_fc"], b["acc_d"])
             dequant_rows(b["acc_d"], b["rs"], out.scale, self.zero_bias, x, True)
