@@ -58,10 +58,14 @@ def bench(paths, specs, fast, no_peers, model, json_out, plot_out, once):
             target = plot_out if len(inputs) == 1 else _nth(plot_out, index)
             engine.plot_tradeoff(measured, target, title=f"{Path(name).name}: {len(data):,} bytes")
             console.print(f"plot: {target}")
-    if json_out == "-":
-        click.echo(json.dumps(results, indent=2))
-    elif json_out:
-        Path(json_out).write_text(json.dumps(results, indent=2))
+    if json_out:
+        from ..provenance import record
+
+        text = json.dumps({"provenance": record(), "measurements": results}, indent=2)
+        if json_out == "-":
+            click.echo(text)
+        else:
+            Path(json_out).write_text(text + "\n")
     if failed:
         raise click.ClickException("a round trip failed (see the ok column)")
 
