@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +107,7 @@ def main() -> None:
         with console.status(f"{name}"):
             got = {e.name: bench.measure(e, data, name) for e in entries}
         for m in got.values():
-            rows.append(m.as_dict() | {"text": is_text})
+            rows.append(asdict(m) | {"text": is_text})
             vs = m.compressed_bytes / got["zlib-9"].compressed_bytes
             table.add_row(m.codec, f"{m.compressed_bytes:,}", f"{m.bpb:.3f}", f"{m.compress_mbps:.1f}",
                           f"{m.decompress_mbps:.1f}", f"{vs:.3f}", "yes" if m.round_trip else "NO",

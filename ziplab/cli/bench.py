@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -53,7 +54,7 @@ def bench(paths, specs, fast, no_peers, model, json_out, plot_out, once):
                               f"{m.compress_mbps:.1f}", f"{m.decompress_mbps:.1f}",
                               "yes" if m.round_trip else "[red]NO[/red]", style=style)
         console.print(table)
-        results += [m.as_dict() for m in measured]
+        results += [asdict(m) for m in measured]
         if plot_out:
             target = plot_out if len(inputs) == 1 else _nth(plot_out, index)
             engine.plot_tradeoff(measured, target, title=f"{Path(name).name}: {len(data):,} bytes")
