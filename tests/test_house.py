@@ -197,3 +197,42 @@ def test_no_global_state_changed_on_import():
                                                       for t in node.targets)):
                 bad.append(f"{path.relative_to(ROOT)}:{node.lineno}: decimal context changed")
     assert not bad, "process-wide state set at import:\n" + "\n".join(bad)
+
+
+def test_importing_every_module_leaves_process_state_alone():
+    """The same, at run time: import every ziplab module in a fresh process and compare the decimal
+    context, numpy's error handling, torch's threads and matmul precision before and after."""
+    import subprocess
+    import sys
+
+    import pytest
+
+    pytest.importorskip("torch")
+    code = """
+import decimal, importlib, json, pkgutil
+import numpy as np
+import torch
+
+def state():
+    c = decimal.getcontext()
+    return {"decimal": [c.prec, str(c.rounding), c.Emax, c.Emin], "numpy": np.geterr(),
+            "threads": torch.get_num_threads(), "interop": torch.get_num_interop_threads(),
+            "matmul": torch.get_float32_matmul_precision(), "dtype": str(torch.get_default_dtype())}
+
+before = state()
+import ziplab
+skipped = []
+for mod in pkgutil.walk_packages(ziplab.__path__, "ziplab."):
+    if mod.name.endswith("__main__"):  # runs the command line
+        continue
+    try:
+        importlib.import_module(mod.name)
+    except ImportError as exc:  # an optional dependency this machine lacks
+        skipped.append(f"{mod.name}: {exc}")
+print(json.dumps({"before": before, "after": state(), "skipped": skipped}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, errors="replace", cwd=ROOT,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = __import__("json").loads(out.stdout.strip().splitlines()[-1])
+    assert seen["before"] == seen["after"]
