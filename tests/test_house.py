@@ -2,8 +2,9 @@
 
 - no import circle among ziplab's modules, counting imports inside functions too (a lazy import
   still ties two modules together);
-- no private name (one starting with "_") taken from another ziplab module, by `from M import _x`
-  or by `M._x`, anywhere in ziplab/ or benchmarks/;
+- no private name (one starting with "_") taken from another module, by `from M import _x` or by
+  `M._x`, anywhere in ziplab/ or benchmarks/ (M: a ziplab module, a test helper or a sibling
+  benchmark script);
 - nothing in ziplab/ changes process-wide numeric or threading state as a module is imported.
 """
 
@@ -34,6 +35,8 @@ def _sources(*folders: str) -> dict[str, Path]:
 
 MODULES = _sources("ziplab")
 SCRIPTS = _sources("benchmarks")
+#: what a benchmark may import besides ziplab: the test helpers and its sibling scripts (by bare name)
+OTHERS = {**_sources("tests"), **{name.rpartition(".")[2]: path for name, path in SCRIPTS.items()}}
 
 
 def _absolute(module: str, is_package: bool, node: ast.ImportFrom) -> str:
@@ -145,18 +148,19 @@ def _private_uses(module: str, path: Path) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             target = _absolute(module, is_package, node)
-            if target.split(".")[0] != "ziplab":
+            if target.split(".")[0] != "ziplab" and target not in OTHERS:
                 continue
             for alias in node.names:
                 sub = f"{target}.{alias.name}"
-                if sub in MODULES:
+                if sub in MODULES or sub in OTHERS:
                     bound[alias.asname or alias.name] = sub
-                elif alias.name.startswith("_") and not alias.name.startswith("__") and _owner(target) != module:
+                elif (alias.name.startswith("_") and not alias.name.startswith("__")
+                      and (_owner(target) or target) != module):
                     bad.append(f"{path.relative_to(ROOT)}:{node.lineno}: from {target} import {alias.name}")
         elif isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name.split(".")[0] == "ziplab" and alias.asname and alias.name in MODULES:
-                    bound[alias.asname] = alias.name
+                if alias.name in MODULES or alias.name in OTHERS:
+                    bound[alias.asname or alias.name] = alias.name
     for node in ast.walk(tree):
         if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
                 and isinstance(node.value, ast.Name) and node.value.id in bound and bound[node.value.id] != module):
