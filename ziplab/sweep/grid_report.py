@@ -1,11 +1,14 @@
-"""fit.json and report.md of an (N, D) grid folder (its plots are drawn by grid_plot.py).
+"""fit.json and report.md of an (N, D) grid folder (its plots are drawn by grid_plot.py), with the
+sections read from the side files the research protocol writes beside results.json (predictions,
+rate checks, the largest runs on a longer slice). It reads them; it never imports what writes them.
 
 fit.json, per family: {"n_runs", "form", "E", "A", "alpha", "B", "beta", "r2", "ci": {"E", "alpha", "beta"},
 "selection": {...}, "forms": {form: {"r2", "E", "alpha", "beta", "predicted_bpb", "error"}},
 "prediction": {"held_out_runs", "form", "predicted_bpb", "measured_bpb", "error"}, "frontier": {...},
-"model_cost": [...]}. The prediction fits every run but the family's highest-compute one and
-predicts that one: the number that says whether the law is worth anything. The law's form is
-chosen before, on the other runs only.
+"model_cost": [...]}, and beside the families the "provenance" of the process that fitted them.
+The prediction fits every run but the family's highest-compute one and predicts that one: the
+number that says whether the law is worth anything. The law's form is chosen before, on the other
+runs only.
 """
 
 from __future__ import annotations

@@ -9,6 +9,10 @@ chooses over all runs but the held-out one — these same runs), then fitted on 
 asked (size, budget) gets the chosen form's prediction, the other form's, the selection's errors,
 the time, the git commit, the rung's recipe and the runs it was fitted on. (Until then `fit.json`
 holds out today's top run and may choose the other form: both are shown.)
+
+The research protocol's top floor in ziplab (`grid_report.preregistered_section` shows the
+entries; benchmarks/grid_rate_check.py and grid_largest.py are its other parts): it reads and
+writes the grid folder through `store` and applies the rule in `rates` and `joint`.
 """
 
 from __future__ import annotations
