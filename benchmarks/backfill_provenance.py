@@ -36,8 +36,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ziplab.hardware import FLAGS  # noqa: E402
-from ziplab.provenance import LIBRARIES  # noqa: E402
+from ziplab.hardware import FLAGS
+from ziplab.provenance import LIBRARIES
 
 #: the committed results files: every JSON under these folders
 RESULT_GLOBS = ("benchmarks/results/*.json", "docs/results/**/*.json")
@@ -64,10 +64,10 @@ def last_commit(path: Path) -> tuple[str, str]:
 def version_at(commit: str) -> tuple[str, str]:
     """(ziplab.__version__ at `commit`, where it was read)."""
     init = git("show", f"{commit}:ziplab/__init__.py")
-    found = re.search(r'^__version__ = "([^"]+)"', init, re.M)
+    found = re.search(r'^__version__ = "([^"]+)"', init, re.MULTILINE)
     if found:
         return found.group(1), f"__version__ in ziplab/__init__.py at {commit[:12]}"
-    found = re.search(r'^version = "([^"]+)"', git("show", f"{commit}:pyproject.toml"), re.M)
+    found = re.search(r'^version = "([^"]+)"', git("show", f"{commit}:pyproject.toml"), re.MULTILINE)
     if found:
         return found.group(1), f"version in pyproject.toml at {commit[:12]}"
     raise SystemExit(f"no ziplab version found at {commit}")

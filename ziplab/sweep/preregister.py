@@ -109,11 +109,11 @@ def preregister(grid: str | Path, points: list[tuple[str, int]]) -> list[dict]:
     """Append the points' predictions to `<grid>/preregistered.json` (earlier ones are never
     replaced: a second prediction of the same point is a new entry with its own time)."""
     grid = Path(grid)
-    if not (grid / "results.json").is_file():
+    if not (grid / RESULTS).is_file():
         raise ParameterError(f"{grid} holds no grid results.json to predict from")
-    results = _read(grid / "results.json", "runs", "grid results.json")
+    results = _read(grid / RESULTS, "runs", "grid results.json")
     if not isinstance(results.get("corpus_sha256"), str):
-        raise ParameterError(f"{grid / 'results.json'} is not a grid results.json (no corpus_sha256)")
+        raise ParameterError(f"{grid / RESULTS} is not a grid results.json (no corpus_sha256)")
     path = grid / PREREGISTERED
     if path.is_file():
         _read(path, "predictions", "predictions file")  # refuse before the fits, not after
@@ -121,7 +121,7 @@ def preregister(grid: str | Path, points: list[tuple[str, int]]) -> list[dict]:
         current, _ = split_by_recipe(results["runs"], results.get("tuning"))
         made = predict_points(current, points)
     except (KeyError, TypeError, AttributeError) as exc:
-        raise ParameterError(f"{grid / 'results.json'} holds a malformed run ({exc!r})") from None
+        raise ParameterError(f"{grid / RESULTS} holds a malformed run ({exc!r})") from None
     stamp = {"recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": git_state()[0],
              "corpus_sha256": results["corpus_sha256"]}
     # the rate the grid's rule gives the point now (None for a size not tuned yet): a run trained
