@@ -7,6 +7,7 @@ import dataclasses
 import json
 
 import numpy as np
+import ziplab
 from ziplab.sweep.grid import GridSettings, flops, run_grid
 from ziplab.sweep.grid_report import family_summary
 import pytest
@@ -180,6 +181,9 @@ def test_tiny_grid_end_to_end(tmp_path, monkeypatch):
         assert r["lr"] == results["tuning"][r["size"]]["chosen_lr"]
     for name in ("fit.json", "report.md", "grid.png"):
         assert (tmp_path / "g" / name).is_file()
+    for name in ("results.json", "fit.json"):  # the record of the process that wrote each, torch loaded by then
+        prov = json.loads((tmp_path / "g" / name).read_text())["provenance"]
+        assert prov["ziplab_version"] == ziplab.__version__ and "torch" in prov["threads"]
     events: list[tuple[str, str]] = []
     said: list[str] = []  # why each stale run is measured again
 

@@ -58,13 +58,14 @@ def locked(out: Path) -> Iterator[None]:
 
 
 def update(out: Path, fresh: dict, change: Callable[[dict], None]) -> dict:
-    """Apply `change` to the newest results.json (or `fresh` if there is none) and save it, stamped
-    with `fresh`'s provenance (the writing process's; a different earlier one is kept beside it)."""
+    """Apply `change` to the newest results.json (or `fresh` if there is none) and save it. Where
+    `fresh` carries a provenance record, the file is stamped with the writing process's record as
+    it is now (torch's details once it is loaded); a writer of another origin is kept beside it."""
     with locked(out):
         results = load_previous(out / RESULTS, fresh["run_key"]) or fresh
         change(results)
         if "provenance" in fresh:
-            stamp(results, fresh["provenance"])
+            stamp(results)
         write_json(out / RESULTS, results)
         return results
 
