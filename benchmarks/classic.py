@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ziplab import bench, codecs
-from ziplab.hardware import machine_record
+from ziplab.provenance import record as provenance_record
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 TEXTS = ["alice29.txt", "asyoulik.txt", "lcet10.txt", "plrabn12.txt", "tinyshakespeare.txt"]
@@ -106,7 +107,7 @@ def main() -> None:
         with console.status(f"{name}"):
             got = {e.name: bench.measure(e, data, name) for e in entries}
         for m in got.values():
-            rows.append(m.as_dict() | {"text": is_text})
+            rows.append(asdict(m) | {"text": is_text})
             vs = m.compressed_bytes / got["zlib-9"].compressed_bytes
             table.add_row(m.codec, f"{m.compressed_bytes:,}", f"{m.bpb:.3f}", f"{m.compress_mbps:.1f}",
                           f"{m.decompress_mbps:.1f}", f"{vs:.3f}", "yes" if m.round_trip else "NO",
@@ -135,7 +136,7 @@ def main() -> None:
                   f"decode {huff['decode_mbps']:.0f} MB/s (target 200)")
     console.print(f"numba cold compile {start['cold_compile_s']:.1f}s, cached start {start['cached_start_s']:.2f}s, "
                   f"`ziplab compress` 1 KB {start['cli_compress_1kb_s']:.2f}s (target < 1.5s)")
-    out = {"machine": machine_record(), "measurements": rows, "targets": checks, "huffman": huff,
+    out = {"provenance": provenance_record(), "measurements": rows, "targets": checks, "huffman": huff,
            "startup": start, "all_round_trips_ok": all(r["round_trip"] for r in rows)}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=2))

@@ -1,6 +1,6 @@
 """The long mutation-fuzz campaign for the model-driven codecs (nn, ctx, mix), under numba bounds checks.
 
-The same cases as tests/test_hardening.py::test_long_fuzz (its `_mutate` and its files), run in
+The same cases as tests/test_hardening.py::test_long_fuzz (its `mutate` and its files), run in
 chunks of `--chunk` cases, one seed per chunk (seeds --seed, --seed+1, ...; seed 1 is the test's
 default), so a campaign cut short still counts every finished chunk. Each chunk is its own process
 under `nice`, with NUMBA_BOUNDSCHECK=1 and a separate NUMBA_CACHE_DIR (so no kernel compiled
@@ -51,9 +51,9 @@ def prove_boundscheck() -> str:
     if not numba.config.BOUNDSCHECK:
         raise SystemExit("NUMBA_BOUNDSCHECK is not set in this process")
     probes = {
-        "models.context._context_key(hist[2,3], lane=2)": lambda: context._context_key(np.zeros((2, 3), np.int64), 2, 2),
+        "models.context.context_key(hist[2,3], lane=2)": lambda: context.context_key(np.zeros((2, 3), np.int64), 2, 2),
         "models.portable.arith.lut_sigmoid(0.0, table[4])": lambda: arith.lut_sigmoid(0.0, np.zeros(4)),
-        "codecs.kernels.mixing._update_counter(slots[2,4], row=2)": lambda: mixing._update_counter(np.zeros((2, 4), np.int64), 2, 0, 1, 255),
+        "codecs.kernels.mixing.update_counter(slots[2,4], row=2)": lambda: mixing.update_counter(np.zeros((2, 4), np.int64), 2, 0, 1, 255),
     }
     seen = []
     for name, probe in probes.items():
@@ -73,7 +73,7 @@ def chunk_main(codec: str, seed: int, cases: int, log_dir: Path, hang: float) ->
     import numpy as np
 
     import ziplab
-    from tests.test_hardening import FUZZ_CASES, TEXT, _mutate
+    from tests.test_hardening import FUZZ_CASES, TEXT, mutate
     from ziplab.errors import ZiplabError
 
     proof = prove_boundscheck()
@@ -117,7 +117,7 @@ def chunk_main(codec: str, seed: int, cases: int, log_dir: Path, hang: float) ->
     rng = np.random.default_rng(seed)
     start = time.monotonic()
     for i in range(cases):
-        bad = _mutate(blob, rng)
+        bad = mutate(blob, rng)
         inflight.write_bytes(bad)
         current.update(bad=bad, t0=time.monotonic(), flagged=False)
         failure = None
@@ -186,7 +186,7 @@ def summarise(log_dir: Path, meta: dict | None = None) -> dict:
         p["cases_per_s_per_process"] = round(p["cases"] / p["cpu_seconds_sum"], 2) if p["cpu_seconds_sum"] else None
     old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     earlier = old.get("earlier_campaigns", [])
-    out = {"what": "tests/test_hardening.py mutation fuzz (its _mutate and files), one seed per chunk; invariant: "
+    out = {"what": "tests/test_hardening.py mutation fuzz (its mutate and files), one seed per chunk; invariant: "
                    "a ZiplabError or the exact original, nothing else, no case over the hang limit",
            **(meta or {k: v for k, v in old.items() if k not in ("what", "codecs", "earlier_campaigns", "totals")}),
            "codecs": per, "earlier_campaigns": earlier, "totals": totals(per, earlier)}
@@ -238,6 +238,8 @@ def campaign(args: argparse.Namespace) -> None:
     (the next chunk goes to the codec, not already running, that has had the least), so a campaign
     cut short by --minutes has reached every codec alike. A rerun resumes: it skips finished chunks
     and adopts chunks still running from an earlier, killed campaign (their inflight file is fresh)."""
+    from ziplab.provenance import record as provenance_record
+
     log_dir = Path(args.log_dir).resolve()
     log_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=args.cache_dir,
@@ -308,7 +310,7 @@ def campaign(args: argparse.Namespace) -> None:
     meta = {"started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(start)), "wall_seconds": round(time.time() - start),
             "chunk": chunk, "cases_asked": args.cases, "minutes": args.minutes, "jobs": args.jobs, "nice": args.nice,
             "NUMBA_BOUNDSCHECK": 1, "numba_cache_dir": args.cache_dir, "hang_limit_s": args.hang,
-            "crashed_chunks": crashes, "cpu": cpu_flags()}
+            "crashed_chunks": crashes, "cpu": cpu_flags(), "provenance": provenance_record()}
     print(json.dumps({c: {k: v for k, v in p.items() if k != "failures"} for c, p in summarise(log_dir, meta)["codecs"].items()}, indent=1))
 
 

@@ -13,7 +13,7 @@ With --mix each run is also coded inside `mix` (level 2: ziplab's context models
 while the run brings what it knows), beside `mix --model none`, so a reader sees what the static
 model leaves to adaptation. The target itself is the static run's.
 
-Writes <grid>/largest.json (with the machine it ran on) and prints a table; the grid report shows
+Writes <grid>/largest.json (with the provenance record of the run) and prints a table; the grid report shows
 it when present.
 """
 
@@ -44,11 +44,12 @@ def main() -> None:
                          "(coded earlier on the same bytes; the report marks it if no longer the largest run)")
     args = ap.parse_args()
 
+    from ziplab import provenance
     from ziplab.corpora import load_corpus
-    from ziplab.hardware import torch_capability
-    from ziplab.sweep.grid_report import largest_runs, rate_checked, rate_checks, split_by_recipe
-    from ziplab.sweep.report import environment
-    from ziplab.sweep.run import _write_json, baselines, code_for_real
+    from ziplab.sweep.grid_report import largest_runs, rate_checked, rate_checks
+    from ziplab.sweep.rates import split_by_recipe
+    from ziplab.sweep.run import baselines, code_for_real
+    from ziplab.sweep.store import LARGEST, write_json
 
     grid = Path(args.grid)
     results = json.loads((grid / "results.json").read_text())
@@ -61,7 +62,7 @@ def main() -> None:
     t0 = time.perf_counter()
     peers = baselines(data, codecs=("nn", "mix") if args.mix else ("nn",))
     console.print(f"classic coders on {len(data):,} held-out bytes: {time.perf_counter() - t0:.0f} s")
-    kept = _kept_rows(grid / "largest.json", args.family, results["corpus_sha256"], len(data), lanes, args.mix,
+    kept = _kept_rows(grid / LARGEST, args.family, results["corpus_sha256"], len(data), lanes, args.mix,
                       peers) if args.family else []  # refused before any coding, not after
     rows = []
     checks = rate_checks(grid)
@@ -80,21 +81,22 @@ def main() -> None:
             rows[-1]["mix"] = {k: mixed[k] for k in ("actual_bpb", "compressed_bytes", "encode_kbps", "decode_kbps")}
         console.print(f"{family} {run['size']}@{run['budget']:,} lr {run['lr']:g} ({run['rate_source']}): "
                       f"{coded['actual_bpb']:.4f} bpb")
-    env = {**environment(), "torch_capability": torch_capability()}
+    prov = provenance.record()
     for r in rows:
-        r["environment"] = env
+        r["provenance"] = prov
+    earlier = json.loads((grid / LARGEST).read_text()).get("provenance") if kept else None
     rows = kept + rows
     record = {"corpus": results["corpus"], "corpus_sha256": results["corpus_sha256"], "bytes": len(data),
               "slice": f"the first {len(data):,} bytes of the held-out split", "lanes": lanes,
               "overlap": "the slice holds the grid's evaluation slice and the validation slice its rates were "
                          "chosen on (none of it is trained on)",
-              "peer": PEER, "peers": peers, "runs": rows, "environment": env,
+              "peer": PEER, "peers": peers, "runs": rows, **({"provenance": earlier} if earlier else {}),
               "command": f"python benchmarks/grid_largest.py --grid {os.path.relpath(args.grid, ROOT)} "
                          f"--corpus {os.path.relpath(args.corpus, ROOT)} --bytes {args.bytes} --lanes {lanes}"
                          + (" --mix" if args.mix else "") + (f" --family {args.family}" if args.family else "")}
-    _write_json(grid / "largest.json", record)
+    write_json(grid / LARGEST, provenance.stamp(record, prov))
 
-    table = Table(title=f"largest grid runs vs {PEER} on the first {len(data):,} held-out bytes ({env['cpu']})")
+    table = Table(title=f"largest grid runs vs {PEER} on the first {len(data):,} held-out bytes ({prov['cpu']})")
     for col in ("family", "run", "lr", "128 KiB grid slice", "CE bpb", "actual bpb", PEER, "Δ vs peer", "enc KB/s",
                 "inside mix"):
         table.add_column(col, justify="right")
@@ -104,7 +106,7 @@ def main() -> None:
                       f"{r['vs_peer']:+.4f}", f"{r['encode_kbps']:.1f}",
                       f"{r['mix']['actual_bpb']:.4f}" if "mix" in r else "–")
     console.print(table)
-    console.print(f"wrote {grid / 'largest.json'}")
+    console.print(f"wrote {grid / LARGEST}")
 
 
 def _kept_rows(path: Path, family: str, corpus_sha: str, size: int, lanes: int, mix: bool,
@@ -121,7 +123,7 @@ def _kept_rows(path: Path, family: str, corpus_sha: str, size: int, lanes: int, 
             MIX_ALONE in old.get("peers", {}))
     if same != (corpus_sha, size, lanes, peers[PEER], mix):
         raise SystemExit(f"{path} coded other bytes, lanes or codecs; run without --family to redo every row")
-    return [{**r, "environment": r.get("environment", old.get("environment"))}
+    return [r if "provenance" in r else {**r, "environment": r.get("environment", old.get("environment"))}
             for r in old.get("runs", []) if r["family"] != family]
 
 

@@ -41,11 +41,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
 
-    from ziplab.hardware import torch_capability
+    from ziplab import provenance
     from ziplab.sweep.grid import Grid, GridSettings
-    from ziplab.sweep.grid_report import split_by_recipe
-    from ziplab.sweep.report import environment
-    from ziplab.sweep.run import _write_json, code_for_real
+    from ziplab.sweep.rates import split_by_recipe
+    from ziplab.sweep.run import code_for_real
+    from ziplab.sweep.store import RATE_CHECK, write_json
 
     try:
         factors = [float(f) for f in args.factors.split(",")]
@@ -103,17 +103,18 @@ def main() -> None:
                   f"from the chosen {float(entry['chosen_lr']):.3g} at {entry['budget']:,} B that is a horizon "
                   f"exponent {bound} {horizon['implied_horizon']}")
 
-    path = grid_dir / "rate_check.json"
+    path = grid_dir / RATE_CHECK
+    prov = provenance.record()
     record = json.loads(path.read_text()) if path.is_file() else {"checks": []}
     record["checks"] = [c for c in record["checks"] if (c["size"], c["budget"]) != (args.size, args.budget)]
     record["checks"].append({
         "size": args.size, "budget": args.budget, "tuned_lr": tuned,
         "tuned_at_budget": results["tuning"][args.size]["budget"], "runs": rows,
         "best_lr": min(rows, key=lambda r: r["validation_bpb"])["lr"], **horizon,
-        "environment": {**environment(), "torch_capability": torch_capability()},
+        "provenance": prov,
         "command": f"python benchmarks/grid_rate_check.py --grid {os.path.relpath(grid_dir, ROOT)} --size "
                    f"{args.size} --budget {args.budget} --factors {args.factors}"})
-    _write_json(path, record)
+    write_json(path, provenance.stamp(record, prov))
 
     table = Table(title=f"{args.size}@{args.budget / 1e6:g} MB: the tuned rate (chosen at "
                         f"{results['tuning'][args.size]['budget'] / 1e6:g} MB) against others")

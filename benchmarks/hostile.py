@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests import hostile  # noqa: E402 - the corpus lives beside the tests that use it
 
-from ziplab.hardware import machine_record  # noqa: E402
+from ziplab.provenance import record as provenance_record  # noqa: E402
 
 
 def measure(args: list[str], cwd: Path) -> dict:
@@ -54,7 +54,7 @@ def main() -> None:
             print(rows[-1])
     worst = {"seconds": max(r["seconds"] for r in rows), "peak_rss_mib": max(r["peak_rss_mib"] for r in rows)}
     ok = all(r["exit"] == 1 and r["lines"] == 1 and not r["traceback"] for r in rows)
-    record = {"command": "python benchmarks/hostile.py", "machine": machine_record(), "all_one_line_exit_1": ok,
+    record = {"command": "python benchmarks/hostile.py", "provenance": provenance_record(), "all_one_line_exit_1": ok,
               "worst": worst, "cases": rows}
     out = ROOT / "benchmarks" / "results" / "hostile.json"
     out.write_text(json.dumps(record, indent=2) + "\n")

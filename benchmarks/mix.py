@@ -71,7 +71,7 @@ def peer_row(name: str, data: bytes) -> dict:
 
 
 def main() -> None:
-    from ziplab.hardware import machine_record
+    from ziplab import provenance
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bytes", default="500000,1048576")
@@ -84,7 +84,8 @@ def main() -> None:
     args = ap.parse_args()
     console = Console(width=140)
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    results["machine"] = machine_record()
+    provenance.stamp(results)
+    results.pop("machine", None)  # the record before provenance (backfilled from it, kept in earlier_provenance)
     levels = [int(v) for v in args.levels.split(",")]
     if args.cli:
         from cli_timing import cli_rows

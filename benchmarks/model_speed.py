@@ -17,7 +17,8 @@ import torch
 
 from ziplab.models.context import ContextPredictor
 from ziplab.models.ladder import LADDER, rung
-from ziplab.hardware import machine_record, native_bf16
+from ziplab.hardware import native_bf16
+from ziplab.provenance import record as provenance_record
 from ziplab.models.portable import PortablePredictor
 from ziplab.models.predictor import BOS
 
@@ -110,7 +111,7 @@ def main() -> None:
               f"{r['step_bytes_per_s']:>10} {r.get('train_bytes_per_s', '-'):>10}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
-        "machine": machine_record(),
+        "provenance": provenance_record(),
         "note": "1 thread for stepping; machine shared with other jobs, so numbers are noisy",
         "rows": rows,
     }, indent=2) + "\n")

@@ -242,11 +242,11 @@ def main() -> None:
     equivalent = json.loads(EQUIVALENT.read_text()) if EQUIVALENT.is_file() else {}
     found = {**mutmut_outcomes(ROOT / "mutants"), **kernel_outcomes()}
     summary = summarise(found, equivalent)
-    from ziplab.hardware import machine_record
+    from ziplab.provenance import record as provenance_record
 
     summary.update(command="python benchmarks/mutation.py",
                    tools={"mutmut": _version("mutmut"), "cosmic-ray": _version("cosmic-ray")},
-                   machine=machine_record(), seconds=round(time.time() - started, 1))
+                   provenance=provenance_record(), seconds=round(time.time() - started, 1))
     RESULTS.write_text(json.dumps(summary, indent=1) + "\n")
     print(f"{'module':<44}{'mutants':>8}{'killed':>8}{'timeout':>8}{'survived':>9}{'no tests':>9}{'equiv':>6}{'score':>7}")
     for module, m in summary["modules"].items():

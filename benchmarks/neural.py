@@ -31,7 +31,8 @@ from ziplab import codecs, container
 from ziplab.bench import Entry, measure
 from ziplab.codecs.base import CodingOptions, CodingStats
 from ziplab.codecs.predictive import PARALLEL_MIN_BYTES
-from ziplab.hardware import machine_record
+from ziplab import provenance
+from ziplab.hardware import torch_capability
 from ziplab.peers import all_peers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -265,10 +266,11 @@ def cli_table(rows: list[dict], command: str) -> None:
 
 def write_results(section: str, result: dict) -> None:
     old = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    old[section] = {**result, "machine": machine_record(),
+    old[section] = {**result, "provenance": provenance.record(),
                     "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     "note": "2 shared cores: timings are noisy; compare with the peers of the same run"}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    provenance.stamp(old, old[section]["provenance"])
     RESULTS.write_text(json.dumps(old, indent=2) + "\n")
     console.print(f"wrote {RESULTS} [{section}]")
 
@@ -306,7 +308,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     data = load_slice(args.corpus, args.bytes)
-    kernels = (machine_record().get("torch_capability") or "cpu").lower()
+    kernels = (torch_capability() or "cpu").lower()
     if args.cli:
         write_results(f"cli-{args.model[0] if args.model else 'shipped'}", cli(args))
     elif args.speed:  # one section per kernel level, so ATEN_CPU_CAPABILITY runs sit side by side

@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from ziplab.hardware import machine_record
+from ziplab.provenance import record as provenance_record
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = ROOT.parent / "shared" / "corpora"
@@ -71,8 +71,8 @@ def parse_args(doc: str, reps: int) -> tuple[argparse.Namespace, list[int]]:
 
 
 def write_results(name: str, reps: int, fields: dict) -> None:
-    """benchmarks/results/<name>.json: the machine, ``reps`` and ``fields``."""
+    """benchmarks/results/<name>.json: the provenance record, ``reps`` and ``fields``."""
     path = RESULTS_DIR / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"machine": machine_record(), "reps": reps, **fields}, indent=1))
+    path.write_text(json.dumps({"provenance": provenance_record(), "reps": reps, **fields}, indent=1))
     print(f"\nwrote {path.relative_to(ROOT)}")

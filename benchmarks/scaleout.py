@@ -23,7 +23,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ziplab.hardware import machine_record
+from ziplab import provenance
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scaleout.json"
 console = Console()
@@ -73,7 +73,8 @@ def main() -> None:
     ap.add_argument("--skip-sweep", action="store_true")
     args = ap.parse_args()
     result = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}  # a partial rerun keeps the rest
-    result.update(machine=machine_record(), when=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    result.pop("machine", None)  # the record before provenance (backfilled from it)
+    result.update(when=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   cpus=os.cpu_count())
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_sweep:
@@ -91,7 +92,7 @@ def main() -> None:
               f"{d['two_process_bps'] / 1e3:.1f}", f"{d['speedup']:.2f}x", d["target"])
     console.print(t)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    RESULTS.write_text(json.dumps(provenance.stamp(result), indent=2) + "\n")
     console.print(f"wrote {RESULTS}")
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+import ziplab
+
 from .conftest import CLI_DATA as DATA
 from .conftest import zl
 
@@ -119,7 +121,9 @@ def test_json_outputs_parse_with_stable_keys(src, tmp_path):
     assert corpora[0]["name"] == "stdlib" and corpora[0]["status"] == "built in"
     bench = json.loads(zl("bench", "--codecs", "huffman,lzh:1", "--no-peers", "--once", "--json", "-",
                           str(src)).stdout)
-    assert [b["codec"] for b in bench] == ["huffman", "lzh-1"] and all(b["round_trip"] for b in bench)
+    measured = bench["measurements"]
+    assert [b["codec"] for b in measured] == ["huffman", "lzh-1"] and all(b["round_trip"] for b in measured)
+    assert bench["provenance"]["ziplab_version"] == ziplab.__version__
 
 
 def test_bench_plot_writes_a_png(src, tmp_path):

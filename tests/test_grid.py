@@ -7,6 +7,7 @@ import dataclasses
 import json
 
 import numpy as np
+import ziplab
 from ziplab.sweep.grid import GridSettings, flops, run_grid
 from ziplab.sweep.grid_report import family_summary
 import pytest
@@ -132,7 +133,7 @@ def test_the_rate_check_section_shows_each_rate_against_the_tuned_one():
 
 def test_runs_at_a_rate_the_tuning_did_not_choose_are_not_current():
     from ziplab.models.ladder import rung
-    from ziplab.sweep.grid_report import split_by_recipe
+    from ziplab.sweep.rates import split_by_recipe
 
     runs = [{"size": "t0", "recipe": rung("t0").recipe, "lr": lr, "budget": 8000} for lr in (0.04, 0.02)]
     current, stale = split_by_recipe(runs, {"t0": {"chosen_lr": 0.04, "budget": 1000}})
@@ -144,7 +145,7 @@ def test_the_horizon_rule_lowers_the_rate_only_above_the_search_budget():
     from ziplab.models.ladder import rung
     from ziplab.sweep.grid import GridSettings
     from ziplab.sweep.rates import horizon_rate
-    from ziplab.sweep.grid_report import split_by_recipe
+    from ziplab.sweep.rates import split_by_recipe
 
     assert horizon_rate(0.0096, 1_000_000, 22_600_000, 0.0) == 0.0096
     assert horizon_rate(0.0096, 1_000_000, 1_000_000, 0.5) == 0.0096
@@ -180,6 +181,9 @@ def test_tiny_grid_end_to_end(tmp_path, monkeypatch):
         assert r["lr"] == results["tuning"][r["size"]]["chosen_lr"]
     for name in ("fit.json", "report.md", "grid.png"):
         assert (tmp_path / "g" / name).is_file()
+    for name in ("results.json", "fit.json"):  # the record of the process that wrote each, torch loaded by then
+        prov = json.loads((tmp_path / "g" / name).read_text())["provenance"]
+        assert prov["ziplab_version"] == ziplab.__version__ and "torch" in prov["threads"]
     events: list[tuple[str, str]] = []
     said: list[str] = []  # why each stale run is measured again
 
@@ -221,7 +225,7 @@ def test_tiny_grid_end_to_end(tmp_path, monkeypatch):
         chosen = lowered["tuning"][r["size"]]["chosen_lr"]
         assert lowered["tuning"][r["size"]]["horizon"] == 0.5
         assert r["lr"] == (chosen if r["budget"] == 8192 else float(f"{chosen * 2 ** -0.5:.3g}"))
-    from ziplab.sweep.grid_report import split_by_recipe
+    from ziplab.sweep.rates import split_by_recipe
 
     assert split_by_recipe(lowered["runs"], lowered["tuning"])[1] == []  # the report agrees with the grid
     events.clear()

@@ -206,7 +206,7 @@ FUZZ_CASES = [("store", None, {}), ("huffman", None, {}), ("lz77", 6, {}), ("lzs
               ("ctx", 3, {"lanes": 4}), ("nn", None, {"model": T1, "lanes": 4}), ("mix", 1, {"model": T1, "lanes": 4})]
 
 
-def _mutate(blob: bytes, rng: np.random.Generator) -> bytes:
+def mutate(blob: bytes, rng: np.random.Generator) -> bytes:
     b = bytearray(blob)
     kind = rng.integers(0, 5)
     if kind == 0:  # bit flips
@@ -236,7 +236,7 @@ def fuzz(codec: str, level, options: dict, cases: int, seed: int = 0) -> dict:
     model = {"model": options["model"]} if "model" in options else {}
     counts = {"cases": 0, "errors": 0, "exact": 0}
     for _ in range(cases):
-        bad = _mutate(blob, rng)
+        bad = mutate(blob, rng)
         try:
             out = ziplab.decompress(bad, **model)
         except ZiplabError:

@@ -11,10 +11,12 @@ import sys
 import numpy as np
 import pytest
 
+import ziplab
 from ziplab.errors import ParameterError, ZiplabError
 from ziplab.models.ladder import rung
 from ziplab.sweep.joint import LEGACY_RULE, RULE, JointFit, select_form
-from ziplab.sweep.preregister import parse_points, point_shape, predict_points, preregister, preregistered_section
+from ziplab.sweep.grid_report import preregistered_section
+from ziplab.sweep.preregister import parse_points, point_shape, predict_points, preregister
 
 TRUTH = JointFit(E=1.0, A=30.0, alpha=0.3, B=400.0, beta=0.35, r2=1.0, n_runs=0)
 SIZES = ("t0", "t1", "t2", "t3")
@@ -92,6 +94,7 @@ def test_predictions_append_and_the_report_sets_them_beside_their_runs(tmp_path,
     record = json.loads((tmp_path / "preregistered.json").read_text())
     assert [p["budget"] for p in record["predictions"]] == [POINT[1], POINT[1], 1_000_000]
     assert record["predictions"][0] == first[0] and first[0]["corpus_sha256"] == "abc"
+    assert record["provenance"]["ziplab_version"] == ziplab.__version__
     measured = {"size": "t4", "budget": POINT[1], "actual_bpb": first[0]["predicted_bpb"] / 1.02}
     rows = [line for line in preregistered_section(record, runs + [measured], "abc") if line.startswith("| t4@")]
     assert rows[0].endswith("| +2.00% |") and rows[2].endswith("| not yet trained | – |")

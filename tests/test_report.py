@@ -10,7 +10,9 @@ import numpy as np
 
 from ziplab.sweep.fit import fit_results, fits_to_json
 from ziplab.sweep.plot import plot_curve
-from ziplab.sweep.report import environment, write_report
+import ziplab
+from ziplab.provenance import record as provenance_record
+from ziplab.sweep.report import write_report
 
 
 def sample_results() -> dict:
@@ -54,12 +56,17 @@ def test_report_writes_all_files(tmp_path: Path) -> None:
     assert len(rows) == 6 and rows[0]["family"] == "transformer" and float(rows[0]["actual_bpb"]) > 0
     fit_json = json.loads(paths["fit.json"].read_text())
     assert fit_json["transformer"]["saturating"]["alpha"] > 0 and fit_json["lstm"]["saturating"] is None
+    assert fit_json["provenance"]["ziplab_version"] == ziplab.__version__  # the fitting code's version
+    assert plot_curve(results, fit_json, tmp_path / "again.png").is_file()  # read back, the record set aside
     md = paths["report.md"].read_text()
     for needle in ("ziplab sweep --corpus stdlib --sizes xs,s", "ab" * 32, "| xz -9 | 1.7500 |", "![bpb against model size](curve.png)",
                    "python:", "numpy:", "torch:", "cpu:", "E + A·N^-α", "lstm: 2 distinct size(s)"):
         assert needle in md, needle
 
 
-def test_environment_names_versions_without_importing_torch() -> None:
-    env = environment()
-    assert {"python", "numpy", "torch", "cpu", "cpu_count"} <= set(env)
+def test_the_report_lists_the_provenance_record() -> None:
+    from ziplab.sweep.report import markdown
+
+    md = markdown({"corpus": "x"}, {}, provenance_record(), None)
+    for needle in ("ziplab_version: ", "versions.numpy: ", "versions.torch: ", "cpu: ", "isa_flags: "):
+        assert needle in md, needle

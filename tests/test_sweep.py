@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+import ziplab
+
 from ziplab.sweep.run import SweepSettings, run_sweep
 
 
@@ -29,6 +31,7 @@ def test_tiny_sweep_writes_everything_and_resumes(corpus, tmp_path):
         assert (tmp_path / name).stat().st_size > 0, name
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["eval_bytes"] == 3000 and len(saved["corpus_sha256"]) == 64
+    assert saved["provenance"]["ziplab_version"] == ziplab.__version__ and "environment" not in saved
     assert {r["size"] for r in saved["sizes"]} == {"l1", "t1"}
     for r in results["sizes"]:
         assert r["verified_bytes"] == 3000

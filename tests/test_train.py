@@ -60,6 +60,16 @@ def test_training_is_deterministic_given_seed_and_threads(corpus, tmp_path):
     assert shas[0] == shas[1]
 
 
+def test_training_restores_the_callers_thread_count(corpus, tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    threads = 1 if before != 1 else 2
+    res = train_model(TrainConfig("l1", str(corpus), train_bytes=4096, seed=0, threads=threads,
+                                  out=str(tmp_path / "t.safetensors"), final_eval_bytes=1024))
+    assert read_meta(res.path)["threads"] == threads and torch.get_num_threads() == before
+
+
 def test_bad_size_and_corpus_are_ziplab_errors(corpus, tmp_path):
     with pytest.raises(ZiplabError):
         train_model(TrainConfig("z9", str(corpus), train_bytes=1000))

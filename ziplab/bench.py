@@ -6,7 +6,7 @@ project is measured the same way."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable
 
 from . import codecs, container
@@ -38,10 +38,7 @@ class Measurement:
     ratio: float
     compress_mbps: float
     decompress_mbps: float
-    round_trip: bool
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+    round_trip: bool  # dataclasses.asdict(m) is its JSON row
 
 
 def parse_spec(spec: str) -> tuple[str, int | None]:

@@ -1,14 +1,16 @@
 """What machine this is, as far as speed and numerics care: CPU model, ISA flags, torch's kernel
-level, and whether bf16 is native. Every benchmark and sweep records it, because every speed
-figure depends on it (a bf16 matmul is ~100x slower on a CPU without native bf16)."""
+level, and whether bf16 is native. Every benchmark and sweep records it (through
+`ziplab.provenance`), because every speed figure depends on it (a bf16 matmul is ~100x slower on
+a CPU without native bf16). `torch_threads` sets torch's threads for a block and restores them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 #: the ISA flags worth recording (from /proc/cpuinfo)
 FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8", "amx_tile", "asimd",
@@ -71,22 +73,18 @@ def package_version(dist: str) -> str:
         return "not installed"
 
 
-def machine_record() -> dict[str, Any]:
-    """CPU, ISA flags, torch's kernel level and threads, library versions: for results JSON."""
-    record: dict[str, Any] = {
-        "cpu": cpu_name(), "arch": platform.machine(), "cpu_count": os.cpu_count(), "isa_flags": cpu_flags(),
-        "python": platform.python_version(),
-        **{name: package_version(name) for name in ("numpy", "numba", "torch", "constriction", "ziplab")},
-    }
-    try:
-        import torch
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op thread count set to `threads` inside the block and restored after it (None or
+    0: unchanged), so a library call never leaves its caller's process with another setting."""
+    if not threads:
+        yield
+        return
+    import torch
 
-        record.update(torch_capability=torch_capability(), native_bf16=native_bf16(),
-                      torch_threads=torch.get_num_threads())
-    except ImportError:
-        pass
-    for var in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "NUMBA_CPU_NAME",
-                "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        if os.environ.get(var):
-            record[var] = os.environ[var]
-    return record
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

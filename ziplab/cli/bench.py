@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -53,15 +54,19 @@ def bench(paths, specs, fast, no_peers, model, json_out, plot_out, once):
                               f"{m.compress_mbps:.1f}", f"{m.decompress_mbps:.1f}",
                               "yes" if m.round_trip else "[red]NO[/red]", style=style)
         console.print(table)
-        results += [m.as_dict() for m in measured]
+        results += [asdict(m) for m in measured]
         if plot_out:
             target = plot_out if len(inputs) == 1 else _nth(plot_out, index)
             engine.plot_tradeoff(measured, target, title=f"{Path(name).name}: {len(data):,} bytes")
             console.print(f"plot: {target}")
-    if json_out == "-":
-        click.echo(json.dumps(results, indent=2))
-    elif json_out:
-        Path(json_out).write_text(json.dumps(results, indent=2))
+    if json_out:
+        from ..provenance import record
+
+        text = json.dumps({"provenance": record(), "measurements": results}, indent=2)
+        if json_out == "-":
+            click.echo(text)
+        else:
+            Path(json_out).write_text(text + "\n")
     if failed:
         raise click.ClickException("a round trip failed (see the ok column)")
 

@@ -87,15 +87,24 @@ class _CrcSink:
         pass
 
 
+#: the options compress and decompress share, word for word
+output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+                             help="Output file (- for standard output).")
+keep_option = click.option("-k", "--keep", is_flag=True, help="Keep inputs (the default; accepted for gzip habits).")
+memory_limit_option = click.option(
+    "--memory-limit", "memory_limit", metavar="SIZE", default=None,
+    help="Most memory decoding may use, e.g. 512M or 4G (default: $ZIPLAB_MEMORY_LIMIT, else 3/4 of available "
+         "memory); a file needing more is refused before decoding.")
+
+
 @click.command()
 @click.argument("files", nargs=-1)
 @click.option("-m", "--codec", default="lzh", show_default=True, help="Codec (method) name, see `ziplab codecs`.")
 @click.option("-l", "--level", type=int, default=None, help="Codec level (-1 ... -9 work too).")
 @click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output (concatenating several files).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default=None,
-              help="Output file (- for standard output).")
+@output_option
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs; compress files already ending in .zl.")
-@click.option("-k", "--keep", is_flag=True, help="Keep inputs (the default; accepted for gzip habits).")
+@keep_option
 @click.option("--rm", "remove", is_flag=True, help="Delete each input after its output was written and verified.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("-v", "--verbose", is_flag=True, help="Name the codec and settings in the summary.")
@@ -108,9 +117,7 @@ class _CrcSink:
 @click.option("-T", "--workers", type=click.IntRange(1, 64), default=None,
               help="nn/ctx: substreams and processes, one thread each (default: the codec's substreams, one "
                    "process each, at most one per CPU).")
-@click.option("--memory-limit", "memory_limit", metavar="SIZE", default=None,
-              help="Most memory decoding may use, e.g. 512M or 4G (default: $ZIPLAB_MEMORY_LIMIT, else 3/4 of "
-                   "available memory); a file needing more is refused before decoding.")
+@memory_limit_option
 def compress(files, codec, level, to_stdout, output, force, keep, remove, quiet, verbose, block_size, model, lanes,
              workers, memory_limit):
     """Compress FILES to FILE.zl, keeping the inputs (- or nothing reads standard input)."""
@@ -193,11 +200,10 @@ def _decompressed_name(name: str) -> Path:
 @click.command()
 @click.argument("files", nargs=-1)
 @click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default=None,
-              help="Output file (- for standard output).")
+@output_option
 @click.option("-t", "--test", "test", is_flag=True, help="Decode and verify every checksum; write nothing.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
-@click.option("-k", "--keep", is_flag=True, help="Keep inputs (the default; accepted for gzip habits).")
+@keep_option
 @click.option("--rm", "remove", is_flag=True, help="Delete each .zl input after its output was written.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("-v", "--verbose", is_flag=True, help="Say what each file held.")
@@ -205,9 +211,7 @@ def _decompressed_name(name: str) -> Path:
 @click.option("-T", "--workers", type=click.IntRange(1, 64), default=None,
               help="nn/ctx: worker processes (default: one per substream, at most one per CPU, as many as "
                    "the memory limit allows).")
-@click.option("--memory-limit", "memory_limit", metavar="SIZE", default=None,
-              help="Most memory decoding may use, e.g. 512M or 4G (default: $ZIPLAB_MEMORY_LIMIT, else 3/4 of "
-                   "available memory); a file needing more is refused before decoding.")
+@memory_limit_option
 def decompress(files, to_stdout, output, test, force, keep, remove, quiet, verbose, model, workers, memory_limit):
     """Decompress FILE.zl files (codec and settings come from each header); -t only verifies,
     stopping at a file's first failing block."""

@@ -37,7 +37,7 @@ class ContextState:
 
 
 @nb.njit(cache=True, nogil=True)
-def _context_key(hist: np.ndarray, lane: int, order: int) -> np.uint64:
+def context_key(hist: np.ndarray, lane: int, order: int) -> np.uint64:
     h = np.uint64(0x9E3779B97F4A7C15) * np.uint64(order + 1)
     for j in range(order):
         h = (h ^ np.uint64(hist[lane, j] + 1)) * np.uint64(0x100000001B3)
@@ -102,7 +102,7 @@ def _step(prev, counts, totals, distinct, tags, hist, rows, ctags, started, prob
                 row = hist[lane, 0]
                 tag = np.uint32(1)
             else:
-                h = _context_key(hist, lane, o)
+                h = context_key(hist, lane, o)
                 row = np.int64(h & np.uint64(mask))
                 tag = np.uint32((h >> np.uint64(32)) | np.uint64(1))
             rows[lane, o] = row

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ParameterError
-from ..hardware import native_bf16
+from ..hardware import native_bf16, torch_threads
 from .checkpoint import default_path, save_checkpoint
 from .ladder import Rung, rung
 from .predictor import BOS
@@ -181,15 +181,20 @@ def train_model(cfg: TrainConfig, corpus: Any = None, on_step: Callable[[StepInf
     Under torchrun every rank runs this: each trains on its slice of the same global batch,
     rank 0 evaluates, reports and writes; all ranks return the same result. `should_stop` is
     asked after every step (rank 0 decides for all): on true the training state is saved and
-    TrainingStopped raised, so a preempted or interrupted run resumes where it stopped."""
+    TrainingStopped raised, so a preempted or interrupted run resumes where it stopped.
+    torch trains with `cfg.threads` threads; the caller's setting is restored on return."""
+    with torch_threads(cfg.threads):
+        return _train(cfg, corpus, on_step, should_stop)
+
+
+def _train(cfg: TrainConfig, corpus: Any, on_step: Callable[[StepInfo], None] | None,
+           should_stop: Callable[[], bool] | None) -> TrainResult:
     from ..corpora import Corpus, load_corpus
     from . import distributed
 
     r: Rung = rung(cfg.size)
     corpus = load_corpus(cfg.corpus) if corpus is None else corpus
     assert isinstance(corpus, Corpus)
-    if cfg.threads:
-        torch.set_num_threads(int(cfg.threads))
     device = distributed.resolve_device(cfg.device)
     dist = distributed.from_env(device)
     torch.manual_seed(cfg.seed)

@@ -201,5 +201,6 @@ def fits_to_json(fits: Mapping[str, FamilyFit]) -> dict[str, Any]:
 
 
 def as_family_fits(fits: Mapping[str, FamilyFit | Mapping[str, Any]]) -> dict[str, FamilyFit]:
-    """Accept fits fresh from fit_results or read back from fit.json."""
-    return {fam: f if isinstance(f, FamilyFit) else FamilyFit.from_dict(f) for fam, f in fits.items()}
+    """Accept fits fresh from fit_results or read back from fit.json (its provenance record set aside)."""
+    return {fam: f if isinstance(f, FamilyFit) else FamilyFit.from_dict(f) for fam, f in fits.items()
+            if fam not in ("provenance", "earlier_provenance")}

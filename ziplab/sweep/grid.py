@@ -21,8 +21,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import ParameterError
-from .rates import expected_rate
-from .run import Hook, Progress, _load_previous, _locked, _update, baselines, code_for_real
+from ..provenance import record as provenance_record
+from .rates import expected_rate, is_current
+from .run import Hook, Progress, baselines, code_for_real
+from .store import read, update
 
 #: optimiser steps between saved training states (resume point of a killed grid)
 STATE_EVERY = 200
@@ -62,17 +64,6 @@ class GridSettings:
         if self.lr_horizon is not None and not 0.0 <= self.lr_horizon <= 1.0:
             raise ParameterError("the learning-rate horizon exponent must lie in [0, 1]")
         check_device(self.device)
-
-
-def is_current(run: dict, tuning: dict | None) -> bool:
-    """Whether a recorded run still counts: trained by the ladder's current recipe for its size and,
-    where `tuning` records a chosen rate for the size, at the rate that choice and the horizon rule
-    give its budget. The one rule `Grid.measure` (reuse or train again) and the report (fit or list
-    apart) both apply."""
-    from ..models.ladder import rung
-
-    return (run.get("recipe") == rung(run["size"]).recipe
-            and run.get("lr") == expected_rate(tuning, run["size"], run["budget"], fallback=run.get("lr")))
 
 
 def _key(s: GridSettings, corpus_sha: str) -> dict:
@@ -122,18 +113,15 @@ class Grid:
         self.eval = held[: s.eval_bytes]
         self.tune = held[s.eval_bytes : s.eval_bytes + s.tune_bytes]
         self.transfer = Path(s.transfer).read_bytes()[: s.eval_bytes] if s.transfer else b""
-        from .report import environment
-
         self.fresh = {"corpus": self.corpus.name, "corpus_sha256": self.corpus.sha256, "eval_bytes": len(self.eval),
                       "transfer": s.transfer, "transfer_bytes": len(self.transfer), "commands": [],
                       "settings": asdict(s), "run_key": _key(s, self.corpus.sha256), "tuning": {}, "runs": [],
-                      "baselines": {}, "transfer_baselines": {}, "environment": environment()}
+                      "baselines": {}, "transfer_baselines": {}, "provenance": provenance_record()}
 
     # ---- records -------------------------------------------------------------------------
     def results(self) -> dict:
-        """The folder's current record (read under the lock; written only by `_update`)."""
-        with _locked(self.out):
-            return _load_previous(self.out / "results.json", self.fresh["run_key"]) or self.fresh
+        """The folder's current record (read under the lock; written only by `store.update`)."""
+        return read(self.out, self.fresh["run_key"], self.fresh)
 
     def _start(self, results: dict) -> None:
         if self.s.command and self.s.command not in results["commands"]:
@@ -144,7 +132,7 @@ class Grid:
             self.hook("baselines", {"bytes": len(self.eval)})
             base = baselines(self.eval)
             other = baselines(self.transfer) if self.transfer else {}
-            _update(self.out, self.fresh, lambda r: r.update(baselines=base, transfer_baselines=other))
+            update(self.out, self.fresh, lambda r: r.update(baselines=base, transfer_baselines=other))
 
     # ---- training ------------------------------------------------------------------------
     def _checkpoint(self, size: str, lr: float, budget: int) -> Path:
@@ -210,7 +198,7 @@ class Grid:
         entry = {"rung_lr": base, "recipe": rung(size).recipe, "budget": min(self.s.budgets), "search": SEARCH,
                  "validation_bpb": {f"{round(base * f, 8):.3g}": v for f, v in sorted(scores.items())},
                  "chosen_lr": chosen}
-        _update(self.out, self.fresh, lambda r: r["tuning"].__setitem__(size, entry))
+        update(self.out, self.fresh, lambda r: r["tuning"].__setitem__(size, entry))
         self.hook("tuned", {"size": size, **entry})
         return chosen
 
@@ -223,7 +211,7 @@ class Grid:
         recorded = float(self.results()["tuning"][size].get("horizon", 0.0))
         if self.s.lr_horizon is not None and self.s.lr_horizon != recorded:
             self.hook("horizon", {"size": size, "from": recorded, "to": self.s.lr_horizon})
-            _update(self.out, self.fresh, lambda r: r["tuning"][size].__setitem__("horizon", self.s.lr_horizon))
+            update(self.out, self.fresh, lambda r: r["tuning"][size].__setitem__("horizon", self.s.lr_horizon))
         return expected_rate(self.results()["tuning"], size, budget)
 
     def recorded(self, size: str, budget: int) -> tuple[dict | None, bool]:
@@ -257,7 +245,7 @@ class Grid:
         if self.transfer:
             other = code_for_real(path, self.transfer, self.s.lanes, 1, size + " transfer", self.progress)
             record["transfer"] = {k: other[k] for k in ("cross_entropy_bpb", "actual_bpb", "compressed_bytes")}
-        _update(self.out, self.fresh, lambda r: r.__setitem__(
+        update(self.out, self.fresh, lambda r: r.__setitem__(
             "runs", [x for x in r["runs"] if (x["size"], x["budget"]) != (size, budget)] + [record]))
         self.hook("measured", record)
         return record
@@ -267,7 +255,7 @@ def run_grid(s: GridSettings, hook: Hook | None = None, progress: Progress | Non
     """Run (or resume) the grid in compute order: every size's tuning first, then each budget from
     the smallest, so a partial grid already spans the sizes. Returns the fit summary."""
     grid = Grid(s, hook, progress)
-    _update(grid.out, grid.fresh, grid._start)
+    update(grid.out, grid.fresh, grid._start)
     grid.ensure_baselines()
     for size in s.sizes:
         grid.tuned_lr(size)
@@ -285,7 +273,7 @@ def train_grid(s: GridSettings, hook: Hook | None = None, progress: Progress | N
     tells which). A checkpoint is reused whatever device trained it: the device is recorded, not
     part of the recipe."""
     grid = Grid(s, hook, progress)
-    _update(grid.out, grid.fresh, grid._start)
+    update(grid.out, grid.fresh, grid._start)
     ready = []
     for budget in sorted(s.budgets):
         for size in s.sizes:

@@ -1,11 +1,14 @@
-"""fit.json and report.md of an (N, D) grid folder (its plots are drawn by grid_plot.py).
+"""fit.json and report.md of an (N, D) grid folder (its plots are drawn by grid_plot.py), with the
+sections read from the side files the research protocol writes beside results.json (predictions,
+rate checks, the largest runs on a longer slice). It reads them; it never imports what writes them.
 
 fit.json, per family: {"n_runs", "form", "E", "A", "alpha", "B", "beta", "r2", "ci": {"E", "alpha", "beta"},
 "selection": {...}, "forms": {form: {"r2", "E", "alpha", "beta", "predicted_bpb", "error"}},
 "prediction": {"held_out_runs", "form", "predicted_bpb", "measured_bpb", "error"}, "frontier": {...},
-"model_cost": [...]}. The prediction fits every run but the family's highest-compute one and
-predicts that one: the number that says whether the law is worth anything. The law's form is
-chosen before, on the other runs only.
+"model_cost": [...]}, and beside the families the "provenance" of the process that fitted them.
+The prediction fits every run but the family's highest-compute one and predicts that one: the
+number that says whether the law is worth anything. The law's form is chosen before, on the other
+runs only.
 """
 
 from __future__ import annotations
@@ -17,15 +20,15 @@ from typing import Any
 
 import numpy as np
 
+from ..provenance import stamp, summary
 from .grid_plot import FILE_SIZES, plot_grid
-from .preregister import FILE as PREREGISTERED, preregistered_section
-from .joint import (FORMS, bootstrap, fit_joint, frontier_exponents, model_cost, select_form, total_param_law,
-                    R2_GATE, RULE, VALIDATION_RUNS)
+from .joint import (FORMS, LEGACY_RULE, bootstrap, fit_joint, frontier_exponents, model_cost, select_form,
+                    total_param_law, R2_GATE, RULE, VALIDATION_RUNS)
+from .rates import split_by_recipe
+from .store import LARGEST, PREREGISTERED, RATE_CHECK
 
 #: `baselines(..., codecs=("mix",))`'s name for pure context mixing (`mix --model none`, default level)
 MIX_ALONE = "mix-2"
-#: benchmarks/grid_rate_check.py's record in a grid folder
-RATE_CHECK = "rate_check.json"
 
 
 def _columns(runs: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -98,11 +101,11 @@ def write_grid_report(results: dict, out: Path) -> dict:
     results = {**results, "runs": current}
     families = sorted({r["family"] for r in current})
     fits = {f: family_summary([r for r in current if r["family"] == f]) for f in families}
-    (out / "fit.json").write_text(json.dumps(fits, indent=2, default=float))
+    (out / "fit.json").write_text(json.dumps(stamp({**fits}), indent=2, default=float))
     plots = plot_grid(results, fits, out)
     lines = _report(results, fits, plots)
     sha = results["corpus_sha256"]
-    lines += _side(out / "largest.json", lambda r: _largest_section(r, current, sha, rate_checks(out)))
+    lines += _side(out / LARGEST, lambda r: _largest_section(r, current, sha, rate_checks(out)))
     lines += _side(out / PREREGISTERED, lambda r: preregistered_section(r, current, sha, results.get("tuning")))
     lines += _side(out / RATE_CHECK, _rate_check_section)
     if stale:
@@ -181,7 +184,7 @@ def _largest_section(longer: dict, current: list[dict], corpus_sha: str, checks:
     return _section(f"Largest runs on {longer['slice']}, beside {peer}",
                     ["family", "run", "lr", "CE bpb", "actual bpb", peer, "Δ", "inside mix", "still the largest run"],
                     rows) + [
-        "", f"Measured by `{longer['command']}` on {longer['environment'].get('cpu')}"
+        "", f"Measured by `{longer['command']}` on {summary(longer)['cpu']}"
         + (" (the other family's row is kept from an earlier run on the same bytes)." if "--family" in longer["command"]
            else ".")
         + ("" if all(r.get("rate_source", "grid") == "grid" for r in longer["runs"]) else
@@ -218,17 +221,6 @@ def _tuned_bpb(check: dict) -> float:
     return tuned[0]
 
 
-def split_by_recipe(runs: list[dict], tuning: dict | None = None) -> tuple[list[dict], list[dict]]:
-    """(current, stale) by `grid.is_current`: the runs `Grid.measure` would reuse, and the rest."""
-    from .grid import is_current
-
-    current: list[dict] = []
-    stale: list[dict] = []
-    for r in runs:
-        (current if is_current(r, tuning) else stale).append(r)
-    return current, stale
-
-
 def _pct(v: float | None, signed: bool = True) -> str:
     return "–" if v is None else (f"{v:+.2%}" if signed else f"{v:.2%}")
 
@@ -242,10 +234,67 @@ def _section(title: str, header: list[str], rows: list[list[Any]]) -> list[str]:
     return lines + ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
 
 
+def preregistered_section(record: dict, runs: list[dict], corpus_sha: str, tuning: dict | None = None) -> list[str]:
+    """Report lines: each recorded prediction beside its run once measured (a prediction made for
+    another corpus, an older recipe of the rung or another learning rate is marked, not compared).
+    A prediction recorded before rates were recorded with it was made when every budget trained at
+    the searched rate, so that is the rate it is held to."""
+    from ..models.ladder import rung
+
+    measured = {(r["size"], r["budget"]): r for r in runs}
+    lines = ["", "## Predictions recorded before their runs were trained", "",
+             "Written by `ziplab sweep --grid --predict SIZE@BYTES,...` with the law as it stood: the form chosen "
+             "by the rule of the day over every run recorded then (what the report does once the new run is "
+             "its top-compute run), fitted on all of them. Committed before the run trained. Rules: "
+             f"*{LEGACY_RULE}* — the form with the smaller mean error predicting the three highest-compute "
+             f"runs from all the others; *{RULE}* — the same, among the forms whose fit reaches R² ≥ "
+             f"{R2_GATE} (adopted after the {LEGACY_RULE} rule's t5@90.5 MB miss; each entry is judged by "
+             "the rule it was made under).", "",
+             "| run | recorded | rule | fitted on | form (mean error chinchilla / kaplan; R², out: below the gate) | "
+             "predicted | other form | measured | error |", "|---|---|---|---|---|---|---|---|---|"]
+    for p in record.get("predictions", []):
+        run = measured.get((p["size"], p["budget"]))
+        other = ", ".join(f"{f} {v:.4f}" for f, v in p["forms"].items() if f != p["form"])
+        chose = p["form"] + _selection_cell(p.get("selection", {}))
+        if p.get("corpus_sha256") != corpus_sha:
+            got, err = "another corpus", "–"
+        elif p.get("recipe", rung(p["size"]).recipe) != rung(p["size"]).recipe:
+            got, err = "older recipe", "–"
+        elif run is None:
+            got, err = "not yet trained", "–"
+        elif (lr := _predicted_for(p, tuning)) is not None and lr != run["lr"]:
+            got, err = f"{run['actual_bpb']:.4f} at lr {run['lr']:g}", f"– (predicted for lr {lr:g})"
+        else:
+            got, err = f"{run['actual_bpb']:.4f}", f"{p['predicted_bpb'] / run['actual_bpb'] - 1:+.2%}"
+        lines.append(f"| {p['size']}@{p['budget']} | {p['recorded_at']} ({(p.get('commit') or '?')[:7]}) | "
+                     f"{p.get('rule', LEGACY_RULE)} | {len(p['fitted_on'])} runs | {chose} | {p['predicted_bpb']:.4f} | {other} | {got} | {err} |")
+    return lines
+
+
+def _selection_cell(selection: dict) -> str:
+    """` (1.20% / 0.80%; R² 0.926 out / 0.995)`: the mean errors, then the R² the gate saw, if any."""
+    errors, r2 = selection.get("mean_abs_error", {}), selection.get("r2", {})
+    parts = [" / ".join(_pct(errors.get(f), signed=False) for f in FORMS)] if errors else []
+    if r2:
+        eligible = selection.get("eligible", FORMS)
+        parts.append("R² " + " / ".join("–" if f not in r2 else f"{r2[f]:.4f}" + ("" if f in eligible else " out")
+                                        for f in FORMS))
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
+def _predicted_for(prediction: dict, tuning: dict | None) -> float | None:
+    """The rate a prediction was made for: recorded with it, or (written before rates were recorded,
+    when every budget trained at the searched rate) the size's searched rate."""
+    if "lr" in prediction:
+        return prediction["lr"]
+    entry = (tuning or {}).get(prediction["size"]) or {}
+    return float(entry["chosen_lr"]) if "chosen_lr" in entry else None
+
+
 # ---- report --------------------------------------------------------------------------------
 def _report(results: dict, fits: dict, plots: list[str]) -> list[str]:
     runs = sorted(results.get("runs", []), key=lambda r: (r["family"], r["non_embedding_params"], r["budget"]))
-    env = results.get("environment", {})
+    env = summary(results)
     lines = ["# (N, D) scaling grid", "",
              f"Corpus `{results['corpus']}` (sha256 {results['corpus_sha256'][:16]}…), {results['eval_bytes']:,} "
              f"held-out bytes range-coded per run; transfer text `{results.get('transfer')}` "

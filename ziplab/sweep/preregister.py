@@ -9,13 +9,16 @@ chooses over all runs but the held-out one — these same runs), then fitted on 
 asked (size, budget) gets the chosen form's prediction, the other form's, the selection's errors,
 the time, the git commit, the rung's recipe and the runs it was fitted on. (Until then `fit.json`
 holds out today's top run and may choose the other form: both are shown.)
+
+The research protocol's top floor in ziplab (`grid_report.preregistered_section` shows the
+entries; benchmarks/grid_rate_check.py and grid_largest.py are its other parts): it reads and
+writes the grid folder through `store` and applies the rule in `rates` and `joint`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -23,10 +26,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError
-from .joint import FORMS, LEGACY_RULE, R2_GATE, RULE, select_form
-from .rates import expected_rate
-
-FILE = "preregistered.json"
+from ..provenance import git_state
+from ..provenance import stamp as stamp_provenance
+from .joint import RULE, select_form
+from .rates import expected_rate, split_by_recipe
+from .store import PREREGISTERED, RESULTS, locked, write_json
 
 
 def parse_points(text: str) -> list[tuple[str, int]]:
@@ -47,15 +51,6 @@ def parse_points(text: str) -> list[tuple[str, int]]:
     if not points:
         raise ParameterError("no prediction points given")
     return list(dict.fromkeys(points))
-
-
-def _commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                             cwd=Path(__file__).resolve().parent)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
 def point_shape(size: str, budget: int) -> dict[str, Any]:
@@ -113,91 +108,27 @@ def _read(path: Path, key: str, what: str) -> dict:
 def preregister(grid: str | Path, points: list[tuple[str, int]]) -> list[dict]:
     """Append the points' predictions to `<grid>/preregistered.json` (earlier ones are never
     replaced: a second prediction of the same point is a new entry with its own time)."""
-    from .grid_report import split_by_recipe
-    from .run import _locked, _write_json
-
     grid = Path(grid)
-    if not (grid / "results.json").is_file():
+    if not (grid / RESULTS).is_file():
         raise ParameterError(f"{grid} holds no grid results.json to predict from")
-    results = _read(grid / "results.json", "runs", "grid results.json")
+    results = _read(grid / RESULTS, "runs", "grid results.json")
     if not isinstance(results.get("corpus_sha256"), str):
-        raise ParameterError(f"{grid / 'results.json'} is not a grid results.json (no corpus_sha256)")
-    path = grid / FILE
+        raise ParameterError(f"{grid / RESULTS} is not a grid results.json (no corpus_sha256)")
+    path = grid / PREREGISTERED
     if path.is_file():
         _read(path, "predictions", "predictions file")  # refuse before the fits, not after
     try:
         current, _ = split_by_recipe(results["runs"], results.get("tuning"))
         made = predict_points(current, points)
     except (KeyError, TypeError, AttributeError) as exc:
-        raise ParameterError(f"{grid / 'results.json'} holds a malformed run ({exc!r})") from None
-    stamp = {"recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": _commit(),
+        raise ParameterError(f"{grid / RESULTS} holds a malformed run ({exc!r})") from None
+    stamp = {"recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": git_state()[0],
              "corpus_sha256": results["corpus_sha256"]}
     # the rate the grid's rule gives the point now (None for a size not tuned yet): a run trained
     # later under another rule is another experiment, and the report does not compare the two
     entries = [{**p, "lr": expected_rate(results.get("tuning"), p["size"], p["budget"]), **stamp} for p in made]
-    with _locked(grid):
+    with locked(grid):
         record = _read(path, "predictions", "predictions file") if path.is_file() else {"predictions": []}
         record["predictions"] += entries
-        _write_json(path, record)
+        write_json(path, stamp_provenance(record))
     return entries
-
-
-def preregistered_section(record: dict, runs: list[dict], corpus_sha: str, tuning: dict | None = None) -> list[str]:
-    """Report lines: each recorded prediction beside its run once measured (a prediction made for
-    another corpus, an older recipe of the rung or another learning rate is marked, not compared).
-    A prediction recorded before rates were recorded with it was made when every budget trained at
-    the searched rate, so that is the rate it is held to."""
-    from ..models.ladder import rung
-
-    measured = {(r["size"], r["budget"]): r for r in runs}
-    lines = ["", "## Predictions recorded before their runs were trained", "",
-             "Written by `ziplab sweep --grid --predict SIZE@BYTES,...` with the law as it stood: the form chosen "
-             "by the rule of the day over every run recorded then (what the report does once the new run is "
-             "its top-compute run), fitted on all of them. Committed before the run trained. Rules: "
-             f"*{LEGACY_RULE}* — the form with the smaller mean error predicting the three highest-compute "
-             f"runs from all the others; *{RULE}* — the same, among the forms whose fit reaches R² ≥ "
-             f"{R2_GATE} (adopted after the {LEGACY_RULE} rule's t5@90.5 MB miss; each entry is judged by "
-             "the rule it was made under).", "",
-             "| run | recorded | rule | fitted on | form (mean error chinchilla / kaplan; R², out: below the gate) | "
-             "predicted | other form | measured | error |", "|---|---|---|---|---|---|---|---|---|"]
-    for p in record.get("predictions", []):
-        run = measured.get((p["size"], p["budget"]))
-        other = ", ".join(f"{f} {v:.4f}" for f, v in p["forms"].items() if f != p["form"])
-        chose = p["form"] + _selection_cell(p.get("selection", {}))
-        if p.get("corpus_sha256") != corpus_sha:
-            got, err = "another corpus", "–"
-        elif p.get("recipe", rung(p["size"]).recipe) != rung(p["size"]).recipe:
-            got, err = "older recipe", "–"
-        elif run is None:
-            got, err = "not yet trained", "–"
-        elif (lr := _predicted_for(p, tuning)) is not None and lr != run["lr"]:
-            got, err = f"{run['actual_bpb']:.4f} at lr {run['lr']:g}", f"– (predicted for lr {lr:g})"
-        else:
-            got, err = f"{run['actual_bpb']:.4f}", f"{p['predicted_bpb'] / run['actual_bpb'] - 1:+.2%}"
-        lines.append(f"| {p['size']}@{p['budget']} | {p['recorded_at']} ({(p.get('commit') or '?')[:7]}) | "
-                     f"{p.get('rule', LEGACY_RULE)} | {len(p['fitted_on'])} runs | {chose} | {p['predicted_bpb']:.4f} | {other} | {got} | {err} |")
-    return lines
-
-
-def _selection_cell(selection: dict) -> str:
-    """` (1.20% / 0.80%; R² 0.926 out / 0.995)`: the mean errors, then the R² the gate saw, if any."""
-    errors, r2 = selection.get("mean_abs_error", {}), selection.get("r2", {})
-    parts = [" / ".join(_pct(errors.get(f)) for f in FORMS)] if errors else []
-    if r2:
-        eligible = selection.get("eligible", FORMS)
-        parts.append("R² " + " / ".join("–" if f not in r2 else f"{r2[f]:.4f}" + ("" if f in eligible else " out")
-                                        for f in FORMS))
-    return f" ({'; '.join(parts)})" if parts else ""
-
-
-def _predicted_for(prediction: dict, tuning: dict | None) -> float | None:
-    """The rate a prediction was made for: recorded with it, or (written before rates were recorded,
-    when every budget trained at the searched rate) the size's searched rate."""
-    if "lr" in prediction:
-        return prediction["lr"]
-    entry = (tuning or {}).get(prediction["size"]) or {}
-    return float(entry["chosen_lr"]) if "chosen_lr" in entry else None
-
-
-def _pct(v: float | None) -> str:
-    return "–" if v is None else f"{v:.2%}"

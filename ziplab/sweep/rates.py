@@ -4,6 +4,10 @@ The grid searches each size's rate at its smallest budget; longer runs train at 
 times (D / D_search)^-horizon. The exponent is measured, not guessed: `benchmarks/grid_rate_check.py`
 trains a large-budget point at several rates, locates the best one (`rate_optimum`) and reports the
 exponent that carries the *chosen* rate there (`implied_horizon`) — the anchor the rule uses.
+
+Which recorded runs the rule still counts (`is_current`, `split_by_recipe`) is decided here too, so
+the grid (reuse or train again), its report (fit or list apart) and the research protocol
+(predict from, check) apply one rule.
 """
 
 from __future__ import annotations
@@ -25,6 +29,26 @@ def expected_rate(tuning: dict | None, size: str, budget: int, fallback: float |
     if not entry or "chosen_lr" not in entry:
         return fallback
     return horizon_rate(float(entry["chosen_lr"]), int(entry["budget"]), budget, float(entry.get("horizon", 0.0)))
+
+
+def is_current(run: dict, tuning: dict | None) -> bool:
+    """Whether a recorded run still counts: trained by the ladder's current recipe for its size and,
+    where `tuning` records a chosen rate for the size, at the rate that choice and the horizon rule
+    give its budget. The one rule `Grid.measure` (reuse or train again) and the report (fit or list
+    apart) both apply."""
+    from ..models.ladder import rung
+
+    return (run.get("recipe") == rung(run["size"]).recipe
+            and run.get("lr") == expected_rate(tuning, run["size"], run["budget"], fallback=run.get("lr")))
+
+
+def split_by_recipe(runs: list[dict], tuning: dict | None = None) -> tuple[list[dict], list[dict]]:
+    """(current, stale) by `is_current`: the runs `Grid.measure` would reuse, and the rest."""
+    current: list[dict] = []
+    stale: list[dict] = []
+    for r in runs:
+        (current if is_current(r, tuning) else stale).append(r)
+    return current, stale
 
 
 def rate_optimum(scores: dict[float, float]) -> tuple[float, bool]:

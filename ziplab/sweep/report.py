@@ -6,23 +6,22 @@ Results schema (produced by the sweep runner):
               "cross_entropy_bpb", "actual_bpb", "compressed_bytes", "model_bytes", "adjusted_bpb",
               "encode_kbps", "decode_kbps"}],
    "baselines": {name: bpb}}
-Optional keys ("threads", "environment") are kept as given. report.md records the exact
-command, the corpus and its fingerprint, and the software and hardware it ran on, because a
-bpb number without them cannot be reproduced or compared.
+Optional keys ("threads", and "environment" in folders written before the provenance record)
+are kept as given. results.json and fit.json carry the provenance record (ziplab.provenance);
+report.md records the exact command, the corpus and its fingerprint, and the software and
+hardware it ran on, because a bpb number without them cannot be reproduced or compared.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
-import platform
-import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..hardware import cpu_flags, cpu_name
-from ..hardware import package_version as _version
+from ..provenance import lines as provenance_lines
+from ..provenance import record as provenance_record
+from ..provenance import stamp
 from .fit import FamilyFit, as_family_fits, fits_to_json
 
 SIZE_COLUMNS = [
@@ -40,28 +39,6 @@ SIZE_COLUMNS = [
     "encode_kbps",
     "decode_kbps",
 ]
-
-
-def environment() -> dict[str, Any]:
-    """Versions come from package metadata, so recording them never imports torch."""
-    env: dict[str, Any] = {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "numpy": _version("numpy"),
-        "torch": _version("torch"),
-        "ziplab": _version("ziplab"),
-        "cpu": cpu_name(),
-        "cpu_count": os.cpu_count(),
-        "isa_flags": cpu_flags(),
-    }
-    torch = sys.modules.get("torch")  # only if the sweep already loaded it
-    if torch is not None:
-        env["torch_threads"] = torch.get_num_threads()
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        if os.environ.get(var):
-            env[var] = os.environ[var]
-    return env
 
 
 #: report.md formats by column; bpb-like values take _fmt's default of four decimals
@@ -136,7 +113,7 @@ def markdown(results: Mapping[str, Any], fits: Mapping[str, FamilyFit], env: Map
     out += ["## Corpus", "", f"- name: {results.get('corpus', '?')}", f"- sha256 (train + held-out splits): `{results.get('corpus_sha256', '?')}`"]
     if results.get("eval_bytes") is not None:
         out.append(f"- evaluated on {_fmt(results['eval_bytes'])} held-out bytes")
-    out += ["", "## Environment", ""] + [f"- {k}: {v}" for k, v in env.items()]
+    out += ["", "## Environment", ""] + provenance_lines(env)
     if results.get("threads") is not None:
         out.append(f"- threads (sweep): {results['threads']}")
     return "\n".join(out) + "\n"
@@ -164,11 +141,12 @@ def write_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fam_fits = as_family_fits(fits)
-    env = dict(env) if env is not None else dict(results.get("environment") or environment())
+    env = dict(env) if env is not None else dict(results.get("provenance") or results.get("environment")
+                                                 or provenance_record())
     paths = {name: out / name for name in ("results.json", "results.csv", "fit.json", "report.md")}
     paths["results.json"].write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
     write_csv(results, paths["results.csv"])
-    paths["fit.json"].write_text(json.dumps(fits_to_json(fam_fits), indent=2) + "\n")
+    paths["fit.json"].write_text(json.dumps(stamp(fits_to_json(fam_fits)), indent=2) + "\n")
     plot_ref = None
     if plot is not None:
         plot_path = Path(plot)

@@ -7,9 +7,6 @@ budget, seed and training recipe are reused instead of retrained."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,6 +16,8 @@ from typing import Any, Callable
 from .. import bench, container
 from ..codecs.base import CodingStats
 from ..errors import CorruptDataError, ParameterError
+from ..provenance import record as provenance_record
+from .store import RESULTS, load_previous, locked, update
 
 FAMILY_PREFIX = {"transformer": "t", "lstm": "l"}
 BASELINE_CODECS = ["huffman", "lzh:9", "ctx:2", "ctx:4"]
@@ -74,47 +73,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 Hook = Callable[[str, dict], None]
 
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
-
-
-def _run_key(s: SweepSettings, corpus_sha: str) -> dict:
+def run_key(s: SweepSettings, corpus_sha: str) -> dict:
     """What must match for earlier results in the output folder to be reused."""
     return {"corpus_sha256": corpus_sha, "eval_bytes": s.eval_bytes, "seed": s.seed,
             "budget": s.budget_tag(), "lanes": s.lanes, **({"codecs": list(s.codecs)} if s.codecs != ("nn",) else {})}
-
-
-def _load_previous(path: Path, key: dict) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        old = json.loads(path.read_text())
-    except ValueError:
-        return None
-    return old if old.get("run_key") == key else None
-
-
-@contextlib.contextmanager
-def _locked(out: Path):
-    """Several sweeps (say one per family, one per core) may share an output folder: every
-    read-modify-write of results.json happens under this lock."""
-    with open(out / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _update(out: Path, fresh: dict, change: Callable[[dict], None]) -> dict:
-    """Apply `change` to the newest results.json (or `fresh` if there is none) and save it."""
-    with _locked(out):
-        results = _load_previous(out / "results.json", fresh["run_key"]) or fresh
-        change(results)
-        _write_json(out / "results.json", results)
-        return results
 
 
 def baselines(data: bytes, codecs: tuple[str, ...] = ("nn",)) -> dict[str, float]:
@@ -213,7 +175,6 @@ def _mixed(path: Path, data: bytes, s: SweepSettings, size: str, progress: Progr
 def run_sweep(s: SweepSettings, hook: Hook | None = None, progress: Progress | None = None) -> dict:
     """Run (or resume) a sweep; returns the results dict also written to `s.out`."""
     from ..corpora import load_corpus
-    from .report import environment
 
     hook = hook or (lambda event, info: None)
     sizes = s.ladder()
@@ -226,8 +187,8 @@ def run_sweep(s: SweepSettings, hook: Hook | None = None, progress: Progress | N
         raise ParameterError(f"corpus {corpus.name!r} holds only {len(heldout)} held-out bytes")
     fresh = {
         "corpus": corpus.name, "corpus_sha256": corpus.sha256, "eval_bytes": len(data),
-        "command": s.command, "commands": [], "settings": asdict(s), "run_key": _run_key(s, corpus.sha256),
-        "sizes": [], "baselines": {}, "environment": environment(),
+        "command": s.command, "commands": [], "settings": asdict(s), "run_key": run_key(s, corpus.sha256),
+        "sizes": [], "baselines": {}, "provenance": provenance_record(),
     }
 
     def start(results: dict) -> None:
@@ -237,7 +198,7 @@ def run_sweep(s: SweepSettings, hook: Hook | None = None, progress: Progress | N
             hook("baselines", {"bytes": len(data)})
             results["baselines"] = baselines(data, s.codecs)
 
-    results = _update(out, fresh, start)
+    results = update(out, fresh, start)
     todo = []
     for size in sizes:
         record = next((r for r in results["sizes"] if r["size"] == size), None)
@@ -252,11 +213,11 @@ def run_sweep(s: SweepSettings, hook: Hook | None = None, progress: Progress | N
     for size in todo if s.jobs <= 1 or len(todo) <= 1 else []:
         hook("size", {"size": size})
         record = measure_size(s, size, corpus, data, hook, progress)
-        results = _update(out, fresh, lambda res: _add(res, record))
+        results = update(out, fresh, lambda res: _add(res, record))
         hook("measured", record)
     results = _externals(s, out, fresh, data, results, hook, progress)
-    with _locked(out):
-        results = _load_previous(out / "results.json", fresh["run_key"]) or results
+    with locked(out):
+        results = load_previous(out / RESULTS, fresh["run_key"]) or results
         results["sizes"].sort(key=lambda r: (r["family"], r["non_embedding_params"]))
         finish(results, out)
     return results
@@ -273,7 +234,7 @@ def _externals(s: SweepSettings, out: Path, fresh: dict, data: bytes, results: d
             continue
         hook("external", {"size": spec})
         record = measure_external(spec, data, s.lanes, _lm_coder, s.models_family, progress)
-        results = _update(out, fresh, lambda res: _add(res, record))
+        results = update(out, fresh, lambda res: _add(res, record))
         hook("measured", record)
     return results
 
@@ -325,7 +286,7 @@ def _measure_job(settings: dict, size: str, fresh: dict) -> dict:
         record = measure_size(s, size, corpus, data, lambda event, info: None)
     finally:
         shutdown_pools()  # coding workers of this job process, or it never exits
-    _update(Path(s.out), fresh, lambda res: _add(res, record))
+    update(Path(s.out), fresh, lambda res: _add(res, record))
     return record
 
 

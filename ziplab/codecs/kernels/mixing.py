@@ -162,7 +162,7 @@ def _st_of_counter(s: int) -> int:
 
 
 @njit(cache=True)
-def _update_counter(slots, row: int, i: int, bit: int, limit: int) -> None:
+def update_counter(slots, row: int, i: int, bit: int, limit: int) -> None:
     """Match-model counters: 22-bit probability << 10 | 10-bit count."""
     s = np.int64(slots[row, i])
     n = s & 1023
@@ -342,7 +342,7 @@ def update_bit(S, bits, k: int, active: int, lr: int) -> None:
             _slot_update(S.slots, o, h & mask, h >> 24, bit, COUNT_LIMIT)
         expected = S.match_bit[l]
         if expected >= 0:
-            _update_counter(S.match_cnt, min(S.match_len[l], 31), expected, 1 if bit == expected else 0, 1023)
+            update_counter(S.match_cnt, min(S.match_len[l], 31), expected, 1 if bit == expected else 0, 1023)
         err0 = ((bit << 16) - S.mix_p[l, 0]) * lr >> 10
         err1 = ((bit << 16) - S.mix_p[l, 1]) * lr >> 10
         for i in range(N_INPUTS):
