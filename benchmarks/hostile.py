@@ -8,7 +8,6 @@ benchmarks/results/hostile.json with the machine's record.
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import tempfile

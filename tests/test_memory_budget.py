@@ -21,12 +21,11 @@ from hypothesis import strategies as st
 
 import ziplab
 from ziplab import container, limits
-from ziplab.codecs import get
 from ziplab.codecs.lanes import LaneLayout, decode_lanes, encode_lanes
 from ziplab.errors import CorruptDataError, FormatError, ZiplabError
 from ziplab.limits import Limits, MemoryLimitError, MemoryNeed, parse_size
 from ziplab.models import budget
-from ziplab.models.checkpoint import CheckpointError, load_model
+from ziplab.models.checkpoint import load_model
 from ziplab.models.ladder import LADDER, build_model
 
 from . import hostile
