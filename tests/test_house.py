@@ -240,3 +240,17 @@ print(json.dumps({"before": before, "after": state(), "skipped": skipped}))
     assert out.returncode == 0, out.stderr[-2000:]
     seen = __import__("json").loads(out.stdout.strip().splitlines()[-1])
     assert seen["before"] == seen["after"]
+
+
+def test_the_command_can_pin_the_mmap_threshold():
+    """`ziplab` pins glibc's mmap threshold for its own process (memory O(block) on long streams)."""
+    import subprocess
+    import sys
+
+    from ziplab.hardware import fix_mmap_threshold
+
+    script = ("import ziplab, ziplab.cli, ziplab.hardware as h; import os; "
+              "print(h.fix_mmap_threshold() if os.uname().sysname == 'Linux' else True)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "True", out.stderr[-1000:]
+    assert callable(fix_mmap_threshold)

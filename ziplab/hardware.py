@@ -88,3 +88,25 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+#: glibc's mallopt parameter number for the mmap threshold
+_M_MMAP_THRESHOLD = -3
+
+
+def fix_mmap_threshold(threshold: int = 1 << 20) -> bool:
+    """Make glibc serve every allocation of at least `threshold` bytes by mmap, and so give it
+    back to the system when freed. By default glibc raises its threshold after a large free, so
+    a codec's freed per-block arrays stay in a fragmented heap and a long stream's resident set
+    creeps up by several blocks. Process-wide: the `ziplab` command calls it for its own process
+    (unless MALLOC_MMAP_THRESHOLD_ is set), the library never does. False where there is no glibc."""
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_") or platform.system() != "Linux":
+        return False
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # musl and others have no mallopt
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return mallopt(_M_MMAP_THRESHOLD, int(threshold)) == 1

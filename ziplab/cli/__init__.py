@@ -113,8 +113,10 @@ def _levels(args: list[str]) -> list[str]:
 def main() -> None:
     """Entry point: ziplab errors become one line on stderr and exit code 1, never a traceback."""
     from ..errors import ZiplabError
+    from ..hardware import fix_mmap_threshold
     from .signals import Interrupted
 
+    fix_mmap_threshold()  # block-sized buffers go back to the system when freed: memory stays O(block)
     try:
         code = cli.main(args=gzip_style(sys.argv[1:]), prog_name="ziplab", standalone_mode=False)
     except click.exceptions.Abort:
