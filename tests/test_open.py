@@ -231,3 +231,18 @@ def test_the_python_guide_runs(fsspec_ziplab):
     guide = Path(__file__).resolve().parents[1] / "docs" / "python.md"
     result = doctest.testfile(str(guide), module_relative=False, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 20
+
+
+def test_pandas_reads_and_writes_through_open(tmp_path):
+    """pandas' own `compression=` knows only its methods; ziplab's file objects serve it instead."""
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"word": ["alpha", "béta", "gamma,delta"], "n": [1, 2, 3], "x": [0.5, -1.25, 1e-3]})
+    path = tmp_path / "table.csv.zl"
+    with ziplab.open(path, "wt", encoding="utf-8", newline="") as f:
+        df.to_csv(f, index=False)
+    with ziplab.open(path, "rt", encoding="utf-8", newline="") as f:
+        back = pd.read_csv(f)
+    pd.testing.assert_frame_equal(back, df)
+    assert container.read_header(io.BytesIO(path.read_bytes())).codec == "lzh"
+    with ziplab.open(path, "rb") as f:  # a binary handle works too
+        assert pd.read_csv(f).equals(df)
