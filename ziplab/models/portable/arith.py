@@ -52,18 +52,17 @@ POW2_INT = np.array([2.0**k for k in range(-POW2_BIAS, 1024)], dtype=np.float64)
 @nb.njit(cache=True, nogil=True)
 def det_exp(x: float) -> float:
     """exp(x) to ~1e-15 relative, deterministic: 2^(n/64) from the table and an exact power of
-    two, times a degree-5 Taylor polynomial on |z| < 0.0055."""
-    if x < -700.0:
-        return 0.0
-    if x > 700.0:
-        x = 700.0
-    y = x * LOG2E
+    two, times a degree-5 Taylor polynomial on |z| < 0.0055. 0 below -700; above 700, exp(700).
+    Written without branches (clamp, then select) so loops over it vectorise (`exp_rows`)."""
+    v = min(max(x, -700.0), 700.0)
+    y = v * LOG2E
     n = math.floor(y * 64.0 + 0.5)
     r = y - n / 64.0
     z = r * LN2
     p = 1.0 + z * (1.0 + z * (0.5 + z * (1.0 / 6.0 + z * (1.0 / 24.0 + z * (1.0 / 120.0)))))
     ni = np.int64(n)
-    return (p * POW2_64[ni & 63]) * POW2_INT[(ni >> 6) + POW2_BIAS]
+    e = (p * POW2_64[ni & 63]) * POW2_INT[(ni >> 6) + POW2_BIAS]
+    return e if x >= -700.0 else 0.0
 
 
 #: sigmoid sampled every 1/SIG_RES on [-SIG_RANGE, SIG_RANGE] (computed with det_exp at import,
@@ -114,18 +113,9 @@ def lut_sigmoid_rows(x, out) -> None:
 
 @nb.njit(cache=True, nogil=True)
 def exp_rows(x, out) -> None:
-    """out[k] = det_exp(x[k]) for a 1-D x of values <= 0 (softmax's shifted logits), bit for bit,
-    without branches so the loop vectorises: below -700 the result is selected as 0."""
+    """out[k] = det_exp(x[k]) over a 1-D x: a loop the compiler vectorises (det_exp has no branches)."""
     for k in range(x.shape[0]):
-        v = max(x[k], -700.0)
-        y = v * LOG2E
-        nf = math.floor(y * 64.0 + 0.5)
-        r = y - nf / 64.0
-        z = r * LN2
-        p = 1.0 + z * (1.0 + z * (0.5 + z * (1.0 / 6.0 + z * (1.0 / 24.0 + z * (1.0 / 120.0)))))
-        ni = np.int64(nf)
-        e = (p * POW2_64[ni & 63]) * POW2_INT[(ni >> 6) + POW2_BIAS]
-        out[k] = e if x[k] >= -700.0 else 0.0
+        out[k] = det_exp(x[k])
 
 
 @nb.njit(cache=True, nogil=True)
