@@ -8,6 +8,8 @@ result by (row scale * column scale) in float64.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 
 from ...errors import ZiplabError
@@ -19,23 +21,40 @@ class InexactArithmeticError(ZiplabError):
     """This machine's fp32 GEMM does not compute small-integer products exactly."""
 
 
-class ExactLinear:
-    """Engine v1's product: int8 weights times integer rows up to `limit`, exact in fp32."""
+class QuantisedLinear(ABC):
+    """What every engine's product shares: int8-valued weights [K, N] with one float64 scale per
+    output column (`arith.quantize_columns`), stored as `weight_dtype`; subclasses multiply."""
 
-    in_dtype = np.float32
-    out_dtype = np.float32
+    weight_dtype: type = np.float32
+    limit: int
 
     def __init__(self, w: np.ndarray) -> None:
         """w: float weights [K, N] (input dim first)."""
         q, scale = quantize_columns(w)
-        self._setup(q, scale)
+        self._setup(q.astype(self.weight_dtype), scale)
 
     @classmethod
-    def from_quantised(cls, q: np.ndarray, scale: np.ndarray) -> "ExactLinear":
+    def from_quantised(cls, q: np.ndarray, scale: np.ndarray):
         """From `arrays()` as stored (the quantised-model cache)."""
         self = cls.__new__(cls)
-        self._setup(np.ascontiguousarray(q, dtype=np.float32), np.ascontiguousarray(scale, dtype=np.float64))
+        self._setup(np.ascontiguousarray(q, dtype=cls.weight_dtype), np.ascontiguousarray(scale, dtype=np.float64))
         return self
+
+    @abstractmethod
+    def _setup(self, q: np.ndarray, scale: np.ndarray) -> None:
+        """Hold the quantised weights (and whatever the product needs made from them)."""
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {f"{prefix}.q": self.q, f"{prefix}.scale": self.scale,
+                f"{prefix}.limit": np.array([self.limit], dtype=np.int64)}
+
+
+class ExactLinear(QuantisedLinear):
+    """Engine v1's product: int8 weights times integer rows up to `limit`, exact in fp32."""
+
+    in_dtype = np.float32
+    out_dtype = np.float32
+    weight_dtype = np.float32
 
     def _setup(self, q: np.ndarray, scale: np.ndarray) -> None:
         import torch
@@ -46,10 +65,6 @@ class ExactLinear:
         self.weight = torch.from_numpy(q)
         self.k, self.n = q.shape
         self._bank: tuple | None = None
-
-    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        return {f"{prefix}.q": self.q, f"{prefix}.scale": self.scale,
-                f"{prefix}.limit": np.array([self.limit], dtype=np.int64)}
 
     def mm(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
         import torch

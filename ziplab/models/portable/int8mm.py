@@ -26,8 +26,8 @@ from typing import Callable
 import numba as nb
 import numpy as np
 
-from .arith import EXACT, WEIGHT_MAX, quantize_columns
-from .exactmm import InexactArithmeticError
+from .arith import EXACT, WEIGHT_MAX
+from .exactmm import InexactArithmeticError, QuantisedLinear
 from .selftest import BANK_ROWS, exact_in_batches
 
 #: activations are quantised per row to [-ACT_MAX, ACT_MAX]: int8
@@ -126,24 +126,13 @@ class NumbaInt8:
 KERNELS: tuple[Callable[[], object], ...] = (IntMM, Fp32Chunks, NumbaInt8)
 
 
-class Int8Linear:
+class Int8Linear(QuantisedLinear):
     """int8 weights [K, N] (per-column scales, as v1) times int8 input rows, exact in int32."""
 
     in_dtype = np.int8
     out_dtype = np.int32
+    weight_dtype = np.int8
     limit = ACT_MAX
-
-    def __init__(self, w: np.ndarray) -> None:
-        """w: float weights [K, N] (input dim first)."""
-        q, scale = quantize_columns(w)
-        self._setup(q.astype(np.int8), scale)
-
-    @classmethod
-    def from_quantised(cls, q: np.ndarray, scale: np.ndarray) -> "Int8Linear":
-        """From `arrays()` as stored (the quantised-model cache)."""
-        self = cls.__new__(cls)
-        self._setup(np.ascontiguousarray(q, dtype=np.int8), np.ascontiguousarray(scale, dtype=np.float64))
-        return self
 
     def _setup(self, q: np.ndarray, scale: np.ndarray) -> None:
         self.q, self.scale = q, scale
@@ -153,10 +142,6 @@ class Int8Linear:
         self._prepared: dict[str, object] = {}
         self._bank: tuple | None = None
         self.use(NumbaInt8())
-
-    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        return {f"{prefix}.q": self.q, f"{prefix}.scale": self.scale,
-                f"{prefix}.limit": np.array([self.limit], dtype=np.int64)}
 
     def use(self, kernel) -> None:
         if kernel.name not in self._prepared:
