@@ -88,10 +88,11 @@ class FloatPredictor:
         return probs, state
 
 
-def portable_engine(spec: str, engine: str | None = None) -> Any:
+def portable_engine(spec: str, engine: str | None = None, byte_models_only: bool = False) -> Any:
     """A portable predictor (and the checked directory, or None for a lab checkpoint) for `spec`,
     or None where no portable engine runs the model. `engine`: the portable engine to build (a
-    decoder asks for the one its header names; None or an unknown name: the newest)."""
+    decoder asks for the one its header names; None or an unknown name: the newest).
+    `byte_models_only`: only lab byte models (what `nn` codes), never a token model."""
     from ..models.portable import PortablePredictor
     from .hf import is_hf_spec, load_hf
 
@@ -101,7 +102,7 @@ def portable_engine(spec: str, engine: str | None = None) -> Any:
         return load_model(None if spec == "shipped" else spec, threads=1, engine=engine), None
     hf = load_hf(spec)
     if not (hf.meta or {}).get("byte_vocab"):
-        return llama_engine(hf, engine), hf
+        return (None if byte_models_only else llama_engine(hf, engine)), hf
     from .export import lab_meta, lab_transformer
 
     model = lab_transformer(hf)

@@ -1,0 +1,308 @@
+"""The portable Llama engine (`models.portable.llama`, `llama-int8x8-v1`): Llama-architecture
+Hugging Face directories code on integer products and f64 basic operations, the same bytes on
+every CPU.
+
+- round trips on Llama (tied and untied heads), Qwen2 (q/k/v biases) and Qwen3 (per-head q/k
+  norms), and past the attention window (the ring wraps, the sink is re-rotated);
+- the header names the portable engine, with no float environment;
+- the probabilities track float inference of the same model;
+- cross-kernel: encoded under torch's scalar kernels (ATEN_CPU_CAPABILITY=default, SSE4
+  oneDNN/MKL, generic numba) and under AVX2, decoded natively, and the reverse: identical files;
+- golden: v2-text-lm-tiny-llama.zl (lm-hf-golden.json) is decoded by test_lm_codec; here its
+  header is checked too;
+- refusals in one line: rope scaling (the float engine codes it instead), sizes past the
+  exactness bounds, values that are not finite.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import ziplab
+from ziplab.errors import ZiplabError
+
+from .conftest import SAMPLES
+
+pytest.importorskip("transformers")
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "data" / "golden"
+TINY = f"hf:{GOLDEN / 'lm-tiny'}"
+
+
+@pytest.fixture(scope="module")
+def tok():
+    from .hf_models import train_tokenizer
+
+    return train_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def dirs(tmp_path_factory, tok):
+    from .hf_models import llama_dir
+
+    root = tmp_path_factory.mktemp("llamas")
+    return {
+        "untied": f"hf:{llama_dir(root / 'untied', hidden=24, heads=4, kv=2, tie=False, seed=1, tok=tok)}",
+        "qwen2": f"hf:{llama_dir(root / 'qwen2', hidden=16, heads=2, kv=1, kind='qwen2', seed=2, tok=tok)}",
+        "qwen3": f"hf:{llama_dir(root / 'qwen3', hidden=16, heads=4, kv=2, kind='qwen3', seed=3, tok=tok, tie=False)}",
+        "short": f"hf:{llama_dir(root / 'short', hidden=16, context=12, seed=4, tok=tok)}",
+    }
+
+
+def _engine(blob: bytes) -> dict:
+    return ziplab.read_header(io.BytesIO(blob)).params
+
+
+@pytest.mark.parametrize("name", ["empty", "one", "all256", "text", "random"])
+def test_llama_codes_on_the_portable_engine_and_round_trips(name):
+    from ziplab.models.portable import llama
+
+    data = SAMPLES[name][:2500]
+    blob = ziplab.compress(data, "lm", model=TINY, lanes=4)
+    params = _engine(blob)
+    assert params["engine"] == llama.ENGINE and "quant_sha256" in params and "environment" not in params
+    assert ziplab.decompress(blob) == data
+
+
+@pytest.mark.parametrize("kind", ["untied", "qwen2", "qwen3", "short"])
+def test_each_llama_shape_round_trips(dirs, kind):
+    """Untied head; Qwen2's biases; Qwen3's q/k norms and explicit head size; a 12-position
+    window that wraps many times (the sink's key re-rotated every step)."""
+    data = SAMPLES["text"][:1200] + bytes(range(200, 256))
+    blob = ziplab.compress(data, "lm", model=dirs[kind], lanes=2)
+    assert _engine(blob)["engine"] == "llama-int8x8-v1"
+    assert ziplab.decompress(blob) == data
+
+
+def _float_and_portable(spec: str, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per position, the float model's probabilities (one forward over the whole sequence) and
+    the portable engine's (stepped one id at a time from the start token)."""
+    import torch
+
+    from ziplab.lm.coding import coding_model
+    from ziplab.lm.hf import load_hf
+
+    m = coding_model(spec)
+    hf = load_hf(spec)
+    seq = [m.tokens.start] + ids
+    with torch.inference_mode():
+        logits = hf.module(torch.tensor([seq[:-1]])).logits[0].double()
+    want = torch.softmax(logits, dim=-1).numpy()
+    state = m.predictor.start(1)
+    got = []
+    for t in range(len(ids)):
+        probs, state = m.predictor.step(state, np.array([seq[t]]))
+        got.append(probs[0].astype(np.float64))
+    return want, np.array(got)
+
+
+@pytest.mark.parametrize("kind", ["tiny", "qwen2", "qwen3"])
+def test_portable_probabilities_track_the_float_model(dirs, kind):
+    """Same model, same context (within the window): the quantised engine's distribution is
+    within a small total-variation distance of float inference at every position, and the
+    cross-entropy of the text differs by under 1%."""
+    spec = TINY if kind == "tiny" else dirs[kind]
+    from ziplab.lm.coding import coding_model
+
+    ids = list(coding_model(spec).tokens.encode(SAMPLES["text"][:400]))[:100]
+    want, got = _float_and_portable(spec, ids)
+    tv = 0.5 * np.abs(want - got).sum(axis=1)
+    assert tv.max() < 0.02, tv.max()
+    ce_float = -np.log2(want[np.arange(len(ids)), ids]).sum()
+    ce_port = -np.log2(got[np.arange(len(ids)), ids]).sum()
+    assert abs(ce_port / ce_float - 1) < 0.01
+
+
+def test_the_start_of_a_lane_does_not_depend_on_the_lane_count():
+    """Lane 0 of 1 lane and of 3 lanes (fed the same ids) get the same bits."""
+    from ziplab.lm.coding import coding_model
+
+    m = coding_model(TINY)
+    ids = np.array(m.tokens.encode(SAMPLES["text"][:300])[:40])
+    rows = {}
+    for lanes in (1, 3):
+        st = m.predictor.start(lanes)
+        prev = np.full(lanes, m.tokens.start)
+        out = []
+        for t in range(len(ids)):
+            p, st = m.predictor.step(st, prev)
+            out.append(p[0].copy())
+            prev = np.resize(ids[t:t + 1], lanes)
+        rows[lanes] = np.array(out)
+    assert rows[1].tobytes() == rows[3].tobytes()
+
+
+# ---- the same bytes under every CPU kernel level ------------------------------------------------
+SCRIPT = r"""
+import sys, ziplab
+from pathlib import Path
+out, other, data, spec = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]).read_bytes(), sys.argv[4]
+for lanes in (1, 4):
+    (out / f"l{lanes}.zl").write_bytes(ziplab.compress(data, "lm", model=spec, lanes=lanes))
+if other != "-":
+    for lanes in (1, 4):
+        assert ziplab.decompress((Path(other) / f"l{lanes}.zl").read_bytes()) == data, lanes
+print("ok")
+"""
+
+
+def _run(env_extra: dict, out: Path, other: Path | None, data: Path, spec: str) -> None:
+    from .test_portable import KERNEL_VARS
+
+    env = {k: v for k, v in os.environ.items() if k not in KERNEL_VARS}
+    env.update(env_extra)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    out.mkdir()
+    r = subprocess.run([sys.executable, "-c", SCRIPT, str(out), str(other or "-"), str(data), spec],
+                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]
+
+
+def test_llama_gives_the_same_bytes_under_every_kernel_level(tmp_path, dirs):
+    """Native encodes; ATEN_CPU_CAPABILITY=default (SSE4 oneDNN/MKL, generic numba) encodes and
+    decodes the native files; AVX2 encodes and decodes the default ones; native decodes AVX2's.
+    Every level writes the same files (an untied head here; the golden file covers tied)."""
+    from .test_portable import AVX2, MINIMAL
+
+    data = tmp_path / "in"
+    data.write_bytes(SAMPLES["text"][:2000] + bytes(range(256)))
+    spec = dirs["untied"]
+    native, minimal, avx2, back = (tmp_path / n for n in ("native", "minimal", "avx2", "back"))
+    _run({}, native, None, data, spec)
+    _run(MINIMAL, minimal, native, data, spec)
+    _run(AVX2, avx2, minimal, data, spec)
+    _run({}, back, avx2, data, spec)
+    for lanes in (1, 4):
+        files = {(d / f"l{lanes}.zl").read_bytes() for d in (native, minimal, avx2, back)}
+        assert len(files) == 1
+
+
+# ---- golden --------------------------------------------------------------------------------------
+def test_llama_golden_file_is_on_the_portable_engine():
+    entry = next(e for e in json.loads((GOLDEN / "lm-hf-golden.json").read_text())
+                 if e["file"] == "v2-text-lm-tiny-llama.zl")
+    params = _engine((GOLDEN / entry["file"]).read_bytes())
+    assert entry["engine"] == params["engine"] == "llama-int8x8-v1" and "environment" not in params
+
+
+def test_float_engine_files_of_a_llama_keep_their_engine(monkeypatch):
+    """A file a float engine wrote for a Llama (before the portable engine existed) names
+    torch-float32-v1: decoding rebuilds the float predictor, not the portable one."""
+    from ziplab.lm.coding import FLOAT_ENGINE, coding_model
+
+    m = coding_model(TINY, FLOAT_ENGINE)
+    assert m.engine == FLOAT_ENGINE and not m.portable
+    assert coding_model(TINY).engine == "llama-int8x8-v1"
+
+
+# ---- refusals ------------------------------------------------------------------------------------
+def _config_copy(tmp_path: Path, **changes) -> str:
+    d = tmp_path / "m"
+    shutil.copytree(GOLDEN / "lm-tiny", d)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg.update(changes)
+    (d / "config.json").write_text(json.dumps(cfg))
+    return f"hf:{d}"
+
+
+def test_rope_scaling_is_refused_by_the_engine_and_coded_on_the_float_engine(tmp_path):
+    from ziplab.lm.hf import load_hf
+    from ziplab.models.portable.llama import LlamaUnsupported, PortableLlama
+
+    spec = _config_copy(tmp_path, rope_parameters={"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0})
+    with pytest.raises(LlamaUnsupported, match="rope scaling 'linear'") as info:
+        PortableLlama(load_hf(spec).module)
+    assert "\n" not in str(info.value)
+    blob = ziplab.compress(b"some text, some text", "lm", model=spec, lanes=1)
+    assert _engine(blob)["engine"] == "torch-float32-v1"
+
+
+def _spec_of(**config):
+    """llama_spec over a config alone (checks come before the module is touched)."""
+    from ziplab.models.portable.llama import llama_spec
+
+    base = dict(model_type="llama", hidden_act="silu", hidden_size=16, num_attention_heads=2, num_hidden_layers=2,
+                num_key_value_heads=1, head_dim=8, intermediate_size=32, vocab_size=300, rms_norm_eps=1e-6,
+                rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, max_position_embeddings=128)
+    base.update(config)
+    return llama_spec(SimpleNamespace(config=SimpleNamespace(**base)))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"hidden_size": 200_000}, "past the int32-exact bound"),
+    ({"intermediate_size": 10**9}, "past the int32-exact bound"),
+    ({"head_dim": 4096}, "head size"),
+    ({"head_dim": 7}, "head size"),
+    ({"num_key_value_heads": 3}, "do not split"),
+    ({"vocab_size": 1 << 30}, "vocabulary"),
+    ({"rms_norm_eps": float("nan")}, "rms_norm_eps"),
+    ({"rms_norm_eps": -1.0}, "rms_norm_eps"),
+    ({"hidden_size": -5}, "not a positive integer"),
+    ({"num_hidden_layers": True}, "not a positive integer"),
+    ({"rope_parameters": {"rope_type": "default", "rope_theta": float("inf")}}, "rope_theta"),
+    ({"rope_parameters": {"rope_type": "yarn", "factor": 4.0}}, "rope scaling 'yarn'"),
+    ({"rope_parameters": {"rope_type": "llama3", "factor": 8.0}}, "rope scaling 'llama3'"),
+    ({"rope_parameters": "nope"}, "not a mapping"),
+    ({"hidden_act": "gelu"}, "not SiLU"),
+    ({"use_sliding_window": True}, "sliding-window"),
+    ({"layer_types": ["full_attention", "sliding_attention"]}, "full attention"),
+    ({"model_type": "gpt2"}, "not a Llama-architecture type"),
+])
+def test_configs_the_engine_cannot_compute_exactly_are_refused_in_one_line(change, message):
+    with pytest.raises(ZiplabError, match=message) as info:
+        _spec_of(**change)
+    assert "\n" not in str(info.value)
+
+
+def test_a_non_finite_weight_is_refused_before_coding(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    spec = _config_copy(tmp_path)
+    path = Path(spec[3:]) / "model.safetensors"
+    tensors = load_file(str(path))
+    tensors["model.layers.0.mlp.up_proj.weight"][0, 0] = np.nan
+    save_file(tensors, str(path))
+    with pytest.raises(ZiplabError, match="NaN or infinite") as info:
+        ziplab.compress(b"text", "lm", model=spec)
+    assert "\n" not in str(info.value)
+
+
+def test_a_weight_past_the_bound_is_refused_in_one_line(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    spec = _config_copy(tmp_path)
+    path = Path(spec[3:]) / "model.safetensors"
+    tensors = load_file(str(path))
+    tensors["model.layers.1.post_attention_layernorm.weight"][3] = np.float32(1e6)
+    save_file(tensors, str(path))
+    with pytest.raises(ZiplabError, match=r"post_attention_layernorm.weight holds a value .* past") as info:
+        ziplab.compress(b"text", "lm", model=spec)
+    assert "\n" not in str(info.value)
+
+
+def test_the_state_is_checked_against_the_memory_limit_before_it_is_allocated(monkeypatch):
+    from ziplab.limits import MemoryLimitError
+    from ziplab.lm.coding import coding_model
+
+    m = coding_model(TINY)
+    need = m.predictor.engine.state_bytes(1024)
+    assert need > m.predictor.engine.state_bytes(1) > 0
+    monkeypatch.setenv("ZIPLAB_MEMORY_LIMIT", str(need - 1))
+    with pytest.raises(MemoryLimitError, match="Llama engine's state for 1024 lanes"):
+        m.predictor.start(1024)
+
+
+def test_nn_does_not_take_a_token_model():
+    with pytest.raises(ZiplabError, match="not a byte-level lab model"):
+        ziplab.compress(b"bytes", "nn", model=TINY)
