@@ -80,7 +80,10 @@ def add_llama() -> None:
         print(name, "exists: kept")
         return
     data = golden_text()
-    blob = ziplab.compress(data, "lm", model="hf:" + str(ROOT / model[3:]), lanes=lanes)
+    import os
+
+    os.chdir(ROOT)  # the header names the model relative to the repository root
+    blob = ziplab.compress(data, "lm", model=model, lanes=lanes)
     assert ziplab.decompress(blob) == data
     header = ziplab.read_header(io.BytesIO(blob))
     assert header.params["engine"] == "llama-int8x8-v1" and "environment" not in header.params

@@ -306,3 +306,29 @@ def test_the_state_is_checked_against_the_memory_limit_before_it_is_allocated(mo
 def test_nn_does_not_take_a_token_model():
     with pytest.raises(ZiplabError, match="not a byte-level lab model"):
         ziplab.compress(b"bytes", "nn", model=TINY)
+
+
+def test_the_header_states_each_lanes_engine_memory_and_decoding_checks_it():
+    """`lane_state` (the Llama engine's per-lane state) goes into decode_memory before anything
+    is loaded; a header that understates it is refused; a float header may not carry it."""
+    from ziplab.codecs import get
+    from ziplab.errors import FormatError, ModelMismatchError
+    from ziplab.lm.coding import coding_model
+
+    codec = get("lm")
+    data = SAMPLES["text"][:1500]
+    blob = ziplab.compress(data, "lm", model=TINY, lanes=4)
+    params = _engine(blob)
+    m = coding_model(TINY)
+    assert params["lane_state"] == m.predictor.engine.state_bytes(1)
+    need = codec.decode_memory(params, 1 << 20, len(data))
+    assert need.predictor == 4 * params["vocab"] * 16 + 4 * params["lane_state"]
+    from ziplab.codecs.base import CodingOptions
+
+    with pytest.raises(ModelMismatchError, match="state per lane differs"):
+        codec._checked_model({**params, "lane_state": 1}, CodingOptions())
+    float_params = {k: v for k, v in params.items() if k not in ("quant_sha256", "lane_state")}
+    float_params.update(environment="x", fingerprint="0" * 32, context=64, keep=32, engine="torch-float32-v1")
+    codec.check_params(float_params)
+    with pytest.raises(FormatError, match="mixes"):
+        codec.check_params({**float_params, "lane_state": 5})
