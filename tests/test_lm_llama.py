@@ -153,11 +153,16 @@ for lanes in (1, 4):
 if other != "-":
     for lanes in (1, 4):
         assert ziplab.decompress((Path(other) / f"l{lanes}.zl").read_bytes()) == data, lanes
+from ziplab.lm.coding import coding_model
+m = coding_model(spec)
+m.predictor.start(4)
+print("kernel", m.predictor.kernel)
 print("ok")
 """
 
 
-def _run(env_extra: dict, out: Path, other: Path | None, data: Path, spec: str) -> None:
+def _run(env_extra: dict, out: Path, other: Path | None, data: Path, spec: str) -> str:
+    """Encode (and decode `other`'s files) under env_extra; returns the int8 kernel chosen there."""
     from .test_portable import KERNEL_VARS
 
     env = {k: v for k, v in os.environ.items() if k not in KERNEL_VARS}
@@ -167,6 +172,7 @@ def _run(env_extra: dict, out: Path, other: Path | None, data: Path, spec: str) 
     r = subprocess.run([sys.executable, "-c", SCRIPT, str(out), str(other or "-"), str(data), spec],
                        capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]
+    return r.stdout.split("kernel ")[1].split()[0]
 
 
 def test_llama_gives_the_same_bytes_under_every_kernel_level(tmp_path, dirs):
@@ -179,9 +185,12 @@ def test_llama_gives_the_same_bytes_under_every_kernel_level(tmp_path, dirs):
     data.write_bytes(SAMPLES["text"][:2000] + bytes(range(256)))
     spec = dirs["untied"]
     native, minimal, avx2, back = (tmp_path / n for n in ("native", "minimal", "avx2", "back"))
-    _run({}, native, None, data, spec)
-    _run(MINIMAL, minimal, native, data, spec)
-    _run(AVX2, avx2, minimal, data, spec)
+    from .test_portable import _has_int8_dot_products
+
+    kernel = _run({}, native, None, data, spec)
+    assert (kernel == "int_mm") == _has_int8_dot_products()  # torch is loaded: its kernels run
+    assert _run(MINIMAL, minimal, native, data, spec) == "fp32"  # oneDNN's int8 GEMM saturates there
+    assert _run(AVX2, avx2, minimal, data, spec) == "fp32"
     _run({}, back, avx2, data, spec)
     for lanes in (1, 4):
         files = {(d / f"l{lanes}.zl").read_bytes() for d in (native, minimal, avx2, back)}
