@@ -31,7 +31,7 @@ import numpy as np
 
 from ...errors import ZiplabError
 from ..predictor import FLOOR
-from .arith import EXACT, dequant_rows, det_sigmoid, quantize_rows, quantize_vector, softmax_probs
+from .arith import dequant_rows, det_sigmoid, quantize_rows, quantize_vector, softmax_probs
 from .int8mm import MAX_K, Int8Linear
 from .transformer import (VALUE_LIMIT, PortableTransformer, _angles, _attend_out, _attend_weights, _inv_freq,
                           attention_scores, attention_values)
@@ -320,7 +320,8 @@ class PortableLlama(PortableTransformer):
         gf = _f64(m.norm.weight)[:, None]
         self.head = Int8Linear(gf * _f64(module.lm_head.weight).T)
         if self.emb.shape != (spec.vocab, spec.d) or self.head.n != spec.vocab:
-            raise LlamaEngineError(f"embedding {self.emb.shape} or output {self.head.n} does not match the vocabulary {spec.vocab}")
+            raise LlamaEngineError(f"embedding {self.emb.shape} or output {self.head.n} does not match "
+                                   f"the vocabulary {spec.vocab}")
         self.inv_freq = _inv_freq(self.hd, spec.rope_base)
         self._limits()
 
