@@ -56,8 +56,8 @@ def dirs(tmp_path_factory, tok):
     specs = {
         "untied": f"hf:{llama_dir(root / 'untied', hidden=24, heads=4, kv=2, tie=False, seed=1, tok=tok)}",
         "qwen2": f"hf:{llama_dir(root / 'qwen2', hidden=16, heads=2, kv=1, kind='qwen2', seed=2, tok=tok)}",
-        "qwen3": f"hf:{llama_dir(root / 'qwen3', hidden=16, heads=4, kv=2, kind='qwen3', seed=3, tok=tok, tie=False,
-                                 head_dim=8)}",
+        "qwen3": "hf:" + str(llama_dir(root / "qwen3", hidden=16, heads=4, kv=2, kind="qwen3", seed=3, tok=tok,
+                                       tie=False, head_dim=8)),
         "short": f"hf:{llama_dir(root / 'short', hidden=16, context=12, seed=4, tok=tok)}",
     }
     for spec in specs.values():
