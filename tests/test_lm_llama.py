@@ -184,21 +184,23 @@ def test_the_start_of_a_lane_does_not_depend_on_the_lane_count():
 SCRIPT = r"""
 import sys, ziplab
 from pathlib import Path
-out, other, data, spec = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]).read_bytes(), sys.argv[4]
-for lanes in (1, 4):
-    (out / f"l{lanes}.zl").write_bytes(ziplab.compress(data, "lm", model=spec, lanes=lanes))
-if other != "-":
+out, other, data, specs = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]).read_bytes(), sys.argv[4:]
+for i, spec in enumerate(specs):
     for lanes in (1, 4):
-        assert ziplab.decompress((Path(other) / f"l{lanes}.zl").read_bytes()) == data, lanes
+        (out / f"m{i}-l{lanes}.zl").write_bytes(ziplab.compress(data, "lm", model=spec, lanes=lanes))
+if other != "-":
+    for i, spec in enumerate(specs):
+        for lanes in (1, 4):
+            assert ziplab.decompress((Path(other) / f"m{i}-l{lanes}.zl").read_bytes()) == data, (spec, lanes)
 from ziplab.lm.coding import coding_model
-m = coding_model(spec)
+m = coding_model(specs[0])
 m.predictor.start(4)
 print("kernel", m.predictor.kernel)
 print("ok")
 """
 
 
-def _run(env_extra: dict, out: Path, other: Path | None, data: Path, spec: str) -> str:
+def _run(env_extra: dict, out: Path, other: Path | None, data: Path, specs: list[str]) -> str:
     """Encode (and decode `other`'s files) under env_extra; returns the int8 kernel chosen there."""
     from .test_portable import KERNEL_VARS
 
@@ -206,7 +208,7 @@ def _run(env_extra: dict, out: Path, other: Path | None, data: Path, spec: str) 
     env.update(env_extra)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     out.mkdir()
-    r = subprocess.run([sys.executable, "-c", SCRIPT, str(out), str(other or "-"), str(data), spec],
+    r = subprocess.run([sys.executable, "-c", SCRIPT, str(out), str(other or "-"), str(data), *specs],
                        capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]
     return r.stdout.split("kernel ")[1].split()[0]
@@ -215,23 +217,24 @@ def _run(env_extra: dict, out: Path, other: Path | None, data: Path, spec: str) 
 def test_llama_gives_the_same_bytes_under_every_kernel_level(tmp_path, dirs):
     """Native encodes; ATEN_CPU_CAPABILITY=default (SSE4 oneDNN/MKL, generic numba) encodes and
     decodes the native files; AVX2 encodes and decodes the default ones; native decodes AVX2's.
-    Every level writes the same files (an untied head here; the golden file covers tied)."""
+    Every level writes the same files: an untied Llama, Qwen2 (biases), Qwen3 (q/k norms) and a
+    12-position window that wraps (tied; the golden file is tied too)."""
     from .test_portable import AVX2, MINIMAL
 
     data = tmp_path / "in"
     data.write_bytes(SAMPLES["text"][:2000] + bytes(range(256)))
-    spec = dirs["untied"]
+    specs = [dirs[k] for k in ("untied", "qwen2", "qwen3", "short")]
     native, minimal, avx2, back = (tmp_path / n for n in ("native", "minimal", "avx2", "back"))
     from .test_portable import _has_int8_dot_products
 
-    kernel = _run({}, native, None, data, spec)
+    kernel = _run({}, native, None, data, specs)
     assert (kernel == "int_mm") == _has_int8_dot_products()  # torch is loaded: its kernels run
-    assert _run(MINIMAL, minimal, native, data, spec) == "fp32"  # oneDNN's int8 GEMM saturates there
-    assert _run(AVX2, avx2, minimal, data, spec) == "fp32"
-    _run({}, back, avx2, data, spec)
-    for lanes in (1, 4):
-        files = {(d / f"l{lanes}.zl").read_bytes() for d in (native, minimal, avx2, back)}
-        assert len(files) == 1
+    assert _run(MINIMAL, minimal, native, data, specs) == "fp32"  # oneDNN's int8 GEMM saturates there
+    assert _run(AVX2, avx2, minimal, data, specs) == "fp32"
+    _run({}, back, avx2, data, specs)
+    for name in sorted(p.name for p in native.iterdir()):
+        files = {(d / name).read_bytes() for d in (native, minimal, avx2, back)}
+        assert len(files) == 1, name
 
 
 # ---- golden --------------------------------------------------------------------------------------
