@@ -381,3 +381,10 @@ def test_the_header_states_each_lanes_engine_memory_and_decoding_checks_it():
     codec.check_params(float_params)
     with pytest.raises(FormatError, match="mixes"):
         codec.check_params({**float_params, "lane_state": 5})
+
+
+def test_mutated_llama_files_never_decode_to_other_bytes():
+    from .test_hardening import fuzz
+
+    counts = fuzz("lm", None, {"model": TINY, "lanes": 4}, cases=40)
+    assert counts["errors"] > counts["cases"] // 2
