@@ -2,8 +2,9 @@
 Hugging Face directories code on integer products and f64 basic operations, the same bytes on
 every CPU.
 
-- round trips on Llama (tied and untied heads), Qwen2 (q/k/v biases) and Qwen3 (per-head q/k
-  norms), and past the attention window (the ring wraps, the sink is re-rotated);
+- round trips on Llama (tied and untied heads; linear and llama3 rope scaling), Qwen2 (q/k/v
+  biases) and Qwen3 (per-head q/k norms), and past the attention window (the ring wraps, the
+  sink is re-rotated);
 - the header names the portable engine, with no float environment;
 - the probabilities track float inference of the same model with the same cache policy
   (transformers' own forward, its cache trimmed and the sink key re-rotated as the engine does);
@@ -11,8 +12,8 @@ every CPU.
   oneDNN/MKL, generic numba) and under AVX2, decoded natively, and the reverse: identical files;
 - golden: v2-text-lm-tiny-llama.zl (lm-hf-golden.json) is decoded by test_lm_codec; here its
   header is checked too;
-- refusals in one line: rope scaling (the float engine codes it instead), sizes past the
-  exactness bounds, values that are not finite.
+- refusals in one line: rope scaling other than linear and llama3 (the float engine codes it
+  instead), sizes past the exactness bounds, values that are not finite or past ±65,536.
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ def dirs(tmp_path_factory, tok):
         "qwen3": "hf:" + str(llama_dir(root / "qwen3", hidden=16, heads=4, kv=2, kind="qwen3", seed=3, tok=tok,
                                        tie=False, head_dim=8)),
         "short": f"hf:{llama_dir(root / 'short', hidden=16, context=12, seed=4, tok=tok)}",
+        "linear": "hf:" + str(llama_dir(root / "linear", hidden=16, seed=5, tok=tok, rope_parameters={
+            "rope_type": "linear", "rope_theta": 10000.0, "factor": 4.0})),
+        "llama3": "hf:" + str(llama_dir(root / "llama3", hidden=16, seed=6, tok=tok, rope_parameters={
+            "rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 64})),
     }
     for spec in specs.values():
         _sharpen(Path(spec[3:]), 3.0)
@@ -91,10 +97,11 @@ def test_llama_codes_on_the_portable_engine_and_round_trips(name):
     assert ziplab.decompress(blob) == data
 
 
-@pytest.mark.parametrize("kind", ["untied", "qwen2", "qwen3", "short"])
+@pytest.mark.parametrize("kind", ["untied", "qwen2", "qwen3", "short", "linear", "llama3"])
 def test_each_llama_shape_round_trips(dirs, kind):
     """Untied head; Qwen2's biases; Qwen3's q/k norms and explicit head size; a 12-position
-    window that wraps many times (the sink's key re-rotated every step)."""
+    window that wraps many times (the sink's key re-rotated every step); linear and llama3
+    rope scaling."""
     data = SAMPLES["text"][:1200] + bytes(range(200, 256))
     blob = ziplab.compress(data, "lm", model=dirs[kind], lanes=2)
     assert _engine(blob)["engine"] == "llama-int8x8-v1"
@@ -134,7 +141,7 @@ def sink_reference(module, fed: list[int], T: int) -> np.ndarray:
     return np.array(out)
 
 
-@pytest.mark.parametrize("kind", ["tiny", "untied", "qwen2", "qwen3", "short"])
+@pytest.mark.parametrize("kind", ["tiny", "untied", "qwen2", "qwen3", "short", "linear", "llama3"])
 def test_portable_probabilities_track_the_float_model(dirs, kind):
     """The same model, the same context: at every position (for `short`, 12 positions, mostly
     past the window, where the ring has wrapped and the sink key is re-rotated), the engine's
@@ -159,6 +166,34 @@ def test_portable_probabilities_track_the_float_model(dirs, kind):
     at = np.arange(len(ids))
     ce_float, ce_port = -np.log2(want[at, ids]).sum(), -np.log2(got[at, ids]).sum()
     assert abs(ce_port / ce_float - 1) < 0.003, (ce_port, ce_float)
+
+
+@pytest.mark.parametrize("params", [
+    {"rope_type": "default", "rope_theta": 500000.0},
+    {"rope_type": "linear", "rope_theta": 10000.0, "factor": 4.0},
+    {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+     "original_max_position_embeddings": 8192},  # Llama 3.2's
+], ids=lambda p: p["rope_type"])
+def test_rope_frequencies_are_transformers_own_to_float32_precision(params):
+    """The engine's decimal frequencies equal transformers' (computed in float32) to 3e-7, and
+    a scaling really moves them (llama3 here has frequencies in all three bands)."""
+    from transformers import LlamaConfig
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    from ziplab.models.portable.llama import rope_inv_freq
+
+    config = LlamaConfig(hidden_size=2048, num_attention_heads=32, head_dim=64, max_position_embeddings=131072,
+                         rope_parameters=params)
+    kind = params["rope_type"]
+    theirs = (ROPE_INIT_FUNCTIONS[kind](config, "cpu")[0] if kind != "default" else
+              1.0 / (params["rope_theta"] ** (np.arange(0, 64, 2) / 64)))
+    theirs = np.asarray(theirs, dtype=np.float64)
+    extra = tuple(params[k] for k in ("factor", "low_freq_factor", "high_freq_factor",
+                                      "original_max_position_embeddings") if k in params)
+    ours = rope_inv_freq(64, kind, params["rope_theta"], extra)
+    assert np.abs(ours / theirs - 1).max() < 3e-7
+    plain = rope_inv_freq(64, "default", params["rope_theta"], ())
+    assert (kind == "default") == bool((ours == plain).all())
 
 
 def test_the_start_of_a_lane_does_not_depend_on_the_lane_count():
@@ -218,12 +253,12 @@ def test_llama_gives_the_same_bytes_under_every_kernel_level(tmp_path, dirs):
     """Native encodes; ATEN_CPU_CAPABILITY=default (SSE4 oneDNN/MKL, generic numba) encodes and
     decodes the native files; AVX2 encodes and decodes the default ones; native decodes AVX2's.
     Every level writes the same files: an untied Llama, Qwen2 (biases), Qwen3 (q/k norms) and a
-    12-position window that wraps (tied; the golden file is tied too)."""
+    12-position window that wraps, llama3 rope scaling (tied; the golden file is tied too)."""
     from .test_portable import AVX2, MINIMAL
 
     data = tmp_path / "in"
     data.write_bytes(SAMPLES["text"][:2000] + bytes(range(256)))
-    specs = [dirs[k] for k in ("untied", "qwen2", "qwen3", "short")]
+    specs = [dirs[k] for k in ("untied", "qwen2", "qwen3", "short", "llama3")]
     native, minimal, avx2, back = (tmp_path / n for n in ("native", "minimal", "avx2", "back"))
     from .test_portable import _has_int8_dot_products
 
@@ -265,12 +300,12 @@ def _config_copy(tmp_path: Path, **changes) -> str:
     return f"hf:{d}"
 
 
-def test_rope_scaling_is_refused_by_the_engine_and_coded_on_the_float_engine(tmp_path):
+def test_dynamic_rope_scaling_is_refused_by_the_engine_and_coded_on_the_float_engine(tmp_path):
     from ziplab.lm.hf import load_hf
     from ziplab.models.portable.llama import LlamaUnsupported, PortableLlama
 
-    spec = _config_copy(tmp_path, rope_parameters={"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0})
-    with pytest.raises(LlamaUnsupported, match="rope scaling 'linear'") as info:
+    spec = _config_copy(tmp_path, rope_parameters={"rope_type": "dynamic", "factor": 2.0, "rope_theta": 10000.0})
+    with pytest.raises(LlamaUnsupported, match="rope scaling 'dynamic'") as info:
         PortableLlama(load_hf(spec).module)
     assert "\n" not in str(info.value)
     blob = ziplab.compress(b"some text, some text", "lm", model=spec, lanes=1)
@@ -301,7 +336,12 @@ def _spec_of(**config):
     ({"num_hidden_layers": True}, "not a positive integer"),
     ({"rope_parameters": {"rope_type": "default", "rope_theta": float("inf")}}, "rope_theta"),
     ({"rope_parameters": {"rope_type": "yarn", "factor": 4.0}}, "rope scaling 'yarn'"),
-    ({"rope_parameters": {"rope_type": "llama3", "factor": 8.0}}, "rope scaling 'llama3'"),
+    ({"rope_parameters": {"rope_type": "longrope", "factor": 8.0}}, "rope scaling 'longrope'"),
+    ({"rope_parameters": {"rope_type": "linear", "rope_theta": 1e4, "factor": float("nan")}}, "factor"),
+    ({"rope_parameters": {"rope_type": "llama3", "rope_theta": 1e4, "factor": 8.0, "low_freq_factor": 4.0,
+                          "high_freq_factor": 1.0, "original_max_position_embeddings": 64}}, "must exceed"),
+    ({"rope_parameters": {"rope_type": "llama3", "rope_theta": 1e4, "factor": 8.0}}, "low_freq_factor"),
+    ({"rope_parameters": {"rope_type": "default", "rope_theta": 1e4, "partial_rotary_factor": 0.5}}, "partial"),
     ({"rope_parameters": "nope"}, "not a mapping"),
     ({"hidden_act": "gelu"}, "not SiLU"),
     ({"use_sliding_window": True}, "sliding-window"),

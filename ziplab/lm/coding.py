@@ -10,7 +10,7 @@ same lockstep lanes as `nn`. Which engine a model gets:
 - a Hugging Face Llama-architecture directory (model_type llama, qwen2, qwen3: RMSNorm, rotary,
   SwiGLU, grouped queries; tied or untied head) with a byte-level BPE: the portable Llama engine
   (`models.portable.llama`, engine `llama-int8x8-v1`), bit-identical on every CPU, unless its
-  config uses a feature that engine does not compute (rope scaling, sliding windows);
+  config uses a feature that engine does not compute (dynamic/yarn rope scaling, sliding windows);
 - any other Hugging Face causal LM: `FloatPredictor`, float32 torch on the CPU with one thread.
   Its bits are reproducible only where `model.environment()` is the same, which the header
   records and decoding checks.

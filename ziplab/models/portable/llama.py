@@ -7,7 +7,8 @@ checkpoint of that shape gives the same probabilities, bit for bit, on every CPU
   next matrix, biases (Qwen2's q/k/v, Llama's optional ones) added in the f64 rescale;
 - RMSNorm, the optional per-head q/k RMSNorm (Qwen3), rotation, SiLU (x·det_sigmoid(x)) and the
   softmaxes are f64 from IEEE basic operations in numba kernels without fast-math; RoPE's
-  frequencies come from 40-digit decimal arithmetic and its angles from `det_sincos`;
+  frequencies (default, linear or llama3 scaling) come from 40-digit decimal arithmetic and its
+  angles from `det_sincos`;
 - attention products are the transformer engine's fp32-exact integer products (same limits,
   same self-test), over a cache of T = min(max_position_embeddings, MAX_CONTEXT) slots per
   lane: slot 0 keeps the first position (the start token: an attention sink), slots 1..T-1 are
@@ -16,8 +17,8 @@ checkpoint of that shape gives the same probabilities, bit for bit, on every CPU
   distance ever exceeds T - 1 (what StreamingLLM does to keep a Llama stable past its window).
 
 `llama_spec` checks a loaded directory's config before anything is quantised; a feature the
-engine does not compute exactly (rope scaling, sliding windows, another activation) raises
-`LlamaUnsupported` (the `lm` codec then codes on the float engine), sizes past the exactness
+engine does not compute exactly (dynamic, yarn, ... rope scaling; sliding windows; another
+activation) raises `LlamaUnsupported` (the `lm` codec then codes on the float engine), sizes past the exactness
 bounds raise `LlamaEngineError`. Both are one line.
 """
 
@@ -33,7 +34,7 @@ from ...errors import ZiplabError
 from ..predictor import FLOOR
 from .arith import dequant_rows, det_sigmoid, quantize_rows, quantize_vector, softmax_probs
 from .int8mm import MAX_K, Int8Linear
-from .transformer import (VALUE_LIMIT, PortableTransformer, _angles, _attend_out, _attend_weights, _inv_freq,
+from .transformer import (VALUE_LIMIT, PortableTransformer, _angles, _attend_out, _attend_weights,
                           attention_scores, attention_values)
 
 ENGINE = "llama-int8x8-v1"
@@ -72,6 +73,8 @@ class LlamaSpec:
     T: int
     eps: float
     rope_base: float
+    rope_type: str
+    rope_params: tuple
     qk_norm: bool
     tied: bool
 
@@ -83,22 +86,75 @@ def _int(config, key: str, default=None) -> int:
     return value
 
 
-def _rope(config) -> float:
-    """rope_theta, refusing every scaling but the plain one."""
+#: rotary scalings the engine computes: each only changes the frequencies, once, at build time
+ROPE_TYPES = ("default", "linear", "llama3")
+PI_40 = "3.141592653589793238462643383279502884197"
+
+
+def _number(src: dict, key: str, lo: float, hi: float) -> float:
+    value = src.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo < float(value) < hi:
+        raise LlamaEngineError(f"config rope parameter {key} = {value!r} is not a number in ({lo:g}, {hi:g})")
+    return float(value)
+
+
+def _rope(config) -> tuple:
+    """(rope type, theta, its parameters): the default, linear or llama3 scaling; any other
+    (dynamic, yarn, longrope, ...) raises LlamaUnsupported."""
     rope = getattr(config, "rope_parameters", None) or {}
     scaling = getattr(config, "rope_scaling", None) or {}
     if not isinstance(rope, dict) or not isinstance(scaling, dict):
         raise LlamaEngineError("config rope parameters are not a mapping")
-    for src in (rope, scaling):
-        kind = src.get("rope_type", src.get("type", "default"))
-        if kind not in (None, "default"):
-            raise LlamaUnsupported(f"rope scaling {kind!r} is not computed by the portable engine (only the default)")
-        if float(src.get("partial_rotary_factor", 1.0) or 1.0) != 1.0:
-            raise LlamaUnsupported("partial rotary embeddings are not computed by the portable engine")
-    base = rope.get("rope_theta", getattr(config, "rope_theta", 10000.0))
-    if isinstance(base, bool) or not isinstance(base, (int, float)) or not math.isfinite(base) or not 1.0 < base < 1e12:
-        raise LlamaEngineError(f"config rope_theta = {base!r} is not a finite base above 1")
-    return float(base)
+    src = {**scaling, **rope}
+    kind = src.get("rope_type", src.get("type", "default")) or "default"
+    if kind not in ROPE_TYPES:
+        raise LlamaUnsupported(f"rope scaling {kind!r} is not computed by the portable engine "
+                               f"(only {', '.join(ROPE_TYPES)})")
+    if src.get("partial_rotary_factor", 1.0) not in (None, 1, 1.0):
+        raise LlamaUnsupported("partial rotary embeddings are not computed by the portable engine")
+    if "rope_theta" not in src:
+        src["rope_theta"] = getattr(config, "rope_theta", 10000.0)
+    base = _number(src, "rope_theta", 1.0, 1e12)
+    if kind == "default":
+        return kind, base, ()
+    factor = _number(src, "factor", 0.0, 1e6)
+    if kind == "linear":
+        return kind, base, (factor,)
+    low, high = _number(src, "low_freq_factor", 0.0, 1e6), _number(src, "high_freq_factor", 0.0, 1e6)
+    old = _number(src, "original_max_position_embeddings", 0.0, 1e9)
+    if not high > low:
+        raise LlamaEngineError("config rope parameters: high_freq_factor must exceed low_freq_factor")
+    return kind, base, (factor, low, high, old)
+
+
+def rope_inv_freq(hd: int, kind: str, base: float, params: tuple) -> np.ndarray:
+    """RoPE frequencies in 40-digit decimal, rounded to f64 once: `base^(-2i/hd)`, i < hd/2; linear:
+    divided by factor; llama3 (as transformers computes it): wavelength w = 2π/f, w < old/high
+    kept, w > old/low divided by factor, between them `(1 - s)·f/factor + s·f` with
+    `s = (old/w - low)/(high - low)`."""
+    from decimal import Decimal, localcontext
+
+    with localcontext() as ctx:
+        ctx.prec = 40
+        ln_base = Decimal(repr(float(base))).ln()
+        dec = [(-ln_base * (2 * i) / hd).exp() for i in range(hd // 2)]
+        p = [Decimal(repr(float(v))) for v in params]
+        if kind == "linear":
+            dec = [f / p[0] for f in dec]
+        elif kind == "llama3":
+            factor, low, high, old = p
+            out = []
+            for f in dec:
+                w = 2 * Decimal(PI_40) / f
+                if w < old / high:
+                    out.append(f)
+                elif w > old / low:
+                    out.append(f / factor)
+                else:
+                    smooth = (old / w - low) / (high - low)
+                    out.append((1 - smooth) * f / factor + smooth * f)
+            dec = out
+        return np.array([float(f) for f in dec], dtype=np.float64)
 
 
 def llama_spec(module) -> LlamaSpec:
@@ -133,7 +189,7 @@ def llama_spec(module) -> LlamaSpec:
     eps = getattr(c, "rms_norm_eps", None)
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0.0 < float(eps) < 1.0:
         raise LlamaEngineError(f"config rms_norm_eps = {eps!r} is not in (0, 1)")
-    base = _rope(c)
+    kind, base, params = _rope(c)
     ctx = getattr(c, "max_position_embeddings", None)
     ctx = ctx if isinstance(ctx, int) and not isinstance(ctx, bool) and ctx > 0 else MAX_CONTEXT
     T = max(2, min(ctx, MAX_CONTEXT))
@@ -141,7 +197,7 @@ def llama_spec(module) -> LlamaSpec:
     qk_norm = hasattr(layer.self_attn, "q_norm")
     tied = module.lm_head.weight.data_ptr() == module.model.embed_tokens.weight.data_ptr()
     return LlamaSpec(d=d, H=H, kv=kv, hd=hd, ff=ff, n_layer=n_layer, vocab=vocab, T=T, eps=float(eps),
-                     rope_base=base, qk_norm=qk_norm, tied=tied)
+                     rope_base=base, rope_type=kind, rope_params=params, qk_norm=qk_norm, tied=tied)
 
 
 def state_bytes(spec: LlamaSpec, lanes: int) -> int:
@@ -322,7 +378,7 @@ class PortableLlama(PortableTransformer):
         if self.emb.shape != (spec.vocab, spec.d) or self.head.n != spec.vocab:
             raise LlamaEngineError(f"embedding {self.emb.shape} or output {self.head.n} does not match "
                                    f"the vocabulary {spec.vocab}")
-        self.inv_freq = _inv_freq(self.hd, spec.rope_base)
+        self.inv_freq = rope_inv_freq(self.hd, spec.rope_type, spec.rope_base, spec.rope_params)
         self._limits()
 
     @classmethod
@@ -332,7 +388,8 @@ class PortableLlama(PortableTransformer):
     def dims(self) -> dict:
         s = self.spec
         return {"d": s.d, "H": s.H, "kv": s.kv, "hd": s.hd, "ff": s.ff, "T": s.T, "n_layer": s.n_layer,
-                "vocab": s.vocab, "eps": s.eps, "rope_base": s.rope_base, "qk_norm": s.qk_norm, "tied": s.tied}
+                "vocab": s.vocab, "eps": s.eps, "rope_base": s.rope_base,
+                "rope_type": s.rope_type, "qk_norm": s.qk_norm, "tied": s.tied}
 
     def arrays(self) -> dict[str, np.ndarray]:
         s = self.spec
