@@ -428,3 +428,16 @@ def test_mutated_llama_files_never_decode_to_other_bytes():
 
     counts = fuzz("lm", None, {"model": TINY, "lanes": 4}, cases=40)
     assert counts["errors"] > counts["cases"] // 2
+
+
+def test_quantising_is_checked_against_the_memory_limit_first(monkeypatch):
+    from ziplab.limits import MemoryLimitError
+    from ziplab.lm.hf import load_hf
+    from ziplab.models.portable.llama import PortableLlama, build_bytes, llama_spec
+
+    module = load_hf(TINY).module
+    need = build_bytes(llama_spec(module))
+    monkeypatch.setenv("ZIPLAB_MEMORY_LIMIT", str(need - 1))
+    with pytest.raises(MemoryLimitError, match="quantising this Llama-architecture model") as info:
+        PortableLlama(module)
+    assert "\n" not in str(info.value)

@@ -210,13 +210,13 @@ def state_bytes(spec: LlamaSpec, lanes: int) -> int:
 
 
 def build_bytes(spec: LlamaSpec) -> int:
-    """Memory of the quantised model (int8 weights, float32 embedding) plus the largest matrix's
-    transient f64 copies while it is quantised."""
+    """Memory of the quantised model (int8 weights, their float32 copies for the fp32 kernel, the
+    float32 embedding) plus the largest matrix's transient f64 copies while it is quantised."""
     s = spec
     per_layer = s.d * (s.H + 2 * s.kv) * s.hd + s.H * s.hd * s.d + 3 * s.d * s.ff
     head = s.d * s.vocab
     largest = max(head, s.d * 2 * s.ff, s.d * (s.H + 2 * s.kv) * s.hd)
-    return s.n_layer * per_layer + head + 4 * s.vocab * s.d + 32 * largest
+    return 5 * (s.n_layer * per_layer + head) + 4 * s.vocab * s.d + 32 * largest
 
 
 # ---- kernels ------------------------------------------------------------------------------------
