@@ -170,7 +170,7 @@ def llama_spec(module) -> LlamaSpec:
     if getattr(c, "use_sliding_window", False):
         raise LlamaUnsupported("sliding-window attention is not computed by the portable engine")
     types = getattr(c, "layer_types", None)
-    if types is not None and any(t != "full_attention" for t in types):
+    if types is not None and (not isinstance(types, (list, tuple)) or any(t != "full_attention" for t in types)):
         raise LlamaUnsupported("layers other than full attention are not computed by the portable engine")
     d, H, n_layer = _int(c, "hidden_size"), _int(c, "num_attention_heads"), _int(c, "num_hidden_layers")
     kv = _int(c, "num_key_value_heads", H) if getattr(c, "num_key_value_heads", None) is not None else H
