@@ -280,7 +280,7 @@ def test_llama_golden_file_is_on_the_portable_engine():
     assert entry["engine"] == params["engine"] == "llama-int8x8-v1" and "environment" not in params
 
 
-def test_float_engine_files_of_a_llama_keep_their_engine(monkeypatch):
+def test_float_engine_files_of_a_llama_keep_their_engine():
     """A file a float engine wrote for a Llama (before the portable engine existed) names
     torch-float32-v1: decoding rebuilds the float predictor, not the portable one."""
     from ziplab.lm.coding import FLOAT_ENGINE, coding_model
