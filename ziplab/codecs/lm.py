@@ -198,8 +198,6 @@ class LMCodec(Codec):
         if m.portable:
             if m.quant_sha256 != params["quant_sha256"]:
                 raise ModelMismatchError("lm: the quantised model differs from the encoder's")
-            if params.get("lane_state") != _lane_state(m):
-                raise ModelMismatchError("lm: the engine's state per lane differs from what the header records")
             return m
         if (m.context, m.keep) != (params["context"], params["keep"]):
             raise ModelMismatchError("lm: the coding window differs from the encoder's")

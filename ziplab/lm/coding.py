@@ -125,7 +125,7 @@ def llama_engine(hf: Any, engine: str | None = None) -> Any:
         core = llama.PortableLlama(hf.module, engine if engine in llama.ENGINES else llama.ENGINE)
     except llama.LlamaUnsupported:
         return None
-    config = {k: v for k, v in core.dims().items()}
+    config = dict(core.dims())
     predictor = PortablePredictor.from_engine(core, hf.name, config, (hf.num_params(), hf.non_embedding_params()),
                                               load_float=lambda: hf.module)
     predictor.meta = {"family": "llama", "model_type": hf.model_type, "config": config}
