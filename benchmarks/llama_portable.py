@@ -5,8 +5,11 @@ Hugging Face directory, and text it has not seen is coded with `lm` on the porta
 coder's ideal code length, and the compressed sizes.
 
     PYTHONPATH=. python benchmarks/llama_portable.py [--steps 600] [--out DIR] [--json PATH]
+    PYTHONPATH=. python benchmarks/llama_portable.py --model DIR [--text FILE]   # a checkpoint you have
 
-No network: the tokenizer and the model are built from the standard library's own source.
+No network: the tokenizer and the model are built from the standard library's own source; with
+--model, a local Hugging Face directory (e.g. SmolLM2-135M) is measured instead, on --text or the
+same held-out source.
 """
 
 from __future__ import annotations
@@ -99,14 +102,21 @@ def main() -> None:
     ap.add_argument("--bytes", type=int, default=12000)
     ap.add_argument("--lanes", type=int, default=4)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--model", type=Path, help="measure this Hugging Face directory instead of training")
+    ap.add_argument("--text", type=Path, help="the text to code (default: held-out standard library source)")
     args = ap.parse_args()
     results = {}
+    data = args.text.read_bytes()[:args.bytes] if args.text else corpus()[1].encode()[:args.bytes]
+    if args.model:
+        results[str(args.model)] = r = measure(f"hf:{args.model}", data, args.lanes)
+        print(json.dumps(r, indent=1), flush=True)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1) + "\n")
+        return
     for tie in (True, False):
         d = args.out / ("tied" if tie else "untied")
         if not (d / "model.safetensors").is_file():
             train(d, args.steps, args.hidden, args.layers, tie)
-        _, held = corpus()
-        data = held.encode()[:args.bytes]
         results["tied" if tie else "untied"] = r = measure(f"hf:{d}", data, args.lanes)
         print(json.dumps(r, indent=1), flush=True)
     if args.json:
