@@ -35,20 +35,33 @@ def save_tokenizer(tok, out: Path) -> None:
 
 
 def llama_dir(out: Path, hidden: int = 16, layers: int = 2, heads: int = 2, kv: int = 1, vocab: int = 300,
-              seed: int = 0, tok=None, dtype: str = "float32") -> Path:
-    """A random Llama (RMSNorm, rotary, SwiGLU, grouped-query attention) with a BPE tokenizer."""
+              seed: int = 0, tok=None, dtype: str = "float32", tie: bool = True, kind: str = "llama",
+              context: int = 128, **extra) -> Path:
+    """A random Llama (RMSNorm, rotary, SwiGLU, grouped-query attention) with a BPE tokenizer;
+    `kind` "qwen2" (q/k/v biases) or "qwen3" (per-head q/k RMSNorm) builds those instead;
+    `extra` goes to the config."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    import transformers
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tok = tok or train_tokenizer(vocab)
     save_tokenizer(tok, out)
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=tok.get_vocab_size(), hidden_size=hidden, intermediate_size=2 * hidden,
-                         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv,
-                         max_position_embeddings=128, bos_token_id=0, eos_token_id=0, tie_word_embeddings=True)
-    model = LlamaForCausalLM(config).to(getattr(torch, dtype))
+    Config, Model = {"llama": ("LlamaConfig", "LlamaForCausalLM"), "qwen2": ("Qwen2Config", "Qwen2ForCausalLM"),
+                     "qwen3": ("Qwen3Config", "Qwen3ForCausalLM")}[kind]
+    if kind == "qwen3":
+        extra.setdefault("head_dim", hidden // heads)
+    config = getattr(transformers, Config)(
+        vocab_size=tok.get_vocab_size(), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+        num_attention_heads=heads, num_key_value_heads=kv, max_position_embeddings=context, bos_token_id=0,
+        eos_token_id=0, tie_word_embeddings=tie, **extra)
+    model = getattr(transformers, Model)(config).to(getattr(torch, dtype))
+    if kind != "llama":  # random biases and norm gains, so the engine's use of them is tested
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name.endswith("bias") or "norm" in name:
+                    p.add_(0.3 * torch.randn_like(p))
     model.save_pretrained(str(out))
     return out
 

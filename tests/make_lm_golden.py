@@ -1,7 +1,8 @@
 """Write the `lm` codec's golden files (run once, from the repository root, when the lm format
 is new; never rerun to make a test pass: a format change adds new files).
 
-    PYTHONPATH=. python tests/make_lm_golden.py
+    PYTHONPATH=. python tests/make_lm_golden.py            # the files of ziplab 0.3 (do not rerun)
+    PYTHONPATH=. python tests/make_lm_golden.py --llama    # adds the portable Llama file, if missing
 
 - tests/data/golden/lm-tiny/: a random Llama (~10K parameters) with a byte-level BPE, saved with
   save_pretrained (committed: random initialisation differs between torch versions);
@@ -11,6 +12,8 @@ is new; never rerun to make a test pass: a format change adds new files).
 - v2-text-lm-t1hf.zl (portable, through the export) and v2-text-lm-tiny-float.zl (float engine) in
   lm-hf-golden.json, decoded by tests/test_lm_codec.py (the float one only where its recorded
   environment is this machine's; elsewhere it must refuse in one line).
+- `--llama`: v2-text-lm-tiny-llama.zl, lm-tiny on the portable Llama engine (`llama-int8x8-v1`),
+  appended to lm-hf-golden.json (decoded on any CPU); the files above are left as they are.
 """
 
 from __future__ import annotations
@@ -65,5 +68,32 @@ def main() -> None:
         print("wrote", manifest, [r["file"] for r in records])
 
 
+def add_llama() -> None:
+    import io
+
+    import ziplab
+
+    name, model, lanes = "v2-text-lm-tiny-llama.zl", "hf:tests/data/golden/lm-tiny", 4
+    manifest = GOLDEN / "lm-hf-golden.json"
+    records = json.loads(manifest.read_text())
+    if (GOLDEN / name).exists() or any(r["file"] == name for r in records):
+        print(name, "exists: kept")
+        return
+    data = golden_text()
+    import os
+
+    os.chdir(ROOT)  # the header names the model relative to the repository root
+    blob = ziplab.compress(data, "lm", model=model, lanes=lanes)
+    assert ziplab.decompress(blob) == data
+    header = ziplab.read_header(io.BytesIO(blob))
+    assert header.params["engine"] == "llama-int8x8-v1" and "environment" not in header.params
+    (GOLDEN / name).write_bytes(blob)
+    records.append({"file": name, "codec": "lm", "model": model, "size": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "written_by": f"ziplab {ziplab.__version__} (format 2)", "engine": header.params["engine"]})
+    manifest.write_text(json.dumps(records, indent=1) + "\n")
+    print("wrote", name)
+
+
 if __name__ == "__main__":
-    main()
+    add_llama() if "--llama" in sys.argv[1:] else main()

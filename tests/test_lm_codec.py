@@ -1,7 +1,8 @@
 """The `lm` codec: token ids range-coded with any language model, lossless on every input.
 
-- round trips with float models (a Llama with grouped queries, a GPT-2 whose 64 positions make
-  the coder rebuild its cache many times) and on the portable engine (a lab checkpoint);
+- round trips with a Llama with grouped queries (on the portable Llama engine since it exists:
+  tests/test_lm_llama.py), a float model (a GPT-2 whose 64 positions make the coder rebuild its
+  cache many times) and on the portable engine (a lab checkpoint);
 - golden files: the portable one is decoded by test_portable (v2-lm-manifest.json); the ones
   here (lm-hf-golden.json) are an export (portable) and a float file, which decodes where its
   recorded environment is this machine's and must refuse in one line anywhere else;
@@ -46,7 +47,7 @@ CASES = ["empty", "one", "two", "all256", "random", "text", "run_ab", "skewed"]
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_float_llama_round_trips(name):
+def test_llama_round_trips(name):
     _needs_hf()
     data = SAMPLES[name][:3000]
     stats = ziplab.CodingStats()
@@ -96,13 +97,12 @@ def test_hf_golden_file_decodes_or_refuses_in_one_line(entry):
     assert len(data) == entry["size"] and hashlib.sha256(data).hexdigest() == entry["sha256"]
 
 
-def test_another_environment_refuses_before_loading_the_model(monkeypatch):
-    _needs_hf()
+def test_another_environment_refuses_before_loading_the_model(monkeypatch, gpt2):
     import ziplab.lm.model as lm_model
 
     real = lm_model.environment
     monkeypatch.setattr(lm_model, "environment", lambda **kw: real(**kw).replace("threads 1", "threads 1; other cpu"))
-    blob = ziplab.compress(b"some text to code", "lm", model=TINY, lanes=2)
+    blob = ziplab.compress(b"some text to code", "lm", model=gpt2, lanes=2)
     monkeypatch.setattr(lm_model, "environment", real)
     with pytest.raises(ModelMismatchError, match=r"cannot be decoded here") as info:
         ziplab.decompress(blob)
@@ -166,14 +166,19 @@ def test_mutated_lm_files_never_decode_to_other_bytes():
     assert counts["errors"] > counts["cases"] // 2
 
 
-def test_cli_round_trip_and_info(tmp_path):
+@pytest.mark.parametrize("which", ["llama", "gpt2"])
+def test_cli_round_trip_and_info(tmp_path, which, request):
     _needs_hf()
+    model = TINY if which == "llama" else request.getfixturevalue("gpt2")
     src = tmp_path / "a.txt"
     src.write_bytes(SAMPLES["text"][:2000] + bytes(range(256)))
-    r = zl("compress", "-m", "lm", "--model", TINY, "--lanes", "4", "-q", str(src))
+    r = zl("compress", "-m", "lm", "--model", model, "--lanes", "4", "-q", str(src))
     assert r.returncode == 0, r.stderr.decode()
     r = zl("info", str(src) + ".zl")
-    assert b"torch-float32-v1" in r.stdout and b"environment" in r.stdout
+    if which == "llama":  # the portable engine: no environment to match
+        assert b"llama-int8x8-v1" in r.stdout and b"environment" not in r.stdout
+    else:
+        assert b"torch-float32-v1" in r.stdout and b"environment" in r.stdout
     src.rename(tmp_path / "orig.txt")
     r = zl("decompress", "-q", str(tmp_path / "a.txt.zl"))
     assert r.returncode == 0 and src.read_bytes() == (tmp_path / "orig.txt").read_bytes()

@@ -65,14 +65,18 @@ class LMCodec(Codec):
         return {"lanes": Int(1, MAX_LANES), "model": Text(4096), "model_sha256": Hex(64),
                 "tokenizer_sha256": Hex(64), "engine": Text(64), "vocab": Int(2, MAX_VOCAB),
                 "start": Int(0, MAX_VOCAB - 1), "quant_sha256": Hex(64), "environment": Text(256),
-                "fingerprint": Hex(32), "context": Int(2, 1 << 20), "keep": Int(1, 1 << 20)}
+                "fingerprint": Hex(32), "context": Int(2, 1 << 20), "keep": Int(1, 1 << 20),
+                "lane_state": Int(1, 1 << 40)}
 
     def decode_memory(self, params: dict, block_size: int, original_size: int) -> MemoryNeed:
-        """The block (its bytes, at most one token id per byte and the lanes' grid of them) and
-        each lane's probability rows; the model's own weights are checked against the limit
-        when its directory is read, before it is loaded."""
+        """The block (its bytes, at most one token id per byte and the lanes' grid of them), each
+        lane's probability rows and, where the header records it (the portable Llama engine),
+        each lane's engine state (its key/value cache); the model's own weights are checked
+        against the limit when its directory is read, before it is loaded."""
         n = min(block_size, original_size)
-        return MemoryNeed(shared=3 * n + 24 * n + (1 << 20), predictor=params["lanes"] * params["vocab"] * 16)
+        lanes = params["lanes"]
+        return MemoryNeed(shared=3 * n + 24 * n + (1 << 20),
+                          predictor=lanes * params["vocab"] * 16 + lanes * params.get("lane_state", 0))
 
     def check_params(self, params: Any) -> None:
         from .schema import check
@@ -82,6 +86,8 @@ class LMCodec(Codec):
         extra = {"quant_sha256"} if portable else {"environment", "fingerprint", "context", "keep"}
         check(params, self.params_schema(), frozenset(base | extra))
         if portable and any(k in params for k in ("environment", "fingerprint", "context", "keep")):
+            raise FormatError("header mixes the portable and the float engine's parameters")
+        if not portable and "lane_state" in params:
             raise FormatError("header mixes the portable and the float engine's parameters")
         if params["start"] >= params["vocab"] and not portable:
             raise FormatError("header parameter 'start' is outside the vocabulary")
@@ -100,6 +106,9 @@ class LMCodec(Codec):
                                   "vocab": m.tokens.vocab, "start": m.tokens.start}
         if m.portable:
             params["quant_sha256"] = m.quant_sha256
+            state = _lane_state(m)
+            if state is not None:
+                params["lane_state"] = state
         else:
             from ..lm.model import environment
 
@@ -196,6 +205,12 @@ class LMCodec(Codec):
             raise ModelMismatchError("lm: the model's output on the probe input differs from the encoder's "
                                      "(float numerics differ here); decoding would give garbage")
         return m
+
+
+def _lane_state(m: Any) -> int | None:
+    """Bytes of engine state per lane, for engines that state it (the portable Llama engine)."""
+    engine = getattr(m.predictor, "engine", None)
+    return int(engine.state_bytes(1)) if hasattr(engine, "state_bytes") else None
 
 
 def _scaled(progress: Progress | None, size: int, n_tokens: int):

@@ -82,7 +82,7 @@ class NeuralCodec(PredictiveCodec):
         if is_hf_spec(spec):
             from ..lm.coding import portable_engine
 
-            predictor, _ = portable_engine(spec, params.get("engine"))
+            predictor, _ = portable_engine(spec, params.get("engine"), byte_models_only=True)
             if predictor is None:
                 raise ParameterError(f"nn: {spec} is not a byte-level lab model; code it with -m lm")
             return predictor

@@ -7,12 +7,13 @@ same lockstep lanes as `nn`. Which engine a model gets:
 
 - a lab checkpoint, or a Hugging Face directory that is an exported lab transformer
   (`export.lab_transformer` accepts it): the portable integer engine, bit-identical on every CPU;
+- a Hugging Face Llama-architecture directory (model_type llama, qwen2, qwen3: RMSNorm, rotary,
+  SwiGLU, grouped queries; tied or untied head) with a byte-level BPE: the portable Llama engine
+  (`models.portable.llama`, engine `llama-int8x8-v1`), bit-identical on every CPU, unless its
+  config uses a feature that engine does not compute (dynamic/yarn rope scaling, sliding windows);
 - any other Hugging Face causal LM: `FloatPredictor`, float32 torch on the CPU with one thread.
   Its bits are reproducible only where `model.environment()` is the same, which the header
   records and decoding checks.
-
-A future portable engine for another architecture (Llama: RMSNorm, SwiGLU, rotary, grouped
-queries) slots in by making `portable_engine` return it for the directories it accepts.
 """
 
 from __future__ import annotations
@@ -87,10 +88,11 @@ class FloatPredictor:
         return probs, state
 
 
-def portable_engine(spec: str, engine: str | None = None) -> Any:
+def portable_engine(spec: str, engine: str | None = None, byte_models_only: bool = False) -> Any:
     """A portable predictor (and the checked directory, or None for a lab checkpoint) for `spec`,
     or None where no portable engine runs the model. `engine`: the portable engine to build (a
-    decoder asks for the one its header names; None or an unknown name: the newest)."""
+    decoder asks for the one its header names; None or an unknown name: the newest).
+    `byte_models_only`: only lab byte models (what `nn` codes), never a token model."""
     from ..models.portable import PortablePredictor
     from .hf import is_hf_spec, load_hf
 
@@ -100,13 +102,34 @@ def portable_engine(spec: str, engine: str | None = None) -> Any:
         return load_model(None if spec == "shipped" else spec, threads=1, engine=engine), None
     hf = load_hf(spec)
     if not (hf.meta or {}).get("byte_vocab"):
-        return None, hf
+        return (None if byte_models_only else llama_engine(hf, engine)), hf
     from .export import lab_meta, lab_transformer
 
     model = lab_transformer(hf)
     predictor = PortablePredictor(model, name=hf.name, threads=1, engine=engine)
     predictor.meta = lab_meta(hf, model)
     return predictor, hf
+
+
+def llama_engine(hf: Any, engine: str | None = None) -> Any:
+    """The portable Llama engine for a Llama-architecture directory (`models.portable.llama`), or
+    None: another architecture, a feature that engine does not compute (`LlamaUnsupported`: the
+    float engine runs it), or a decoder asking for the float engine (a file coded before the
+    Llama engine existed keeps decoding on the engine that wrote it)."""
+    from ..models.portable import PortablePredictor
+    from ..models.portable import llama
+
+    if engine == FLOAT_ENGINE or hf.model_type not in llama.MODEL_TYPES:
+        return None
+    try:
+        core = llama.PortableLlama(hf.module, engine if engine in llama.ENGINES else llama.ENGINE)
+    except llama.LlamaUnsupported:
+        return None
+    config = dict(core.dims())
+    predictor = PortablePredictor.from_engine(core, hf.name, config, (hf.num_params(), hf.non_embedding_params()),
+                                              load_float=lambda: hf.module)
+    predictor.meta = {"family": "llama", "model_type": hf.model_type, "config": config}
+    return predictor
 
 
 def coding_model(spec: str, engine: str | None = None) -> CodingModel:

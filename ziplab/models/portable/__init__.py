@@ -34,6 +34,10 @@ def engines(family: str) -> tuple[dict[str, Any], str]:
         from . import transformer
 
         return transformer.ENGINES, transformer.ENGINE
+    if family == "llama":
+        from . import llama
+
+        return llama.ENGINES, llama.ENGINE
     raise ValueError(f"no portable engine for family {family!r}")
 
 
@@ -60,6 +64,19 @@ class PortablePredictor:
         self._model = model.eval()
         self._weights_sha: str | None = None
         self._sizes = (model.num_params(), model.non_embedding_params())
+
+    @classmethod
+    def from_engine(cls, engine: Any, name: str, config: dict, sizes: tuple[int, int], load_float: Any = None,
+                    threads: int = 1) -> "PortablePredictor":
+        """Around an engine built elsewhere (a Hugging Face Llama: `llama.PortableLlama`); its
+        identity is the directory's, so `load_float` gives the float module only on demand."""
+        self = cls.__new__(cls)
+        self._setup(engine, name, threads, config)
+        self._model = None
+        self.load_float = load_float
+        self._weights_sha = None
+        self._sizes = (int(sizes[0]), int(sizes[1]))
+        return self
 
     @classmethod
     def from_cache(cls, arrays: dict[str, np.ndarray], info: dict, name: str, threads: int = 1) -> "PortablePredictor":

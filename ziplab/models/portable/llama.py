@@ -1,0 +1,480 @@
+"""Portable Llama-architecture step (Llama, SmolLM, Qwen2, Qwen3): the transformer engine's rules
+applied to RMSNorm, rotary positions, SwiGLU and grouped-query attention, so a Hugging Face
+checkpoint of that shape gives the same probabilities, bit for bit, on every CPU.
+
+- every weight matrix is an `Int8Linear` (int8 per output column; rows quantised per lane to
+  int8; exact int32 products on the kernel `KernelChoice` picks), RMSNorm gains folded into the
+  next matrix, biases (Qwen2's q/k/v, Llama's optional ones) added in the f64 rescale;
+- RMSNorm, the optional per-head q/k RMSNorm (Qwen3), rotation, SiLU (x·det_sigmoid(x)) and the
+  softmaxes are f64 from IEEE basic operations in numba kernels without fast-math; RoPE's
+  frequencies (default, linear or llama3 scaling) come from 40-digit decimal arithmetic and its
+  angles from `det_sincos`;
+- attention products are the transformer engine's fp32-exact integer products (same limits,
+  same self-test), over a cache of T = min(max_position_embeddings, MAX_CONTEXT) slots per
+  lane: slot 0 keeps the first position (the start token: an attention sink), slots 1..T-1 are
+  a ring of the newest positions. Once the ring has wrapped, the sink's key is rotated as if it
+  sat just before the oldest position in the ring (RoPE depends on distances only), so no
+  distance ever exceeds T - 1 (what StreamingLLM does to keep a Llama stable past its window).
+
+`llama_spec` checks a loaded directory's config before anything is quantised; a feature the
+engine does not compute exactly (dynamic, yarn, ... rope scaling; sliding windows; another
+activation) raises `LlamaUnsupported` (the `lm` codec then codes on the float engine), sizes past the exactness
+bounds raise `LlamaEngineError`. Both are one line.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from ...errors import ZiplabError
+from ..predictor import FLOOR
+from .arith import dequant_rows, det_sigmoid, quantize_rows, quantize_vector, softmax_probs
+from .int8mm import MAX_K, Int8Linear
+from .transformer import (VALUE_LIMIT, PortableTransformer, _angles, _attend_out, _attend_weights,
+                          attention_scores, attention_values)
+
+ENGINE = "llama-int8x8-v1"
+ENGINES = {ENGINE: Int8Linear}
+#: config.json model types of this architecture (SmolLM and SmolLM2 are "llama")
+MODEL_TYPES = ("llama", "qwen2", "qwen3")
+#: positions a lane attends to (a cache of this many slots; the float engine's window is the same)
+MAX_CONTEXT = 2048
+#: qk_limit = isqrt((2^24 - 1) // hd) stays >= 127 (int8 resolution) up to this head size
+MAX_HEAD_DIM = 1024
+#: ids the coder's distributions can cover (the lm header's bound)
+MAX_VOCAB = 1 << 24
+#: every weight, gain and bias within ±this (as lab checkpoints): activations then stay finite in
+#: f64 through any depth (norms rescale the residual's input to each block), so no NaN or inf
+#: can reach the arithmetic, whose results would otherwise depend on the CPU's NaN conventions
+WEIGHT_BOUND = 65536.0
+
+
+class LlamaEngineError(ZiplabError):
+    """A Llama-architecture checkpoint the portable engine refuses (sizes past its bounds, bad values)."""
+
+
+class LlamaUnsupported(LlamaEngineError):
+    """A feature the portable engine does not compute (the float engine may still run the model)."""
+
+
+@dataclass(frozen=True)
+class LlamaSpec:
+    d: int
+    H: int
+    kv: int
+    hd: int
+    ff: int
+    n_layer: int
+    vocab: int
+    T: int
+    eps: float
+    rope_base: float
+    rope_type: str
+    rope_params: tuple
+    qk_norm: bool
+    tied: bool
+
+
+def _int(config, key: str, default=None) -> int:
+    value = getattr(config, key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise LlamaEngineError(f"config {key} = {value!r} is not a positive integer")
+    return value
+
+
+#: rotary scalings the engine computes: each only changes the frequencies, once, at build time
+ROPE_TYPES = ("default", "linear", "llama3")
+PI_40 = "3.141592653589793238462643383279502884197"
+
+
+def _number(src: dict, key: str, lo: float, hi: float) -> float:
+    value = src.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo < float(value) < hi:
+        raise LlamaEngineError(f"config rope parameter {key} = {value!r} is not a number in ({lo:g}, {hi:g})")
+    return float(value)
+
+
+def _rope(config) -> tuple:
+    """(rope type, theta, its parameters): the default, linear or llama3 scaling; any other
+    (dynamic, yarn, longrope, ...) raises LlamaUnsupported."""
+    rope = getattr(config, "rope_parameters", None) or {}
+    scaling = getattr(config, "rope_scaling", None) or {}
+    if not isinstance(rope, dict) or not isinstance(scaling, dict):
+        raise LlamaEngineError("config rope parameters are not a mapping")
+    src = {**scaling, **rope}
+    kind = src.get("rope_type", src.get("type", "default")) or "default"
+    if kind not in ROPE_TYPES:
+        raise LlamaUnsupported(f"rope scaling {kind!r} is not computed by the portable engine "
+                               f"(only {', '.join(ROPE_TYPES)})")
+    if src.get("partial_rotary_factor", 1.0) not in (None, 1, 1.0):
+        raise LlamaUnsupported("partial rotary embeddings are not computed by the portable engine")
+    if "rope_theta" not in src:
+        src["rope_theta"] = getattr(config, "rope_theta", 10000.0)
+    base = _number(src, "rope_theta", 1.0, 1e12)
+    if kind == "default":
+        return kind, base, ()
+    factor = _number(src, "factor", 0.0, 1e6)
+    if kind == "linear":
+        return kind, base, (factor,)
+    low, high = _number(src, "low_freq_factor", 0.0, 1e6), _number(src, "high_freq_factor", 0.0, 1e6)
+    old = _number(src, "original_max_position_embeddings", 0.0, 1e9)
+    if not high > low:
+        raise LlamaEngineError("config rope parameters: high_freq_factor must exceed low_freq_factor")
+    return kind, base, (factor, low, high, old)
+
+
+def rope_inv_freq(hd: int, kind: str, base: float, params: tuple) -> np.ndarray:
+    """RoPE frequencies in 40-digit decimal, rounded to f64 once: `base^(-2i/hd)`, i < hd/2; linear:
+    divided by factor; llama3 (as transformers computes it): wavelength w = 2π/f, w < old/high
+    kept, w > old/low divided by factor, between them `(1 - s)·f/factor + s·f` with
+    `s = (old/w - low)/(high - low)`."""
+    from decimal import Decimal, localcontext
+
+    with localcontext() as ctx:
+        ctx.prec = 40
+        ln_base = Decimal(repr(float(base))).ln()
+        dec = [(-ln_base * (2 * i) / hd).exp() for i in range(hd // 2)]
+        p = [Decimal(repr(float(v))) for v in params]
+        if kind == "linear":
+            dec = [f / p[0] for f in dec]
+        elif kind == "llama3":
+            factor, low, high, old = p
+            out = []
+            for f in dec:
+                w = 2 * Decimal(PI_40) / f
+                if w < old / high:
+                    out.append(f)
+                elif w > old / low:
+                    out.append(f / factor)
+                else:
+                    smooth = (old / w - low) / (high - low)
+                    out.append((1 - smooth) * f / factor + smooth * f)
+            dec = out
+        return np.array([float(f) for f in dec], dtype=np.float64)
+
+
+def llama_spec(module) -> LlamaSpec:
+    """A loaded Hugging Face module's shape for the engine, checked against every bound before
+    anything is allocated; LlamaUnsupported / LlamaEngineError in one line otherwise."""
+    c = module.config
+    mt = getattr(c, "model_type", None)
+    if mt not in MODEL_TYPES:
+        raise LlamaUnsupported(f"model type {mt!r} is not a Llama-architecture type ({', '.join(MODEL_TYPES)})")
+    act = getattr(c, "hidden_act", None)
+    if act != "silu":
+        raise LlamaUnsupported(f"activation {act!r} is not SiLU")
+    if getattr(c, "use_sliding_window", False):
+        raise LlamaUnsupported("sliding-window attention is not computed by the portable engine")
+    types = getattr(c, "layer_types", None)
+    if types is not None and (not isinstance(types, (list, tuple)) or any(t != "full_attention" for t in types)):
+        raise LlamaUnsupported("layers other than full attention are not computed by the portable engine")
+    d, H, n_layer = _int(c, "hidden_size"), _int(c, "num_attention_heads"), _int(c, "num_hidden_layers")
+    kv = _int(c, "num_key_value_heads", H) if getattr(c, "num_key_value_heads", None) is not None else H
+    hd = getattr(c, "head_dim", None)
+    hd = _int(c, "head_dim") if hd is not None else d // H
+    ff, vocab = _int(c, "intermediate_size"), _int(c, "vocab_size")
+    if H % kv:
+        raise LlamaEngineError(f"{H} query heads do not split into {kv} key/value groups")
+    if hd % 2 or hd > MAX_HEAD_DIM or hd < 2:
+        raise LlamaEngineError(f"head size {hd} is odd or past the portable engine's bound {MAX_HEAD_DIM}")
+    for what, k in (("width", d), ("attention width", H * hd), ("MLP width", ff)):
+        if k > MAX_K:
+            raise LlamaEngineError(f"{what} {k} is past the int32-exact bound {MAX_K}")
+    if vocab > MAX_VOCAB:
+        raise LlamaEngineError(f"vocabulary {vocab} is past {MAX_VOCAB}")
+    eps = getattr(c, "rms_norm_eps", None)
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0.0 < float(eps) < 1.0:
+        raise LlamaEngineError(f"config rms_norm_eps = {eps!r} is not in (0, 1)")
+    kind, base, params = _rope(c)
+    ctx = getattr(c, "max_position_embeddings", None)
+    ctx = ctx if isinstance(ctx, int) and not isinstance(ctx, bool) and ctx > 0 else MAX_CONTEXT
+    T = max(2, min(ctx, MAX_CONTEXT))
+    layer = module.model.layers[0]
+    qk_norm = hasattr(layer.self_attn, "q_norm")
+    tied = module.lm_head.weight.data_ptr() == module.model.embed_tokens.weight.data_ptr()
+    return LlamaSpec(d=d, H=H, kv=kv, hd=hd, ff=ff, n_layer=n_layer, vocab=vocab, T=T, eps=float(eps),
+                     rope_base=base, rope_type=kind, rope_params=params, qk_norm=qk_norm, tied=tied)
+
+
+def state_bytes(spec: LlamaSpec, lanes: int) -> int:
+    """Memory of `lanes` lanes' state: integer keys and values (float32) and their f64 steps per
+    slot, the sink's key, scratch rows and the probability rows."""
+    L, s = lanes, spec
+    cache = s.n_layer * L * s.kv * (s.T * (2 * s.hd * 4 + 2 * 8) + s.hd * 8)
+    rows = L * (8 * s.d * 8 + 2 * s.ff * 24 + s.H * s.hd * 24 + s.H * s.T * 16 + s.vocab * (4 + 8 + 4))
+    return cache + rows
+
+
+def build_bytes(spec: LlamaSpec) -> int:
+    """Memory of the quantised model (int8 weights, their float32 copies for the fp32 kernel, the
+    float32 embedding) plus the largest matrix's transient f64 copies while it is quantised."""
+    s = spec
+    per_layer = s.d * (s.H + 2 * s.kv) * s.hd + s.H * s.hd * s.d + 3 * s.d * s.ff
+    head = s.d * s.vocab
+    largest = max(head, s.d * 2 * s.ff, s.d * (s.H + 2 * s.kv) * s.hd)
+    return 5 * (s.n_layer * per_layer + head) + 4 * s.vocab * s.d + 32 * largest
+
+
+# ---- kernels ------------------------------------------------------------------------------------
+@nb.njit(cache=True, nogil=True)
+def rmsnorm_rows(x, eps, out):
+    """out = x / sqrt(mean(x^2) + eps) per row (sum of squares left to right, f64)."""
+    L, d = x.shape
+    for r in range(L):
+        s = 0.0
+        for j in range(d):
+            s += x[r, j] * x[r, j]
+        inv = 1.0 / math.sqrt(s / d + eps)
+        for j in range(d):
+            out[r, j] = x[r, j] * inv
+
+
+@nb.njit(cache=True, nogil=True)
+def swiglu_rows(gu, ff, out):
+    """out[r, j] = silu(gate) * up with gate = gu[r, j], up = gu[r, ff + j], silu(v) = v * det_sigmoid(v)."""
+    L = gu.shape[0]
+    for r in range(L):
+        for j in range(ff):
+            v = gu[r, j]
+            out[r, j] = (v * det_sigmoid(v)) * gu[r, ff + j]
+
+
+@nb.njit(cache=True, nogil=True)
+def _head_norm(v, base, hd, gain, eps, rot):
+    """rot[:hd] = v[base:base+hd] / sqrt(mean(v^2) + eps) * gain (Qwen3's per-head q/k norm)."""
+    s = 0.0
+    for i in range(hd):
+        s += v[base + i] * v[base + i]
+    inv = 1.0 / math.sqrt(s / hd + eps)
+    for i in range(hd):
+        rot[i] = (v[base + i] * inv) * gain[i]
+
+
+@nb.njit(cache=True, nogil=True)
+def _rotate(src, cos, sin, hd, rot):
+    """RoPE on one head (halves): (x1, x2) -> (x1 cos - x2 sin, x1 sin + x2 cos), in place into rot."""
+    half = hd // 2
+    for i in range(half):
+        x1 = src[i]
+        x2 = src[half + i]
+        rot[i] = x1 * cos[i] - x2 * sin[i]
+        rot[half + i] = x1 * sin[i] + x2 * cos[i]
+
+
+@nb.njit(cache=True, nogil=True)
+def llama_prep(qkv, cos, sin, H, kv, hd, qscale, qk_limit, qk_norm, qgain, kgain, eps,
+               qq, qs, kq, ks, vq, vs, slot, kraw):
+    """Per lane: (q/k head norm), rotate and quantise the query heads (times qscale) and the key
+    heads into `slot`, quantise the value heads into `slot`; at slot 0 (the first position) the
+    normalised, unrotated keys are kept in kraw for the sink's later rotations."""
+    L = qkv.shape[0]
+    g = H // kv
+    src = np.empty(hd, dtype=np.float64)
+    rot = np.empty(hd, dtype=np.float64)
+    for r in range(L):
+        for h in range(H + kv):
+            base = h * hd
+            if qk_norm:
+                _head_norm(qkv[r], base, hd, qgain if h < H else kgain, eps, src)
+            else:
+                for i in range(hd):
+                    src[i] = qkv[r, base + i]
+            if h >= H and slot == 0:
+                for i in range(hd):
+                    kraw[r, h - H, i] = src[i]
+            _rotate(src, cos, sin, hd, rot)
+            if h < H:
+                for i in range(hd):
+                    rot[i] = rot[i] * qscale
+                qs[r, h // g, h % g] = quantize_vector(rot, 0, hd, qk_limit, qq[r, h // g, h % g])
+            else:
+                ks[r, h - H, slot] = quantize_vector(rot, 0, hd, qk_limit, kq[r, h - H, slot])
+        vbase = (H + kv) * hd
+        for h in range(kv):
+            vs[r, h, slot] = quantize_vector(qkv[r], vbase + h * hd, hd, VALUE_LIMIT, vq[r, h, slot])
+
+
+@nb.njit(cache=True, nogil=True)
+def sink_keys(kraw, cos, sin, qk_limit, kq, ks):
+    """The sink's keys (slot 0) rotated at the sink's current position and quantised again."""
+    L, kv, hd = kraw.shape
+    rot = np.empty(hd, dtype=np.float64)
+    for r in range(L):
+        for h in range(kv):
+            _rotate(kraw[r, h], cos, sin, hd, rot)
+            ks[r, h, 0] = quantize_vector(rot, 0, hd, qk_limit, kq[r, h, 0])
+
+
+@nb.njit(cache=True, nogil=True)
+def embed_rows(emb, prev, out):
+    for r in range(prev.shape[0]):
+        for j in range(out.shape[1]):
+            out[r, j] = np.float64(emb[prev[r], j])
+
+
+# ---- the engine ---------------------------------------------------------------------------------
+@dataclass
+class LlamaState:
+    lanes: int
+    pos: int
+    x: np.ndarray
+    buf: dict
+    kq: list
+    ks: list
+    vq: list
+    vs: list
+    kraw: list  # per layer f64 [L, kv, hd]: the sink's normalised keys before rotation
+
+
+def _f64(t) -> np.ndarray:
+    return t.detach().double().cpu().numpy()
+
+
+class PortableLlama(PortableTransformer):
+    """The engine over a loaded Hugging Face Llama-architecture module (`llama_spec` first)."""
+
+    def __init__(self, module, engine: str = ENGINE) -> None:
+        from ...limits import default_limits
+
+        if engine not in ENGINES:
+            raise LlamaEngineError(f"no portable Llama engine {engine!r}")
+        spec = llama_spec(module)
+        default_limits().check(build_bytes(spec), "quantising this Llama-architecture model")
+        for name, p in module.named_parameters():  # bounded weights keep every f64 value finite
+            if not bool(p.detach().abs().le(WEIGHT_BOUND).all()):
+                raise LlamaEngineError(f"tensor {name} holds a value that is not finite or past ±{WEIGHT_BOUND:g}")
+        self.engine, self.spec = engine, spec
+        self.d, self.H, self.kv, self.hd, self.T = spec.d, spec.H, spec.kv, spec.hd, spec.T
+        m = module.model
+        emb = m.embed_tokens.weight.detach().float().cpu().numpy()
+        self.emb = np.ascontiguousarray(emb, dtype=np.float32)
+        self.layers, self.biases, self.gains = [], [], []
+        for layer in m.layers:
+            a, mlp = layer.self_attn, layer.mlp
+            g1 = _f64(layer.input_layernorm.weight)[:, None]  # RMSNorm gains fold into the next matrix
+            g2 = _f64(layer.post_attention_layernorm.weight)[:, None]
+            qkv = np.concatenate([_f64(a.q_proj.weight).T, _f64(a.k_proj.weight).T, _f64(a.v_proj.weight).T], axis=1)
+            gu = np.concatenate([_f64(mlp.gate_proj.weight).T, _f64(mlp.up_proj.weight).T], axis=1)
+            self.layers.append({"qkv": Int8Linear(g1 * qkv), "o": Int8Linear(_f64(a.o_proj.weight).T),
+                                "gu": Int8Linear(g2 * gu), "down": Int8Linear(_f64(mlp.down_proj.weight).T)})
+
+            def bias(*mods):
+                parts = [_f64(x.bias) if getattr(x, "bias", None) is not None else np.zeros(x.weight.shape[0])
+                         for x in mods]
+                return np.ascontiguousarray(np.concatenate(parts))
+
+            self.biases.append({"qkv": bias(a.q_proj, a.k_proj, a.v_proj), "o": bias(a.o_proj),
+                                "gu": bias(mlp.gate_proj, mlp.up_proj), "down": bias(mlp.down_proj)})
+            if spec.qk_norm:
+                self.gains.append({"q": _f64(a.q_norm.weight), "k": _f64(a.k_norm.weight)})
+            else:
+                self.gains.append({"q": np.ones(spec.hd), "k": np.ones(spec.hd)})
+        gf = _f64(m.norm.weight)[:, None]
+        self.head = Int8Linear(gf * _f64(module.lm_head.weight).T)
+        if self.emb.shape != (spec.vocab, spec.d) or self.head.n != spec.vocab:
+            raise LlamaEngineError(f"embedding {self.emb.shape} or output {self.head.n} does not match "
+                                   f"the vocabulary {spec.vocab}")
+        self.inv_freq = rope_inv_freq(self.hd, spec.rope_type, spec.rope_base, spec.rope_params)
+        self._limits()
+
+    @classmethod
+    def from_arrays(cls, named, dims, engine):  # noqa: D102 - HF models are not in the quantised cache
+        raise LlamaEngineError("the Llama engine is built from its Hugging Face directory, not the cache")
+
+    def dims(self) -> dict:
+        s = self.spec
+        return {"d": s.d, "H": s.H, "kv": s.kv, "hd": s.hd, "ff": s.ff, "T": s.T, "n_layer": s.n_layer,
+                "vocab": s.vocab, "eps": s.eps, "rope_base": s.rope_base,
+                "rope_type": s.rope_type, "qk_norm": s.qk_norm, "tied": s.tied}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        s = self.spec
+        named = {"emb": self.emb, "inv_freq": self.inv_freq, **self.head.arrays("head"),
+                 "limits": np.array([self.qk_limit, VALUE_LIMIT, self.weight_sum, s.T, int(s.qk_norm)], dtype=np.int64),
+                 "eps": np.array([s.eps, self.qscale], dtype=np.float64)}
+        for i, layer in enumerate(self.layers):
+            for k, lin in layer.items():
+                named.update(lin.arrays(f"b{i}.{k}"))
+                named[f"b{i}.{k}.bias"] = self.biases[i][k]
+            if s.qk_norm:
+                named[f"b{i}.q_norm"], named[f"b{i}.k_norm"] = self.gains[i]["q"], self.gains[i]["k"]
+        return named
+
+    def state_bytes(self, lanes: int) -> int:
+        return state_bytes(self.spec, lanes)
+
+    def start(self, lanes: int) -> LlamaState:
+        from ...limits import default_limits
+
+        default_limits().check(self.state_bytes(lanes), f"the Llama engine's state for {lanes} lanes")
+        L, d, H, kv, hd, T, ff = lanes, self.d, self.H, self.kv, self.hd, self.T, self.spec.ff
+        g, V, A = H // kv, self.head.n, H * hd
+        f32 = lambda *s: np.zeros(s, dtype=np.float32)  # noqa: E731
+        i8 = lambda *s: np.zeros(s, dtype=np.int8)  # noqa: E731
+        i32 = lambda *s: np.zeros(s, dtype=np.int32)  # noqa: E731
+        buf = {
+            "n": np.zeros((L, d)), "rs": np.zeros(L), "xq_d": i8(L, d), "xq_a": i8(L, A), "xq_ff": i8(L, ff),
+            "acc_qkv": i32(L, (H + 2 * kv) * hd), "qkv": np.zeros((L, (H + 2 * kv) * hd)), "acc_d": i32(L, d),
+            "acc_gu": i32(L, 2 * ff), "gu": np.zeros((L, 2 * ff)), "hid": np.zeros((L, ff)), "y": np.zeros((L, A)),
+            "qq": f32(L, kv, g, hd), "qs": np.zeros((L, kv, g)), "ws": np.zeros((L, kv, g)),
+            "acc_out": i32(L, V), "logits": np.zeros((L, V)), "probs": np.zeros((L, V), dtype=np.float32),
+            "cos": np.zeros(hd // 2), "sin": np.zeros(hd // 2), "cos_s": np.zeros(hd // 2), "sin_s": np.zeros(hd // 2),
+        }
+        n = len(self.layers)
+        return LlamaState(
+            lanes=L, pos=0, x=np.zeros((L, d)), buf=buf,
+            kq=[f32(L, kv, T, hd) for _ in range(n)], ks=[np.ones((L, kv, T)) for _ in range(n)],
+            vq=[f32(L, kv, T, hd) for _ in range(n)], vs=[np.zeros((L, kv, T)) for _ in range(n)],
+            kraw=[np.zeros((L, kv, hd)) for _ in range(n)])
+
+    def step(self, st: LlamaState, prev: np.ndarray) -> np.ndarray:
+        b, s = st.buf, self.spec
+        H, kv, hd, T, W = self.H, self.kv, self.hd, self.T, self.T - 1
+        pos = st.pos
+        slot = 0 if pos == 0 else 1 + (pos - 1) % W
+        filled = min(pos + 1, T)
+        _angles(float(pos), self.inv_freq, b["cos"], b["sin"])
+        sink = pos > W  # the ring has wrapped: the sink sits just before its oldest position
+        if sink:
+            _angles(float(pos - W), self.inv_freq, b["cos_s"], b["sin_s"])
+        x = st.x
+        embed_rows(self.emb, prev, x)
+        for i, layer in enumerate(self.layers):
+            qkv, o, gu, down = layer["qkv"], layer["o"], layer["gu"], layer["down"]
+            bias, gain = self.biases[i], self.gains[i]
+            rmsnorm_rows(x, s.eps, b["n"])
+            quantize_rows(b["n"], qkv.limit, b["xq_d"], 0, b["rs"])
+            qkv.mm(b["xq_d"], b["acc_qkv"])
+            dequant_rows(b["acc_qkv"], b["rs"], qkv.scale, bias["qkv"], b["qkv"], False)
+            llama_prep(b["qkv"], b["cos"], b["sin"], H, kv, hd, self.qscale, self.qk_limit, s.qk_norm,
+                       gain["q"], gain["k"], s.eps, b["qq"], b["qs"], st.kq[i], st.ks[i], st.vq[i], st.vs[i],
+                       slot, st.kraw[i])
+            if sink:
+                sink_keys(st.kraw[i], b["cos_s"], b["sin_s"], self.qk_limit, st.kq[i], st.ks[i])
+            scores = attention_scores(b["qq"], st.kq[i], filled)
+            wq = np.empty(scores.shape, dtype=np.float32)
+            _attend_weights(scores, b["qs"], st.ks[i], st.vs[i], float(self.weight_sum), wq, b["ws"])
+            yacc = attention_values(wq, st.vq[i], filled)
+            _attend_out(yacc, b["ws"], b["y"])
+            quantize_rows(b["y"], o.limit, b["xq_a"], 0, b["rs"])
+            o.mm(b["xq_a"], b["acc_d"])
+            dequant_rows(b["acc_d"], b["rs"], o.scale, bias["o"], x, True)
+            rmsnorm_rows(x, s.eps, b["n"])
+            quantize_rows(b["n"], gu.limit, b["xq_d"], 0, b["rs"])
+            gu.mm(b["xq_d"], b["acc_gu"])
+            dequant_rows(b["acc_gu"], b["rs"], gu.scale, bias["gu"], b["gu"], False)
+            swiglu_rows(b["gu"], s.ff, b["hid"])
+            quantize_rows(b["hid"], down.limit, b["xq_ff"], 0, b["rs"])
+            down.mm(b["xq_ff"], b["acc_d"])
+            dequant_rows(b["acc_d"], b["rs"], down.scale, bias["down"], x, True)
+        rmsnorm_rows(x, s.eps, b["n"])
+        quantize_rows(b["n"], self.head.limit, b["xq_d"], 0, b["rs"])
+        self.head.mm(b["xq_d"], b["acc_out"])
+        dequant_rows(b["acc_out"], b["rs"], self.head.scale, self.zero_bias, b["logits"], False)
+        softmax_probs(b["logits"], b["probs"], FLOOR)
+        st.pos += 1
+        return b["probs"]
