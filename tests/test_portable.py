@@ -265,14 +265,14 @@ def _kernel_outputs() -> bytes:
     """The step kernels on fixed inputs: rotary angles over many positions (and their
     frequencies), layer norm, quantisation, softmax and attention weights."""
     from ziplab.models.portable.arith import quantize_rows, softmax_probs
-    from ziplab.models.portable.transformer import _angles, _attend_weights, _inv_freq, _layernorm
+    from ziplab.models.portable.transformer import position_angles, attend_weights, _inv_freq, _layernorm
 
     out = []
     inv_freq = _inv_freq(32, 10000.0)
     out.append(inv_freq)
     cos, sin = np.zeros(16), np.zeros(16)
     for pos in range(0, 20000, 7):
-        _angles(float(pos), inv_freq, cos, sin)
+        position_angles(float(pos), inv_freq, cos, sin)
         out += [cos.copy(), sin.copy()]
     rng = np.random.default_rng(11)
     x = rng.normal(size=(8, 48)) * np.geomspace(1e-3, 1e3, 48)
@@ -286,7 +286,7 @@ def _kernel_outputs() -> bytes:
     softmax_probs(logits, probs, 1e-6)
     scores = rng.integers(-40000, 40000, size=(2, 1, 2, 30)).astype(np.float32)
     wq, ws = np.zeros((2, 1, 2, 30), dtype=np.float32), np.zeros((2, 1, 2))
-    _attend_weights(scores, rng.uniform(1e-4, 1e-3, (2, 1, 2)), rng.uniform(1e-4, 1e-3, (2, 1, 30)),
+    attend_weights(scores, rng.uniform(1e-4, 1e-3, (2, 1, 2)), rng.uniform(1e-4, 1e-3, (2, 1, 30)),
                     rng.uniform(0.5, 2.0, (2, 1, 30)), 8131, wq, ws)
     out += [ln, q, scales, probs, wq, ws]
     return b"".join(np.ascontiguousarray(a).tobytes() for a in out)
@@ -388,7 +388,7 @@ def test_transformer_attention_limits_keep_every_product_below_2_24():
 
 def test_gelu_is_exactly_zero_at_and_below_the_table_and_angles_reduce_into_range():
     from ziplab.models.portable.arith import TWO_PI
-    from ziplab.models.portable.transformer import GELU_RANGE, _angles, gelu_rows
+    from ziplab.models.portable.transformer import GELU_RANGE, position_angles, gelu_rows
 
     g = np.array([[-GELU_RANGE, -GELU_RANGE - 0.0005, -GELU_RANGE - 3.0]])
     gelu_rows(g)
@@ -396,19 +396,19 @@ def test_gelu_is_exactly_zero_at_and_below_the_table_and_angles_reduce_into_rang
     cos, sin = np.zeros(2), np.zeros(2)
     a = np.nextafter(17 * TWO_PI, 0.0)  # a / 2pi rounds up to 17: a - 17 * 2pi is -1.4e-14
     assert a - math.floor(a / TWO_PI) * TWO_PI < 0
-    _angles(1.0, np.array([a, 0.0]), cos, sin)
+    position_angles(1.0, np.array([a, 0.0]), cos, sin)
     assert sin.tolist() == [0.0, 0.0] and cos.tolist() == [1.0, 1.0]  # clamped to 0, not a negative angle
 
 
 def test_attention_weights_do_not_depend_on_where_the_scores_sit():
-    from ziplab.models.portable.transformer import _attend_weights
+    from ziplab.models.portable.transformer import attend_weights
 
     base = np.array([2.0, 1.0, -1.0, 0.0])
     want = np.exp(base) / np.exp(base).sum() * 1000
     for shift in (0.0, 400.0, -400.0):
         scores = (base + shift).astype(np.float32).reshape(1, 1, 1, 4)
         wq, ws = np.zeros((1, 1, 1, 4), dtype=np.float32), np.zeros((1, 1, 1))
-        _attend_weights(scores, np.ones((1, 1, 1)), np.ones((1, 1, 4)), np.ones((1, 1, 4)), 1000, wq, ws)
+        attend_weights(scores, np.ones((1, 1, 1)), np.ones((1, 1, 4)), np.ones((1, 1, 4)), 1000, wq, ws)
         assert np.abs(wq[0, 0, 0] - want).max() <= 0.5 + 1e-9, shift
         assert ws[0, 0, 0] == pytest.approx(1 / 1000)
 
@@ -432,11 +432,11 @@ def test_gelu_in_the_tables_last_cell_reads_its_last_entry():
 
 
 def test_attention_output_keeps_the_heads_in_order():
-    from ziplab.models.portable.transformer import _attend_out
+    from ziplab.models.portable.transformer import attend_out
 
     yacc = np.arange(12, dtype=np.float32).reshape(1, 1, 3, 4)  # one lane, one kv head, 3 query heads
     out = np.zeros((1, 12))
-    _attend_out(yacc, np.array([[[1.0, 2.0, 3.0]]]), out)
+    attend_out(yacc, np.array([[[1.0, 2.0, 3.0]]]), out)
     assert out[0].tolist() == [0, 1, 2, 3, 8, 10, 12, 14, 24, 27, 30, 33]
 
 

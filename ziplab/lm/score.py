@@ -103,7 +103,7 @@ def score(model: LanguageModel, data: bytes, settings: ScoreSettings = ScoreSett
     device = torch.device(settings.device)
     if device.type != "cpu" and not (device.type == "cuda" and torch.cuda.is_available()):
         raise ParameterError(f"device {settings.device!r} is not available here")
-    module = model.module.to(device)
+    model.module.to(device)
     seq = torch.from_numpy(ids).to(device)
     bits = 0.0
     try:

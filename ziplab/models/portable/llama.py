@@ -32,10 +32,9 @@ import numpy as np
 
 from ...errors import ZiplabError
 from ..predictor import FLOOR
-from .arith import dequant_rows, det_sigmoid, quantize_rows, quantize_vector, softmax_probs
+from .arith import det_sigmoid, quantize_vector, softmax_probs
 from .int8mm import MAX_K, Int8Linear
-from .transformer import (VALUE_LIMIT, PortableTransformer, _angles, _attend_out, _attend_weights,
-                          attention_scores, attention_values)
+from .transformer import VALUE_LIMIT, PortableTransformer, attend, dense, position_angles
 
 ENGINE = "llama-int8x8-v1"
 ENGINES = {ENGINE: Int8Linear}
@@ -437,44 +436,30 @@ class PortableLlama(PortableTransformer):
         pos = st.pos
         slot = 0 if pos == 0 else 1 + (pos - 1) % W
         filled = min(pos + 1, T)
-        _angles(float(pos), self.inv_freq, b["cos"], b["sin"])
+        position_angles(float(pos), self.inv_freq, b["cos"], b["sin"])
         sink = pos > W  # the ring has wrapped: the sink sits just before its oldest position
         if sink:
-            _angles(float(pos - W), self.inv_freq, b["cos_s"], b["sin_s"])
+            position_angles(float(pos - W), self.inv_freq, b["cos_s"], b["sin_s"])
         x = st.x
         embed_rows(self.emb, prev, x)
         for i, layer in enumerate(self.layers):
             qkv, o, gu, down = layer["qkv"], layer["o"], layer["gu"], layer["down"]
             bias, gain = self.biases[i], self.gains[i]
             rmsnorm_rows(x, s.eps, b["n"])
-            quantize_rows(b["n"], qkv.limit, b["xq_d"], 0, b["rs"])
-            qkv.mm(b["xq_d"], b["acc_qkv"])
-            dequant_rows(b["acc_qkv"], b["rs"], qkv.scale, bias["qkv"], b["qkv"], False)
+            dense(qkv, b["n"], b["xq_d"], b["acc_qkv"], b["rs"], bias["qkv"], b["qkv"], False)
             llama_prep(b["qkv"], b["cos"], b["sin"], H, kv, hd, self.qscale, self.qk_limit, s.qk_norm,
                        gain["q"], gain["k"], s.eps, b["qq"], b["qs"], st.kq[i], st.ks[i], st.vq[i], st.vs[i],
                        slot, st.kraw[i])
             if sink:
                 sink_keys(st.kraw[i], b["cos_s"], b["sin_s"], self.qk_limit, st.kq[i], st.ks[i])
-            scores = attention_scores(b["qq"], st.kq[i], filled)
-            wq = np.empty(scores.shape, dtype=np.float32)
-            _attend_weights(scores, b["qs"], st.ks[i], st.vs[i], float(self.weight_sum), wq, b["ws"])
-            yacc = attention_values(wq, st.vq[i], filled)
-            _attend_out(yacc, b["ws"], b["y"])
-            quantize_rows(b["y"], o.limit, b["xq_a"], 0, b["rs"])
-            o.mm(b["xq_a"], b["acc_d"])
-            dequant_rows(b["acc_d"], b["rs"], o.scale, bias["o"], x, True)
+            attend(b, st.kq[i], st.ks[i], st.vq[i], st.vs[i], filled, float(self.weight_sum))
+            dense(o, b["y"], b["xq_a"], b["acc_d"], b["rs"], bias["o"], x, True)
             rmsnorm_rows(x, s.eps, b["n"])
-            quantize_rows(b["n"], gu.limit, b["xq_d"], 0, b["rs"])
-            gu.mm(b["xq_d"], b["acc_gu"])
-            dequant_rows(b["acc_gu"], b["rs"], gu.scale, bias["gu"], b["gu"], False)
+            dense(gu, b["n"], b["xq_d"], b["acc_gu"], b["rs"], bias["gu"], b["gu"], False)
             swiglu_rows(b["gu"], s.ff, b["hid"])
-            quantize_rows(b["hid"], down.limit, b["xq_ff"], 0, b["rs"])
-            down.mm(b["xq_ff"], b["acc_d"])
-            dequant_rows(b["acc_d"], b["rs"], down.scale, bias["down"], x, True)
+            dense(down, b["hid"], b["xq_ff"], b["acc_d"], b["rs"], bias["down"], x, True)
         rmsnorm_rows(x, s.eps, b["n"])
-        quantize_rows(b["n"], self.head.limit, b["xq_d"], 0, b["rs"])
-        self.head.mm(b["xq_d"], b["acc_out"])
-        dequant_rows(b["acc_out"], b["rs"], self.head.scale, self.zero_bias, b["logits"], False)
+        dense(self.head, b["n"], b["xq_d"], b["acc_out"], b["rs"], self.zero_bias, b["logits"], False)
         softmax_probs(b["logits"], b["probs"], FLOOR)
         st.pos += 1
         return b["probs"]

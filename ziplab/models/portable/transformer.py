@@ -89,7 +89,7 @@ def _layernorm(x, out):
 
 
 @nb.njit(cache=True, nogil=True)
-def _angles(pos, inv_freq, cos, sin):
+def position_angles(pos, inv_freq, cos, sin):
     for i in range(inv_freq.shape[0]):
         a = pos * inv_freq[i]
         a = a - math.floor(a / TWO_PI) * TWO_PI
@@ -127,7 +127,7 @@ def _attend_prep(qkv, cos, sin, H, kv, hd, qscale, qk_limit, qq, qs, kq, ks, vq,
 
 
 @nb.njit(cache=True, nogil=True)
-def _attend_weights(scores, qs, ks, vs, weight_sum, wq, ws):
+def attend_weights(scores, qs, ks, vs, weight_sum, wq, ws):
     """Softmax over each row of exact integer scores (rescaled by the q and k steps), folded with
     the value steps and quantised so that the integer weights of a row sum to <= weight_sum + n/2.
     Sums run left to right; the element-wise passes are separate loops so they vectorise."""
@@ -163,7 +163,7 @@ def _attend_weights(scores, qs, ks, vs, weight_sum, wq, ws):
 
 
 @nb.njit(cache=True, nogil=True)
-def _attend_out(yacc, ws, out):
+def attend_out(yacc, ws, out):
     L, kv, g, hd = yacc.shape
     for r in range(L):
         for a in range(kv):
@@ -172,6 +172,25 @@ def _attend_out(yacc, ws, out):
                 base = (a * g + b) * hd
                 for i in range(hd):
                     out[r, base + i] = yacc[r, a, b, i] * s
+
+
+def dense(lin, x: np.ndarray, xq: np.ndarray, acc: np.ndarray, rs: np.ndarray, bias: np.ndarray,
+          out: np.ndarray, accumulate: bool) -> None:
+    """One dense product as every engine does it: x's rows quantised (steps in rs), multiplied
+    exactly, rescaled with the bias into out (added to it when `accumulate`)."""
+    quantize_rows(x, lin.limit, xq, 0, rs)
+    lin.mm(xq, acc)
+    dequant_rows(acc, rs, lin.scale, bias, out, accumulate)
+
+
+def attend(b: dict, kq: np.ndarray, ks: np.ndarray, vq: np.ndarray, vs: np.ndarray, filled: int,
+           weight_sum: float) -> None:
+    """Attention of the queries in b["qq"] (steps b["qs"]) over the first `filled` cached keys and
+    values: exact integer scores, quantised weights, exact integer sums, into b["y"]."""
+    scores = attention_scores(b["qq"], kq, filled)
+    wq = np.empty(scores.shape, dtype=np.float32)
+    attend_weights(scores, b["qs"], ks, vs, weight_sum, wq, b["ws"])
+    attend_out(attention_values(wq, vq, filled), b["ws"], b["y"])
 
 
 def attention_scores(qq: np.ndarray, kq: np.ndarray, filled: int) -> np.ndarray:
@@ -332,37 +351,24 @@ class PortableTransformer:
         b = st.buf
         H, kv, hd, T = self.H, self.kv, self.hd, self.T
         slot, filled = st.pos % T, min(st.pos + 1, T)
-        _angles(float(st.pos), self.inv_freq, b["cos"], b["sin"])
+        position_angles(float(st.pos), self.inv_freq, b["cos"], b["sin"])
         x = st.x
         x[:] = self.emb[prev]
         for i, layer in enumerate(self.layers):
             qkv, proj, fc, out = layer["qkv"], layer["proj"], layer["fc"], layer["out"]
+            zero = self.zero_bias
             _layernorm(x, b["n"])
-            quantize_rows(b["n"], qkv.limit, b["xq_d"], 0, b["rs"])
-            qkv.mm(b["xq_d"], b["acc_qkv"])
-            dequant_rows(b["acc_qkv"], b["rs"], qkv.scale, self.zero_bias, b["qkv"], False)
+            dense(qkv, b["n"], b["xq_d"], b["acc_qkv"], b["rs"], zero, b["qkv"], False)
             _attend_prep(b["qkv"], b["cos"], b["sin"], H, kv, hd, self.qscale, self.qk_limit,
                          b["qq"], b["qs"], st.kq[i], st.ks[i], st.vq[i], st.vs[i], slot)
-            scores = attention_scores(b["qq"], st.kq[i], filled)
-            wq = np.empty(scores.shape, dtype=np.float32)
-            _attend_weights(scores, b["qs"], st.ks[i], st.vs[i], float(self.weight_sum), wq, b["ws"])
-            yacc = attention_values(wq, st.vq[i], filled)
-            _attend_out(yacc, b["ws"], b["y"])
-            quantize_rows(b["y"], proj.limit, b["xq_d"], 0, b["rs"])
-            proj.mm(b["xq_d"], b["acc_d"])
-            dequant_rows(b["acc_d"], b["rs"], proj.scale, self.zero_bias, x, True)
+            attend(b, st.kq[i], st.ks[i], st.vq[i], st.vs[i], filled, float(self.weight_sum))
+            dense(proj, b["y"], b["xq_d"], b["acc_d"], b["rs"], zero, x, True)
             _layernorm(x, b["n"])
-            quantize_rows(b["n"], fc.limit, b["xq_d"], 0, b["rs"])
-            fc.mm(b["xq_d"], b["acc_fc"])
-            dequant_rows(b["acc_fc"], b["rs"], fc.scale, self.zero_bias, b["hid"], False)
+            dense(fc, b["n"], b["xq_d"], b["acc_fc"], b["rs"], zero, b["hid"], False)
             gelu_rows(b["hid"])
-            quantize_rows(b["hid"], out.limit, b["xq_fc"], 0, b["rs"])
-            out.mm(b["xq_fc"], b["acc_d"])
-            dequant_rows(b["acc_d"], b["rs"], out.scale, self.zero_bias, x, True)
+            dense(out, b["hid"], b["xq_fc"], b["acc_d"], b["rs"], zero, x, True)
         _layernorm(x, b["n"])
-        quantize_rows(b["n"], self.head.limit, b["xq_d"], 0, b["rs"])
-        self.head.mm(b["xq_d"], b["acc_out"])
-        dequant_rows(b["acc_out"], b["rs"], self.head.scale, self.zero_bias, b["logits"], False)
+        dense(self.head, b["n"], b["xq_d"], b["acc_out"], b["rs"], self.zero_bias, b["logits"], False)
         softmax_probs(b["logits"], b["probs"], FLOOR)
         st.pos += 1
         return b["probs"]
