@@ -254,3 +254,23 @@ def test_the_command_can_pin_the_mmap_threshold():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "True", out.stderr[-1000:]
     assert callable(fix_mmap_threshold)
+
+
+def test_coding_leaves_the_callers_torch_settings_as_they_were():
+    """A coding run sets torch's threads and matmul precision for its engine and restores both."""
+    import torch
+
+    import ziplab
+
+    data = b"It was the best of times, it was the worst of times. " * 40
+    before = torch.get_num_threads(), torch.get_float32_matmul_precision()
+    try:
+        torch.set_num_threads(2)
+        torch.set_float32_matmul_precision("high")
+        for codec in ("nn", "mix"):
+            blob = ziplab.compress(data, codec, workers=1)
+            assert ziplab.decompress(blob, workers=1) == data
+            assert (torch.get_num_threads(), torch.get_float32_matmul_precision()) == (2, "high")
+    finally:
+        torch.set_num_threads(before[0])
+        torch.set_float32_matmul_precision(before[1])

@@ -6,15 +6,22 @@ a CPU without native bf16). `torch_threads` sets torch's threads for a block and
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
+from typing import ParamSpec, TypeVar
 from importlib import metadata
 from pathlib import Path
 
 #: the ISA flags worth recording (from /proc/cpuinfo)
 FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8", "amx_tile", "asimd",
          "sve")
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _cpuinfo() -> list[str]:
@@ -110,3 +117,31 @@ def fix_mmap_threshold(threshold: int = 1 << 20) -> bool:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return mallopt(_M_MMAP_THRESHOLD, int(threshold)) == 1
+
+
+@contextlib.contextmanager
+def torch_state_restored() -> Iterator[None]:
+    """torch's intra-op thread count and fp32 matmul precision as they were on entry, restored on
+    exit: a coding run sets both for its engine (one thread beside worker processes; "highest"
+    precision, which exact fp32 products need) without leaving its caller another setting. When
+    torch was not loaded on entry the caller had no setting, and nothing is restored."""
+    torch = sys.modules.get("torch")
+    saved = (torch.get_num_threads(), torch.get_float32_matmul_precision()) if torch is not None else None
+    try:
+        yield
+    finally:
+        if saved is not None:
+            if torch.get_num_threads() != saved[0]:
+                torch.set_num_threads(saved[0])
+            if torch.get_float32_matmul_precision() != saved[1]:
+                torch.set_float32_matmul_precision(saved[1])
+
+
+def restores_torch_state(fn: Callable[P, R]) -> Callable[P, R]:
+    """Decorator: `fn` runs inside `torch_state_restored`."""
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with torch_state_restored():
+            return fn(*args, **kwargs)
+
+    return wrapper

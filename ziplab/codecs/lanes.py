@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import CorruptDataError
+from ..hardware import restores_torch_state
 from ..models.predictor import BOS, Predictor
 from .base import CodingStats, Progress
 
@@ -100,6 +101,7 @@ class ExhaustionGuard:
             raise CorruptDataError(f"{self.what} payload ends before the data it claims: truncated or corrupt")
 
 
+@restores_torch_state
 def encode_lanes(predictor: Predictor, chunk: np.ndarray, lanes: int, stats: CodingStats | None = None,
                  progress: Progress | None = None, min_lane: int = MIN_LANE_BYTES, start: int = BOS) -> bytes:
     """Code `chunk` (bytes, or token ids for the `lm` codec: any integer dtype, kept as given)
@@ -143,6 +145,7 @@ def expect_work(predictor: Predictor, n: int) -> None:
         expect(n)
 
 
+@restores_torch_state
 def decode_lanes(predictor: Predictor, payload: bytes, n: int, lanes: int,
                  progress: Callable[[int], None] | None = None, min_lane: int = MIN_LANE_BYTES, start: int = BOS,
                  dtype: type = np.uint8) -> np.ndarray:
@@ -176,6 +179,7 @@ def decode_lanes(predictor: Predictor, payload: bytes, n: int, lanes: int,
     return grid.T.reshape(-1)[:n]
 
 
+@restores_torch_state
 def fingerprint(predictor: Predictor, lanes: int) -> str:
     """Hash of the predictor's exact output on a fixed probe, at the coding batch shape.
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..hardware import restores_torch_state
 from ..errors import CorruptDataError, FormatError, ModelMismatchError, ParameterError, ZiplabError
 from ..limits import MemoryNeed
 from .base import Codec, CodingOptions, CodingStats, Decoder, Encoder, Progress
@@ -35,6 +36,7 @@ MAX_VOCAB = 1 << 24
 #: lanes x vocabulary float32 probabilities per step (a 150K vocabulary at 1024 lanes: 600 MB)
 
 
+@restores_torch_state
 def probe_fingerprint(predictor: Any, lanes: int, vocab: int, start: int) -> str:
     h = hashlib.sha256()
     ids = np.frombuffer(PROBE, dtype=np.uint8).astype(np.int64) % vocab

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..errors import CorruptDataError, ParameterError
+from ..hardware import restores_torch_state
 from ..models.predictor import BOS
 from .kernels import mixing
 from .base import Codec, CodingOptions, CodingStats, Decoder, Encoder, Progress
@@ -203,6 +204,7 @@ class _Lanes:
         self.prev = self.state.buf[self.starts + t].astype(np.int64)
 
 
+@restores_torch_state
 def encode_block(data: np.ndarray, params: dict, predictor: Any, stats: CodingStats | None = None,
                  progress: Progress | None = None, tables: Tables | None = None) -> bytes:
     import constriction
@@ -234,6 +236,7 @@ def encode_block(data: np.ndarray, params: dict, predictor: Any, stats: CodingSt
     return encoder.get_compressed().astype("<u4").tobytes()
 
 
+@restores_torch_state
 def decode_block(payload: bytes, n: int, params: dict, predictor: Any,
                  progress: Progress | None = None, tables: Tables | None = None) -> np.ndarray:
     import constriction

@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import ParameterError
+from ..hardware import restores_torch_state
 from .model import LanguageModel
 
 #: Huang et al. 2024's setting
@@ -83,10 +84,12 @@ def effective(model: LanguageModel, settings: ScoreSettings) -> tuple[int, int]:
     return window, min(stride, window - 1)
 
 
+@restores_torch_state
 def score(model: LanguageModel, data: bytes, settings: ScoreSettings = ScoreSettings(),
           progress: Callable[[int], None] | None = None, on_total: Callable[[int], None] | None = None) -> ScoreResult:
     """Cross-entropy bits per byte of `data` under `model`. `on_total(n_targets)` is called once
-    the text is tokenized; `progress(k)` after each forward pass with the targets it scored."""
+    the text is tokenized; `progress(k)` after each forward pass with the targets it scored.
+    `settings.threads` holds for this call; the caller's torch threads are restored after it."""
     import torch
     import torch.nn.functional as F
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ZiplabError
+from ..hardware import restores_torch_state
 
 META_KEY = "ziplab"
 SUFFIX = ".safetensors"
@@ -172,6 +173,7 @@ def resolve(spec: str | Path | None) -> Path:
     raise CheckpointError(f"no checkpoint at {path}")
 
 
+@restores_torch_state
 def load_model(spec: str | Path | None = None, threads: int = 1, engine: str | None = None, limits: Any = None):
     """A ready, portable Predictor for a size name, a checkpoint path, or None (shipped default);
     `engine` names the portable engine (default: the newest). The quantised model comes from the

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ...hardware import restores_torch_state
 from ..predictor import check_prev, sha256_arrays
 
 
@@ -59,6 +60,7 @@ class PortablePredictor:
     """The Predictor protocol over a portable engine. `threads` sets torch's GEMM threads (speed
     only: the results do not depend on it); `engine` names the engine (default: the newest)."""
 
+    @restores_torch_state  # building runs the self-test, which pins torch's settings: not the caller's
     def __init__(self, model: Any, name: str, threads: int = 1, engine: str | None = None) -> None:
         self._setup(build_engine(model, engine), name, threads, model.cfg.to_dict())
         self._model = model.eval()
@@ -66,6 +68,7 @@ class PortablePredictor:
         self._sizes = (model.num_params(), model.non_embedding_params())
 
     @classmethod
+    @restores_torch_state
     def from_engine(cls, engine: Any, name: str, config: dict, sizes: tuple[int, int], load_float: Any = None,
                     threads: int = 1) -> "PortablePredictor":
         """Around an engine built elsewhere (a Hugging Face Llama: `llama.PortableLlama`); its
@@ -79,6 +82,7 @@ class PortablePredictor:
         return self
 
     @classmethod
+    @restores_torch_state
     def from_cache(cls, arrays: dict[str, np.ndarray], info: dict, name: str, threads: int = 1) -> "PortablePredictor":
         """From a quantised-model cache entry (`cache`): neither the torch model nor torch needed."""
         family = info["family"]
