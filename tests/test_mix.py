@@ -20,7 +20,7 @@ from ziplab.codecs import mix
 from ziplab.codecs.kernels import mixing
 from ziplab.codecs.base import CodingOptions, CodingStats
 from ziplab.container import Header
-from ziplab.errors import FormatError, ModelMismatchError, ParameterError
+from ziplab.errors import FormatError, ModelMismatchError
 
 from .conftest import SAMPLES
 
@@ -166,28 +166,3 @@ def test_tables_neither_change_nor_depend_on_the_hosts_decimal_context():
             "decimal.getcontext().prec, decimal.getcontext().rounding)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["b013a4e074af3b400a7989f3f7575b34ac3d22a2216dde106fc7f8f8db8cbdb7", "5", "ROUND_DOWN"]
-
-
-def test_the_thread_count_never_changes_the_bytes():
-    """-T threads step the model's lanes in groups: the same file for 1, 2 and 3 threads, and any
-    count decodes any of them (lanes are computed row by row, so groups join bit for bit)."""
-    data = SAMPLES["text"][:6000] + bytes(range(256))
-    blobs = {w: ziplab.compress(data, "mix", 1, model=T1, lanes=24, workers=w) for w in (1, 2, 3)}
-    assert blobs[1] == blobs[2] == blobs[3]
-    for w in (1, 2, 3):
-        assert ziplab.decompress(blobs[1], workers=w) == data
-    with pytest.raises(ParameterError, match="workers must be between 1 and 64"):
-        ziplab.compress(data, "mix", 1, model=T1, workers=65)
-
-
-def test_lane_groups_cover_the_lanes_evenly():
-    from ziplab.models.threaded import MIN_GROUP_LANES, lane_groups
-
-    assert lane_groups(64, 2) == [(0, 32), (32, 64)]
-    assert lane_groups(25, 3) == [(0, 9), (9, 17), (17, 25)]
-    assert lane_groups(MIN_GROUP_LANES * 2 - 1, 4) == [(0, MIN_GROUP_LANES * 2 - 1)]  # too few lanes to split
-    for lanes in (1, 7, 64, 100, 4096):
-        for threads in (1, 2, 3, 64):
-            groups = lane_groups(lanes, threads)
-            assert groups[0][0] == 0 and groups[-1][1] == lanes
-            assert all(a < b for a, b in groups) and all(g[1] == h[0] for g, h in zip(groups, groups[1:]))

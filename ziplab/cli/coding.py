@@ -116,8 +116,7 @@ memory_limit_option = click.option(
 @click.option("--lanes", type=click.IntRange(1, 4096), default=None, help="nn/ctx: parallel lanes coded in lockstep.")
 @click.option("-T", "--workers", type=click.IntRange(1, 64), default=None,
               help="nn/ctx: substreams and processes, one thread each (default: the codec's substreams, one "
-                   "process each, at most one per CPU); mix: threads stepping the model (default: one per CPU). "
-                   "The bytes never depend on the process or thread count.")
+                   "process each, at most one per CPU).")
 @memory_limit_option
 def compress(files, codec, level, to_stdout, output, force, keep, remove, quiet, verbose, block_size, model, lanes,
              workers, memory_limit):
@@ -211,7 +210,7 @@ def _decompressed_name(name: str) -> Path:
 @click.option("--model", default=None, help="nn/lm: model to decode with, if not where the header says.")
 @click.option("-T", "--workers", type=click.IntRange(1, 64), default=None,
               help="nn/ctx: worker processes (default: one per substream, at most one per CPU, as many as "
-                   "the memory limit allows); mix: threads stepping the model (default: one per CPU).")
+                   "the memory limit allows).")
 @memory_limit_option
 def decompress(files, to_stdout, output, test, force, keep, remove, quiet, verbose, model, workers, memory_limit):
     """Decompress FILE.zl files (codec and settings come from each header); -t only verifies,

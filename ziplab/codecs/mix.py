@@ -61,20 +61,6 @@ def _nn():
     return get("nn")
 
 
-#: threads that step the model's lanes (the same bound as the other codecs' worker processes)
-MAX_WORKERS = 64
-
-
-def _threaded(predictor: Any, options: CodingOptions) -> Any:
-    """The model's lanes stepped by `workers` threads (default: one per CPU)."""
-    from ..models.threaded import SplitLanes
-
-    threads = options.workers if options.workers is not None else options.resolved_limits().cpus
-    if not 1 <= threads <= MAX_WORKERS:
-        raise ParameterError(f"workers must be between 1 and {MAX_WORKERS}")
-    return SplitLanes(predictor, threads) if threads > 1 else predictor
-
-
 MODEL_KEYS = ("model", "model_sha256", "engine", "quant_sha256", "family", "size", "config")
 
 
@@ -94,9 +80,7 @@ class MixCodec(Codec):
     # ---- the coding interface -----------------------------------------------------------
     def open_encoder(self, level: int | None = None, options: CodingOptions = CodingOptions(),
                      progress: Progress | None = None, stats: CodingStats | None = None) -> Encoder:
-        """One stream per block: the context models learn from all of it. `workers` threads (by
-        default one per CPU) step the neural model's lanes in groups (`models.threaded`); the
-        bytes do not depend on how many."""
+        """One stream per block whatever `workers` says: the context models learn from all of it."""
         lanes = self.default_lanes if options.lanes is None else int(options.lanes)
         if not 1 <= lanes <= MAX_LANES:
             raise ParameterError(f"lanes must be between 1 and {MAX_LANES}")
@@ -109,7 +93,6 @@ class MixCodec(Codec):
             params.update(nn.model_params(None, CodingOptions(model=options.model)))
             predictor = nn.build_predictor(params)
             params.update(nn.describe(predictor))
-            predictor = _threaded(predictor, options)
         tables = Tables()
         return Encoder(params, lambda data: encode_block(data, params, predictor, stats, progress, tables), progress,
                        stats,
@@ -120,7 +103,7 @@ class MixCodec(Codec):
         options.refuse(self.name, ("model", "workers"), " when decoding")
         predictor = None
         if params["model"] != NONE:
-            predictor = _threaded(_nn().decoding_predictor({k: params[k] for k in MODEL_KEYS}, options), options)
+            predictor = _nn().decoding_predictor({k: params[k] for k in MODEL_KEYS}, options)
         tables = Tables()
         return Decoder(lambda payload, size: decode_block(payload, size, params, predictor, progress, tables), progress,
                        reports_progress=True)
