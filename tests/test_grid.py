@@ -63,7 +63,7 @@ def test_form_selection_never_sees_the_held_out_run():
 
 
 def test_the_longer_slice_section_marks_a_row_whose_run_is_no_longer_the_largest():
-    from ziplab.sweep.grid_report import _largest_section
+    from ziplab.sweep.grid_report import largest_section
 
     runs = [{"family": "transformer", "size": "t4", "budget": b, "flops": b, "checkpoint": f"t4-b{b}"} for b in (8, 22)]
     row = {"family": "transformer", "size": "t4", "lr": 0.012, "cross_entropy_bpb": 2.0, "actual_bpb": 2.01,
@@ -72,17 +72,17 @@ def test_the_longer_slice_section_marks_a_row_whose_run_is_no_longer_the_largest
               "command": "python benchmarks/grid_largest.py", "corpus_sha256": "abc", "environment": {"cpu": "x"}, "runs": [
                   {**row, "budget": 8, "checkpoint": "t4-b8"}, {**row, "budget": 22, "checkpoint": "t4-b22"},
                   {**row, "budget": 22, "checkpoint": "t4-b22-retrained-at-another-rate"}]}
-    rows = [line for line in _largest_section(longer, runs, "abc") if line.startswith("| transformer")]
+    rows = [line for line in largest_section(longer, runs, "abc") if line.startswith("| transformer")]
     assert [r.rsplit("|", 2)[1].strip() for r in rows] == ["no: re-run it", "yes", "no: re-run it"]
-    assert "another corpus" in " ".join(_largest_section(longer, runs, "other"))
+    assert "another corpus" in " ".join(largest_section(longer, runs, "other"))
     mixed = {**longer, "peers": {"ppmd-o6": 1.929, "mix-2": 1.955}, "runs": [{**longer["runs"][1], "mix": {"actual_bpb": 1.76}}]}
-    lines = _largest_section(mixed, runs, "abc")
+    lines = largest_section(mixed, runs, "abc")
     assert "| 1.7600 | yes |" in next(line for line in lines if line.startswith("| transformer"))
     assert "alone (`--model none`) code the slice at 1.9550" in lines[-1]
 
 
 def test_the_largest_run_takes_the_rate_a_check_found_best_on_validation_and_says_so():
-    from ziplab.sweep.grid_report import _largest_section, rate_checked
+    from ziplab.sweep.grid_report import largest_section, rate_checked
 
     run = {"family": "transformer", "size": "t5", "budget": 64, "flops": 1.0, "lr": 0.0096, "checkpoint": "t5-hi",
            "actual_bpb": 1.91, "cross_entropy_bpb": 1.90, "train_seconds": 10.0}
@@ -108,13 +108,13 @@ def test_the_largest_run_takes_the_rate_a_check_found_best_on_validation_and_say
               "command": "python benchmarks/grid_largest.py", "corpus_sha256": "abc", "environment": {"cpu": "x"},
               "runs": [row]}
     checks = [{"size": "t5", "budget": 64, "runs": tried}]
-    lines = _largest_section(longer, [run], "abc", checks)
+    lines = largest_section(longer, [run], "abc", checks)
     line = next(line for line in lines if line.startswith("| transformer"))
     assert "| 0.0024 ¹ |" in line and line.rstrip(" |").endswith("yes")
     assert "¹ The rate a rate check found best on the validation slice" in lines[-1]
     # the check re-run, and now another rate wins on validation: the row is no longer what would be coded
     lower = {**tried[1], "lr": 0.0012, "checkpoint": "t5-lower", "validation_bpb": 1.80}
-    lines = _largest_section(longer, [run], "abc", [{"size": "t5", "budget": 64, "runs": [*tried, lower]}])
+    lines = largest_section(longer, [run], "abc", [{"size": "t5", "budget": 64, "runs": [*tried, lower]}])
     assert next(line for line in lines if line.startswith("| transformer")).rstrip(" |").endswith("no: re-run it")
 
 

@@ -180,7 +180,7 @@ def test_rope_frequencies_are_transformers_own_to_float32_precision(params):
     from transformers import LlamaConfig
     from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
-    from ziplab.models.portable.llama import rope_inv_freq
+    from ziplab.models.portable.llama_spec import rope_inv_freq
 
     config = LlamaConfig(hidden_size=2048, num_attention_heads=32, head_dim=64, max_position_embeddings=131072,
                          rope_parameters=params)
@@ -302,7 +302,8 @@ def _config_copy(tmp_path: Path, **changes) -> str:
 
 def test_dynamic_rope_scaling_is_refused_by_the_engine_and_coded_on_the_float_engine(tmp_path):
     from ziplab.lm.hf import load_hf
-    from ziplab.models.portable.llama import LlamaUnsupported, PortableLlama
+    from ziplab.models.portable.llama import PortableLlama
+    from ziplab.models.portable.llama_spec import LlamaUnsupported
 
     spec = _config_copy(tmp_path, rope_parameters={"rope_type": "dynamic", "factor": 2.0, "rope_theta": 10000.0})
     with pytest.raises(LlamaUnsupported, match="rope scaling 'dynamic'") as info:
@@ -314,7 +315,7 @@ def test_dynamic_rope_scaling_is_refused_by_the_engine_and_coded_on_the_float_en
 
 def _spec_of(**config):
     """llama_spec over a config alone (checks come before the module is touched)."""
-    from ziplab.models.portable.llama import llama_spec
+    from ziplab.models.portable.llama_spec import llama_spec
 
     base = dict(model_type="llama", hidden_act="silu", hidden_size=16, num_attention_heads=2, num_hidden_layers=2,
                 num_key_value_heads=1, head_dim=8, intermediate_size=32, vocab_size=300, rms_norm_eps=1e-6,
@@ -437,7 +438,8 @@ def test_mutated_llama_files_never_decode_to_other_bytes():
 def test_quantising_is_checked_against_the_memory_limit_first(monkeypatch):
     from ziplab.limits import MemoryLimitError
     from ziplab.lm.hf import load_hf
-    from ziplab.models.portable.llama import PortableLlama, build_bytes, llama_spec
+    from ziplab.models.portable.llama import PortableLlama
+    from ziplab.models.portable.llama_spec import build_bytes, llama_spec
 
     module = load_hf(TINY).module
     need = build_bytes(llama_spec(module))

@@ -116,14 +116,14 @@ def llama_engine(hf: Any, engine: str | None = None) -> Any:
     None: another architecture, a feature that engine does not compute (`LlamaUnsupported`: the
     float engine runs it), or a decoder asking for the float engine (a file coded before the
     Llama engine existed keeps decoding on the engine that wrote it)."""
-    from ..models.portable import PortablePredictor
-    from ..models.portable import llama
+    from ..models.portable import PortablePredictor, llama
+    from ..models.portable.llama_spec import MODEL_TYPES, LlamaUnsupported
 
-    if engine == FLOAT_ENGINE or hf.model_type not in llama.MODEL_TYPES:
+    if engine == FLOAT_ENGINE or hf.model_type not in MODEL_TYPES:
         return None
     try:
         core = llama.PortableLlama(hf.module, engine if engine in llama.ENGINES else llama.ENGINE)
-    except llama.LlamaUnsupported:
+    except LlamaUnsupported:
         return None
     config = dict(core.dims())
     predictor = PortablePredictor.from_engine(core, hf.name, config, (hf.num_params(), hf.non_embedding_params()),

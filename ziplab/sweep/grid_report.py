@@ -105,7 +105,7 @@ def write_grid_report(results: dict, out: Path) -> dict:
     plots = plot_grid(results, fits, out)
     lines = _report(results, fits, plots)
     sha = results["corpus_sha256"]
-    lines += _side(out / LARGEST, lambda r: _largest_section(r, current, sha, rate_checks(out)))
+    lines += _side(out / LARGEST, lambda r: largest_section(r, current, sha, rate_checks(out)))
     lines += _side(out / PREREGISTERED, lambda r: preregistered_section(r, current, sha, results.get("tuning")))
     lines += _side(out / RATE_CHECK, _rate_check_section)
     if stale:
@@ -159,7 +159,7 @@ def rate_checked(run: dict, checks: list[dict]) -> dict:
             **{k: best[k] for k in ("checkpoint", "lr", "actual_bpb", "cross_entropy_bpb", "train_seconds")}}
 
 
-def _largest_section(longer: dict, current: list[dict], corpus_sha: str, checks: list[dict] | None = None) -> list[str]:
+def largest_section(longer: dict, current: list[dict], corpus_sha: str, checks: list[dict] | None = None) -> list[str]:
     """benchmarks/grid_largest.py's record: the largest runs coded on a longer slice beside PPMd.
     A row whose run is no longer the one the benchmark would code (another largest run, or a rate
     check that now prefers another rate) is marked stale (re-run the benchmark)."""
