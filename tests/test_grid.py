@@ -119,12 +119,12 @@ def test_the_largest_run_takes_the_rate_a_check_found_best_on_validation_and_say
 
 
 def test_the_rate_check_section_shows_each_rate_against_the_tuned_one():
-    from ziplab.sweep.grid_report import _rate_check_section
+    from ziplab.sweep.grid_report import rate_check_section
 
     check = {"size": "t5", "budget": 22, "tuned_lr": 0.0096, "tuned_at_budget": 1, "command": "python benchmarks/x.py",
              "runs": [{"lr": 0.0096, "validation_bpb": 2.05, "actual_bpb": 2.03},
                       {"lr": 0.0048, "validation_bpb": 2.01, "actual_bpb": 1.99}]}
-    lines = _rate_check_section({"checks": [check]})
+    lines = rate_check_section({"checks": [check]})
     rows = [line for line in lines if line.startswith("| t5@22")]
     assert [r.split("|")[3].strip() for r in rows] == ["0.0048", "0.0096"]
     assert [r.rsplit("|", 2)[1].strip() for r in rows] == ["-0.0400", "expected"]
@@ -234,14 +234,14 @@ def test_tiny_grid_end_to_end(tmp_path, monkeypatch):
 
 
 def test_a_side_file_that_cannot_be_shown_becomes_a_note_not_a_failed_report(tmp_path):
-    from ziplab.sweep.grid_report import _rate_check_section, _side
+    from ziplab.sweep.grid_report import rate_check_section, side_lines
 
-    assert _side(tmp_path / "absent.json", _rate_check_section) == []
+    assert side_lines(tmp_path / "absent.json", rate_check_section) == []
     for text in ("{cut", "[]", '{"checks": [{"size": "t5"}]}',
                  '{"checks": [{"size": "t5", "budget": 1, "tuned_lr": 0.1, "tuned_at_budget": 1, "command": "c", '
                  '"runs": [{"lr": 0.2, "validation_bpb": 2, "actual_bpb": 2}]}]}'):
         (tmp_path / "rate_check.json").write_text(text)
-        lines = _side(tmp_path / "rate_check.json", _rate_check_section)
+        lines = side_lines(tmp_path / "rate_check.json", rate_check_section)
         assert len(lines) == 2 and "rate_check.json could not be read or shown" in lines[1]
 
 

@@ -260,10 +260,10 @@ def test_llama_gives_the_same_bytes_under_every_kernel_level(tmp_path, dirs):
     data.write_bytes(SAMPLES["text"][:2000] + bytes(range(256)))
     specs = [dirs[k] for k in ("untied", "qwen2", "qwen3", "short", "llama3")]
     native, minimal, avx2, back = (tmp_path / n for n in ("native", "minimal", "avx2", "back"))
-    from .test_portable import _has_int8_dot_products
+    from .test_portable import has_int8_dot_products
 
     kernel = _run({}, native, None, data, specs)
-    assert (kernel == "int_mm") == _has_int8_dot_products()  # torch is loaded: its kernels run
+    assert (kernel == "int_mm") == has_int8_dot_products()  # torch is loaded: its kernels run
     assert _run(MINIMAL, minimal, native, data, specs) == "fp32"  # oneDNN's int8 GEMM saturates there
     assert _run(AVX2, avx2, minimal, data, specs) == "fp32"
     _run({}, back, avx2, data, specs)

@@ -122,7 +122,7 @@ def _run(env_extra: dict, out: Path, workers: int, other: Path | None) -> tuple[
     return kernel, int_mm_exact == "True"
 
 
-def _has_int8_dot_products() -> bool:
+def has_int8_dot_products() -> bool:
     try:
         flags = Path("/proc/cpuinfo").read_text().split()
     except OSError:
@@ -133,7 +133,7 @@ def _has_int8_dot_products() -> bool:
 def test_cross_kernel_round_trips_give_identical_bytes(tmp_path):
     native, minimal, avx2 = tmp_path / "native", tmp_path / "minimal", tmp_path / "avx2"
     kernel, int_mm_exact = _run({}, native, workers=1, other=None)
-    assert int_mm_exact == _has_int8_dot_products()  # VNNI/AMX: oneDNN's int8 GEMM is exact
+    assert int_mm_exact == has_int8_dot_products()  # VNNI/AMX: oneDNN's int8 GEMM is exact
     for env, out, workers, other in ((MINIMAL, minimal, 2, native), (AVX2, avx2, 1, minimal)):
         limited, int_mm_exact = _run(env, out, workers=workers, other=other)
         assert limited != "int_mm" and not int_mm_exact  # its int16 pair sums saturate without VNNI
@@ -265,10 +265,10 @@ def _kernel_outputs() -> bytes:
     """The step kernels on fixed inputs: rotary angles over many positions (and their
     frequencies), layer norm, quantisation, softmax and attention weights."""
     from ziplab.models.portable.arith import quantize_rows, softmax_probs
-    from ziplab.models.portable.transformer import position_angles, attend_weights, _inv_freq, _layernorm
+    from ziplab.models.portable.transformer import position_angles, attend_weights, layernorm_rows, exact_rope_frequencies
 
     out = []
-    inv_freq = _inv_freq(32, 10000.0)
+    inv_freq = exact_rope_frequencies(32, 10000.0)
     out.append(inv_freq)
     cos, sin = np.zeros(16), np.zeros(16)
     for pos in range(0, 20000, 7):
@@ -277,7 +277,7 @@ def _kernel_outputs() -> bytes:
     rng = np.random.default_rng(11)
     x = rng.normal(size=(8, 48)) * np.geomspace(1e-3, 1e3, 48)
     ln = np.zeros_like(x)
-    _layernorm(x, ln)
+    layernorm_rows(x, ln)
     q, scales = np.zeros((8, 48), dtype=np.float32), np.zeros(8)
     quantize_rows(x, 1000, q, 0, scales)
     probs = np.zeros((8, 256), dtype=np.float32)

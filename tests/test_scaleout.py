@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch")
 from safetensors.numpy import load_file  # noqa: E402
 
 from ziplab.models.train import TrainConfig, TrainingStopped, state_path, train_model  # noqa: E402
-from ziplab.sweep.run import SweepSettings, _add, run_sweep  # noqa: E402
+from ziplab.sweep.run import SweepSettings, add_record, run_sweep  # noqa: E402
 from ziplab.sweep.store import update  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,7 +163,7 @@ def test_sweep_jobs_2_records_equal_jobs_1(corpus, tmp_path):
 
 def _writer(out: str, fresh: dict, index: int) -> None:
     for j in range(5):
-        update(Path(out), fresh, lambda res: _add(res, {"size": f"w{index}-{j}", "family": "x",
+        update(Path(out), fresh, lambda res: add_record(res, {"size": f"w{index}-{j}", "family": "x",
                                                          "non_embedding_params": index}))
 
 

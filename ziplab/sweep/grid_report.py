@@ -105,9 +105,9 @@ def write_grid_report(results: dict, out: Path) -> dict:
     plots = plot_grid(results, fits, out)
     lines = _report(results, fits, plots)
     sha = results["corpus_sha256"]
-    lines += _side(out / LARGEST, lambda r: largest_section(r, current, sha, rate_checks(out)))
-    lines += _side(out / PREREGISTERED, lambda r: preregistered_section(r, current, sha, results.get("tuning")))
-    lines += _side(out / RATE_CHECK, _rate_check_section)
+    lines += side_lines(out / LARGEST, lambda r: largest_section(r, current, sha, rate_checks(out)))
+    lines += side_lines(out / PREREGISTERED, lambda r: preregistered_section(r, current, sha, results.get("tuning")))
+    lines += side_lines(out / RATE_CHECK, rate_check_section)
     if stale:
         lines += ["", "## Runs of an older recipe or rate rule (kept in results.json, not fitted or plotted)", "",
                   ", ".join(f"{r['size']}@{r['budget']} ({r['actual_bpb']:.4f})" for r in stale)]
@@ -122,7 +122,7 @@ def rate_checks(out: Path) -> list[dict]:
     return json.loads(path.read_text())["checks"] if path.is_file() else []
 
 
-def _side(path: Path, render: Any) -> list[str]:
+def side_lines(path: Path, render: Any) -> list[str]:
     """A section from a side file the benchmarks or `--predict` wrote; one that cannot be read or
     rendered becomes a one-line note instead of failing the report (results.json is already safe)."""
     if not path.is_file():
@@ -195,7 +195,7 @@ def largest_section(longer: dict, current: list[dict], corpus_sha: str, checks: 
            f"models alone (`--model none`) code the slice at {floor:.4f}; the target is the static run's.")]
 
 
-def _rate_check_section(record: dict) -> list[str]:
+def rate_check_section(record: dict) -> list[str]:
     """benchmarks/grid_rate_check.py's record: large-budget runs trained again at other multiples of
     the rate tuned at the smallest budget (a check of the recipe protocol; nothing here is fitted)."""
     rows = [[f"{c['size']}@{c['budget']}", f"{c['tuned_lr']:.3g} (at {c['tuned_at_budget']})", f"{r['lr']:.3g}",

@@ -213,7 +213,7 @@ def run_sweep(s: SweepSettings, hook: Hook | None = None, progress: Progress | N
     for size in todo if s.jobs <= 1 or len(todo) <= 1 else []:
         hook("size", {"size": size})
         record = measure_size(s, size, corpus, data, hook, progress)
-        results = update(out, fresh, lambda res: _add(res, record))
+        results = update(out, fresh, lambda res: add_record(res, record))
         hook("measured", record)
     results = _externals(s, out, fresh, data, results, hook, progress)
     with locked(out):
@@ -234,7 +234,7 @@ def _externals(s: SweepSettings, out: Path, fresh: dict, data: bytes, results: d
             continue
         hook("external", {"size": spec})
         record = measure_external(spec, data, s.lanes, _lm_coder, s.models_family, progress)
-        results = update(out, fresh, lambda res: _add(res, record))
+        results = update(out, fresh, lambda res: add_record(res, record))
         hook("measured", record)
     return results
 
@@ -286,11 +286,11 @@ def _measure_job(settings: dict, size: str, fresh: dict) -> dict:
         record = measure_size(s, size, corpus, data, lambda event, info: None)
     finally:
         shutdown_pools()  # coding workers of this job process, or it never exits
-    update(Path(s.out), fresh, lambda res: _add(res, record))
+    update(Path(s.out), fresh, lambda res: add_record(res, record))
     return record
 
 
-def _add(results: dict, record: dict) -> None:
+def add_record(results: dict, record: dict) -> None:
     results["sizes"] = [r for r in results["sizes"] if r["size"] != record["size"]] + [record]
 
 

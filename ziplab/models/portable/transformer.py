@@ -72,7 +72,7 @@ def gelu_rows(x):
 
 
 @nb.njit(cache=True, nogil=True)
-def _layernorm(x, out):
+def layernorm_rows(x, out):
     L, d = x.shape
     for r in range(L):
         s = 0.0
@@ -205,7 +205,7 @@ def attention_values(wq: np.ndarray, vq: np.ndarray, filled: int) -> np.ndarray:
     return np.matmul(wq, vq[:, :, :filled])
 
 
-def _inv_freq(head_dim: int, base: float) -> np.ndarray:
+def exact_rope_frequencies(head_dim: int, base: float) -> np.ndarray:
     """RoPE frequencies base^(-2i/hd), from 40-digit decimal arithmetic (libm pow differs by platform)."""
     with localcontext() as ctx:
         ctx.prec = 40
@@ -241,7 +241,7 @@ class PortableTransformer:
                 "fc": linear(g2 * f64(b.fc.weight).T), "out": linear(f64(b.out.weight).T),
             })
         self.head = linear(f64(model.ln_f.weight)[:, None] * self.emb[:VOCAB_OUT].T)
-        self.inv_freq = _inv_freq(self.hd, c.rope_base)
+        self.inv_freq = exact_rope_frequencies(self.hd, c.rope_base)
         self._limits()
 
     @classmethod
@@ -357,17 +357,17 @@ class PortableTransformer:
         for i, layer in enumerate(self.layers):
             qkv, proj, fc, out = layer["qkv"], layer["proj"], layer["fc"], layer["out"]
             zero = self.zero_bias
-            _layernorm(x, b["n"])
+            layernorm_rows(x, b["n"])
             dense(qkv, b["n"], b["xq_d"], b["acc_qkv"], b["rs"], zero, b["qkv"], False)
             _attend_prep(b["qkv"], b["cos"], b["sin"], H, kv, hd, self.qscale, self.qk_limit,
                          b["qq"], b["qs"], st.kq[i], st.ks[i], st.vq[i], st.vs[i], slot)
             attend(b, st.kq[i], st.ks[i], st.vq[i], st.vs[i], filled, float(self.weight_sum))
             dense(proj, b["y"], b["xq_d"], b["acc_d"], b["rs"], zero, x, True)
-            _layernorm(x, b["n"])
+            layernorm_rows(x, b["n"])
             dense(fc, b["n"], b["xq_d"], b["acc_fc"], b["rs"], zero, b["hid"], False)
             gelu_rows(b["hid"])
             dense(out, b["hid"], b["xq_fc"], b["acc_d"], b["rs"], zero, x, True)
-        _layernorm(x, b["n"])
+        layernorm_rows(x, b["n"])
         dense(self.head, b["n"], b["xq_d"], b["acc_out"], b["rs"], self.zero_bias, b["logits"], False)
         softmax_probs(b["logits"], b["probs"], FLOOR)
         st.pos += 1
