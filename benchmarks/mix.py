@@ -1,15 +1,20 @@
-"""`mix` ablation on real text, beside PPMd, xz and bz2 in the same run.
+"""`mix` on real text: the levels as shipped (a bpb-vs-speed Pareto table) and an ablation of
+engine 3's parts, beside PPMd, xz and bz2 in the same run.
 
-Rows: context mixing alone (`--model none`), the neural model alone (`nn`), both mixed, and
-both mixed without the SSE stage; each is a real file, decoded back and compared, timed for
-encode and decode, with the peak RSS of the process that did it (one subprocess per row).
+Rows are real files, decoded back and compared, timed for encode and decode, with the peak RSS
+of the process that did it (one subprocess per row). The ablation: context mixing alone (with
+and without engine 3's new contexts), each shipped model alone (`nn`), each model inside `mix`,
+the pair, and the strongest single-model row without each of engine 3's parts (new contexts,
+neural SSE, third mixer) and without the final SSE stages.
 
-    python benchmarks/mix.py [--bytes 500000,1048576] [--model shipped] [--levels 2,3]
+    python benchmarks/mix.py [--bytes 500000] [--plan full|levels|adaptation] [--file PATH]
     python benchmarks/mix.py --cli [--levels 2] [--kernels native,avx2,default] [--repeat 3]
 
+`--plan levels` codes only the shipped levels (e.g. the whole dev.txt: `--bytes 0`); `adaptation`
+the neural SSE on and off at level 2 (`--file` another text, e.g. a bench/ non-prose file).
 `--cli` times the `ziplab compress -m mix` command itself on 1 MiB and 128 KiB beside xz -9e in
-the same run (`cli_timing`). Writes benchmarks/results/mix.json (one section per slice size, or
-per CLI level) with the machine it ran on.
+the same run (`cli_timing`). Writes benchmarks/results/mix.json (one section per slice and plan,
+or per CLI level) with the machine it ran on.
 """
 
 from __future__ import annotations
@@ -28,22 +33,29 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpora" / "gutenberg" / "dev.txt"
 RESULTS = Path(__file__).resolve().parent / "results" / "mix.json"
 PEERS = ("ppmd-o6", "xz-9e", "bz2-9")
-#: targets of issue #11, on the first 500,000 bytes of dev.txt
-TARGETS = {"paq8px -8L": 1.734, "cmix v21": 1.590, "mix target": 1.85, "speed KB/s": 15.0}
+#: targets of issue #28, on the first 500,000 bytes of dev.txt (paq8px and cmix measured there)
+TARGETS = {"paq8px -8L": 1.734, "cmix v21": 1.590, "strongest level": 1.62, "default level": 1.68,
+           "default speed KB/s": 20.0}
 
 ROW = r"""
 import json, sys, time, resource
-import numpy as np
 from ziplab import container
 from ziplab.codecs import mix
-codec, level, model, sse, path, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1", sys.argv[5], int(sys.argv[6])
-data = open(path, "rb").read()[:n]
-if not sse:  # the ablation: the same level without its SSE stage
-    mix.LEVELS[level] = mix.Level(mix.LEVELS[level].table_bits, mix.LEVELS[level].mixer_rate, sse=False)
-options = {"model": model} if codec == "mix" else ({"model": model} if model != "shipped" else {})
-warm = container.compress(data[:4096], codec, level if codec == "mix" else None, **options)
+spec = json.loads(sys.argv[1])
+data = open(spec["path"], "rb").read()
+data = data[:spec["n"]] if spec["n"] else data
+codec, level = spec["codec"], spec["level"]
+if codec == "mix":  # the row's variant of the level: its models, parts left out, SSE
+    row = mix.LEVELS[level]
+    mix.LEVELS[level] = row._replace(models=tuple(spec.get("models") or row.models), ablate=spec.get("ablate", 0),
+                                     sse=spec.get("sse", True))
+    options = {"model": "none"} if spec.get("models") == ["none"] else {}
+else:
+    options = {"model": spec["models"][0]}
+lv = level if codec == "mix" else None
+warm = container.compress(data[:4096], codec, lv, **options)
 container.decompress(warm)
-t0 = time.perf_counter(); blob = container.compress(data, codec, level if codec == "mix" else None, **options); enc = time.perf_counter() - t0
+t0 = time.perf_counter(); blob = container.compress(data, codec, lv, **options); enc = time.perf_counter() - t0
 t0 = time.perf_counter(); back = container.decompress(blob); dec = time.perf_counter() - t0
 print(json.dumps({"bytes": len(blob), "bpb": 8 * len(blob) / len(data), "enc_kbs": len(data) / 1e3 / enc,
                   "dec_kbs": len(data) / 1e3 / dec, "round_trip": back == data,
@@ -51,12 +63,39 @@ print(json.dumps({"bytes": len(blob), "bpb": 8 * len(blob) / len(data), "enc_kbs
 """
 
 
-def run_row(codec: str, level: int, model: str, sse: bool, n: int) -> dict:
-    res = subprocess.run([sys.executable, "-c", ROW, codec, str(level), model, "1" if sse else "0", str(CORPUS), str(n)],
-                         capture_output=True, text=True, cwd=ROOT)
+def run_row(spec: dict) -> dict:
+    res = subprocess.run([sys.executable, "-c", ROW, json.dumps(spec)], capture_output=True, text=True, cwd=ROOT)
     if res.returncode:
         raise SystemExit(res.stderr[-2000:])
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return {**json.loads(res.stdout.strip().splitlines()[-1]), "spec": {k: v for k, v in spec.items() if k != "path"}}
+
+
+def plan_rows(plan: str) -> list[tuple[str, dict]]:
+    """(label, row spec) for a plan; models are shipped names (mix.LEVELS names them)."""
+    from ziplab.codecs import mix
+    from ziplab.codecs.kernels import mixing
+
+    strong, fast = mix.STRONG_MODEL, mix.FAST_MODEL
+    levels = [(f"mix -{lv} ({' + '.join(r.models)})", {"codec": "mix", "level": lv}) for lv, r in mix.LEVELS.items()]
+    if plan == "levels":
+        return levels
+    if plan == "adaptation":
+        return [(f"mix -2 ({strong})", {"codec": "mix", "level": 2}),
+                (f"mix -2 ({strong}), no neural SSE", {"codec": "mix", "level": 2, "ablate": mixing.NO_NEURAL_SSE})]
+    return levels + [
+        ("cm alone (mix -2 --model none)", {"codec": "mix", "level": 2, "models": ["none"]}),
+        ("cm alone, engine-2 contexts", {"codec": "mix", "level": 2, "models": ["none"],
+                                         "ablate": mixing.NO_NEW_CONTEXTS}),
+        (f"nn alone ({fast})", {"codec": "nn", "level": 0, "models": [fast]}),
+        (f"nn alone ({strong})", {"codec": "nn", "level": 0, "models": [strong]}),
+        (f"mix -2 with {fast}", {"codec": "mix", "level": 2, "models": [fast]}),
+        (f"mix -2 with {strong} + {fast}", {"codec": "mix", "level": 2, "models": [strong, fast]}),
+        (f"mix -2 ({strong}), no new contexts", {"codec": "mix", "level": 2, "ablate": mixing.NO_NEW_CONTEXTS}),
+        (f"mix -2 ({strong}), no neural SSE", {"codec": "mix", "level": 2, "ablate": mixing.NO_NEURAL_SSE}),
+        (f"mix -2 ({strong}), no third mixer", {"codec": "mix", "level": 2, "ablate": mixing.NO_THIRD_MIXER}),
+        (f"mix -2 ({strong}), no final SSE", {"codec": "mix", "level": 2, "sse": False}),
+        (f"mix -2 ({strong}), engine 3 parts all off", {"codec": "mix", "level": 2, "ablate": 7}),
+    ]
 
 
 def peer_row(name: str, data: bytes) -> dict:
@@ -69,59 +108,72 @@ def peer_row(name: str, data: bytes) -> dict:
             "round_trip": m.round_trip, "peak_rss_mb": None}
 
 
-def main() -> None:
+def save(key: str, section: dict) -> None:
+    """Merge one section into mix.json, re-read just before writing: two runs of this script
+    (e.g. one per core) each keep the other's sections."""
+    import os
+
     from ziplab import provenance
 
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    provenance.stamp(results)
+    results.pop("machine", None)  # the record before provenance (backfilled from it, kept in earlier_provenance)
+    results[key] = section
+    tmp = RESULTS.with_name(f"{RESULTS.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(results, indent=1) + "\n")
+    os.replace(tmp, RESULTS)
+
+
+def main() -> None:
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bytes", default="500000,1048576")
-    ap.add_argument("--model", default="shipped")
-    ap.add_argument("--levels", default="2,3")
+    ap.add_argument("--bytes", default="500000", help="slice sizes (0: the whole file)")
+    ap.add_argument("--plan", default="full", choices=("full", "levels", "adaptation"))
+    ap.add_argument("--file", default=str(CORPUS))
+    ap.add_argument("--model", default="shipped", help="--cli: the model (default: each level's own)")
+    ap.add_argument("--levels", default="2,3", help="--cli: the levels timed")
     ap.add_argument("--cli", action="store_true", help="time the ziplab command beside xz -9e (start-up included)")
     ap.add_argument("--cli-bytes", default=f"{1 << 20},{128 << 10}")
     ap.add_argument("--kernels", default="native,avx2,default")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     console = Console(width=140)
-    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    provenance.stamp(results)
-    results.pop("machine", None)  # the record before provenance (backfilled from it, kept in earlier_provenance)
-    levels = [int(v) for v in args.levels.split(",")]
     if args.cli:
         from cli_timing import cli_rows
 
-        for lv in levels:
+        for lv in (int(v) for v in args.levels.split(",")):
             codec_args = ["-m", "mix", f"-{lv}"] + ([] if args.model == "shipped" else ["--model", args.model])
             rows = cli_rows(codec_args, [int(b) for b in args.cli_bytes.split(",")], args.kernels.split(","),
                             args.repeat)
             for r in rows:
                 console.print(r)
-            results[f"cli-mix-{lv}-{args.model}"] = {"rows": rows, "command": " ".join(sys.argv),
-                                                     "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+            save(f"cli-mix-{lv}-{args.model}", {"rows": rows, "command": " ".join(sys.argv),
+                                                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         console.print(f"wrote {RESULTS}")
         return
+    path = Path(args.file)
     for n in (int(v) for v in args.bytes.split(",")):
-        data = CORPUS.read_bytes()[:n]
+        whole = path.read_bytes()
+        data = whole[:n] if n else whole
         rows: dict[str, dict] = {}
-        plan = [(f"cm alone (mix -{lv} --model none)", "mix", lv, "none", True) for lv in levels]
-        plan += [(f"nn alone ({args.model})", "nn", 0, args.model, True)]
-        plan += [(f"nn + cm, no SSE (mix -{lv})", "mix", lv, args.model, False) for lv in levels[:1]]
-        plan += [(f"nn + cm + SSE (mix -{lv})", "mix", lv, args.model, True) for lv in levels]
         t0 = time.time()
-        for label, codec, lv, model, sse in plan:
-            rows[label] = run_row(codec, lv, model, sse, n)
-            console.print(f"{label}: {rows[label]['bpb']:.4f} bpb ({time.time() - t0:.0f} s)")
+        for label, spec in plan_rows(args.plan):
+            rows[label] = run_row({**spec, "path": str(path), "n": n})
+            console.print(f"{label}: {rows[label]['bpb']:.4f} bpb, {rows[label]['enc_kbs']:.1f} / "
+                          f"{rows[label]['dec_kbs']:.1f} KB/s ({time.time() - t0:.0f} s)")
         for name in PEERS:
             rows[name] = peer_row(name, data)
-        table = Table(title=f"mix ablation, first {n:,} bytes of gutenberg dev.txt")
+        what = f"the first {n:,} bytes of {path.name}" if n else f"the whole {path.name} ({len(data):,} bytes)"
+        table = Table(title=f"mix ({args.plan}), {what}")
         for col in ("coder", "bytes", "bpb", "enc KB/s", "dec KB/s", "peak RSS MB", "round trip"):
             table.add_column(col, justify="right" if col != "coder" else "left")
         for label, r in rows.items():
             table.add_row(label, f"{r['bytes']:,}", f"{r['bpb']:.4f}", f"{r['enc_kbs']:.1f}", f"{r['dec_kbs']:.1f}",
                           "–" if r["peak_rss_mb"] is None else f"{r['peak_rss_mb']:.0f}", str(r["round_trip"]))
         console.print(table)
-        results[f"bytes_{n}"] = {"rows": rows, "targets": TARGETS, "command": " ".join(sys.argv)}
-        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        key = f"v3-{args.plan}-{path.name}-{n or 'whole'}"
+        save(key, {"rows": rows, "slice": what, "targets": TARGETS, "command": " ".join(sys.argv),
+                   "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     console.print(f"wrote {RESULTS}")
 
 

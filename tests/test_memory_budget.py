@@ -182,10 +182,10 @@ def test_mix_tables_refilled_between_blocks_code_like_fresh_ones():
     params = container.read_header(io.BytesIO(ziplab.compress(b"x" * 600, "mix", 1, model="none"))).params
     a, b = (np.frombuffer(t, dtype=np.uint8) for t in (hostile.TEXT[:3000], hostile.TEXT[1000:5000]))
     tables = Tables()
-    reused = [encode_block(x, params, None, tables=tables) for x in (a, b, a)]
-    fresh = [encode_block(x, params, None) for x in (a, b, a)]
+    reused = [encode_block(x, params, [], tables=tables) for x in (a, b, a)]
+    fresh = [encode_block(x, params, []) for x in (a, b, a)]
     assert reused == fresh
-    assert [bytes(decode_block(p, len(x), params, None, tables=tables)) for p, x in zip(fresh, (a, b, a))] == \
+    assert [bytes(decode_block(p, len(x), params, [], tables=tables)) for p, x in zip(fresh, (a, b, a))] == \
         [x.tobytes() for x in (a, b, a)]
 
 

@@ -28,7 +28,7 @@ T1 = str(Path(__file__).resolve().parent / "data" / "golden" / "t1-golden.safete
 TEXT = SAMPLES["text"]
 
 
-def _block(data: bytes, model: str = "none", level: int = 1, lanes: int = 4) -> tuple[bytes, CodingStats, dict]:
+def _block(data: bytes, model: str | None = "none", level: int = 1, lanes: int = 4) -> tuple[bytes, CodingStats, dict]:
     stats = CodingStats()
     encoder = mix.CODEC.open_encoder(level, CodingOptions(model=model, lanes=lanes), stats=stats)
     payload = encoder.encode(np.frombuffer(data, dtype=np.uint8))
@@ -166,3 +166,73 @@ def test_tables_neither_change_nor_depend_on_the_hosts_decimal_context():
             "decimal.getcontext().prec, decimal.getcontext().rounding)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["b013a4e074af3b400a7989f3f7575b34ac3d22a2216dde106fc7f8f8db8cbdb7", "5", "ROUND_DOWN"]
+
+
+# ---- format 3: mixer engine 3, levels that name models, two models -------------------------
+def test_new_files_are_format_3_and_name_their_mixer_engine():
+    blob = ziplab.compress(TEXT[:2000], "mix", 1, model="none", lanes=4)
+    header = container.read_header(io.BytesIO(blob))
+    assert header.version == 3 and header.params["mixer"] == 3
+
+
+def test_levels_mix_the_models_their_row_names_and_model_replaces_them():
+    for level, row in mix.LEVELS.items():
+        blob = ziplab.compress(TEXT[:1500], "mix", level, lanes=4)
+        params = container.read_header(io.BytesIO(blob)).params
+        assert [params[k] for k in ("model", "model_2") if k in params] == list(row.models)
+        assert ziplab.decompress(blob) == TEXT[:1500]
+    params = container.read_header(io.BytesIO(ziplab.compress(TEXT[:1500], "mix", 3, model=T1, lanes=4))).params
+    assert params["model"] == T1 and "model_2" not in params
+
+
+def test_two_models_beat_either_alone_on_prose():
+    """Level 3 mixes two models: on held-out prose the pair's payload is smaller than either
+    model's alone at the same level."""
+    from .conftest import SHARED, missing_shared
+
+    dev = SHARED / "gutenberg" / "dev.txt"
+    if not dev.is_file():
+        missing_shared("gutenberg/dev.txt")
+    data = dev.read_bytes()[100_000:120_000]  # on 6,000 bytes the pair has not yet learnt whom to trust
+    first, second = mix.LEVELS[3].models
+    sizes = {name: len(_block(data, model=spec, level=3)[0])
+             for name, spec in {"pair": None, "first": first, "second": second}.items()}
+    assert sizes["pair"] < min(sizes["first"], sizes["second"])
+
+
+def test_a_second_models_fields_come_all_or_none():
+    blob = ziplab.compress(TEXT[:1500], "mix", 3, lanes=4)
+    params = dict(container.read_header(io.BytesIO(blob)).params)
+    assert "model_2" in params
+    partial = {k: v for k, v in params.items() if k != "engine_2"}
+    with pytest.raises(FormatError, match="second model"):
+        ziplab.decompress(_with_params(blob, partial))
+    no_mixer = {k: v for k, v in params.items() if k != "mixer"}
+    with pytest.raises(FormatError, match="second model"):
+        ziplab.decompress(_with_params(blob, no_mixer))
+
+
+@pytest.mark.parametrize("mixer", [2, 4, "3", None])
+def test_hostile_mixer_engine_is_a_one_line_format_error(mixer):
+    blob = ziplab.compress(TEXT[:1500], "mix", 1, model="none", lanes=4)
+    params = {**container.read_header(io.BytesIO(blob)).params, "mixer": mixer}
+    with pytest.raises(FormatError) as info:
+        ziplab.decompress(_with_params(blob, params))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("ablate", [mixing.NO_NEW_CONTEXTS, mixing.NO_NEURAL_SSE, mixing.NO_THIRD_MIXER])
+def test_each_engine_3_part_changes_the_code_and_ablations_round_trip(monkeypatch, ablate):
+    data = TEXT[:5000]
+    full, _, _ = _block(data, model=T1)
+    monkeypatch.setitem(mix.LEVELS, 1, mix.LEVELS[1]._replace(ablate=ablate))
+    cut, _, _ = _block(data, model=T1)
+    assert cut != full
+
+
+@pytest.mark.parametrize("engine,neural,ablate", [(2, 0, 0), (2, 1, 0), (3, 0, 0), (3, 1, 0), (3, 2, 0),
+                                                  (3, 2, mixing.NO_NEURAL_SSE | mixing.NO_THIRD_MIXER)])
+def test_state_bytes_counts_what_new_state_allocates(engine, neural, ablate):
+    state = mixing.new_state(16, 100, 16, neural, True, engine=engine, ablate=ablate)
+    allocated = sum(a.nbytes for a in state if isinstance(a, np.ndarray))
+    assert allocated <= mixing.state_bytes(16, 100, 16, engine, neural, ablate) < allocated + (1 << 16)

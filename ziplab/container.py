@@ -35,9 +35,10 @@ from .limits import Limits, MemoryNeed, default_limits
 
 MAGIC = b"ZLab"
 #: the framing is the same in every version; the version says how the codec's payload was made.
-#: 1: every codec of ziplab 0.1 (still written for all but nn); 2: nn on the portable engine.
+#: 1: every codec of ziplab 0.1 (still written for all but nn and mix); 2: nn on the portable
+#: engine, mix engine 2; 3: mix engine 3 (more contexts, two models, neural SSE).
 VERSION = 1
-VERSIONS = (1, 2)
+VERSIONS = (1, 2, 3)
 MAX_BLOCK = 256 << 20
 MAX_PARAMS = 60_000
 #: bytes per read when streaming an input through (a CRC pass, a spool, a skip)
@@ -148,9 +149,10 @@ def read_header(src: BinaryIO, magic: bytes | None = None) -> Header:
     if not name.isprintable():
         raise FormatError("header holds an unreadable codec name")
     codec = codecs.get(name[:40])  # unknown codec -> UnknownCodecError
-    if version != codec.format_version:
+    if version != codec.format_version and version not in codec.older_versions:
+        readable = ", ".join(str(v) for v in (*codec.older_versions, codec.format_version))
         raise FormatError(f"this is a format {version} {name!r} file; this ziplab decodes {name!r} "
-                          f"format {codec.format_version} only{codec.version_hint(version)}")
+                          f"format {readable} only{codec.version_hint(version)}")
     codec.check_params(params)
     if not 0 < block_size <= MAX_BLOCK:
         raise FormatError(f"implausible block size {block_size}")

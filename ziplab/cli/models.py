@@ -1,6 +1,10 @@
-"""`ziplab models`: the size ladder, which rungs have trained checkpoints, and the shipped default."""
+"""`ziplab models`: the size ladder, which rungs have trained checkpoints, and the shipped models
+(with the size, speed and bpb that benchmarks/results/mix.json measured, from the package's
+shipped/index.json)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -24,7 +28,7 @@ def models(as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..models.checkpoint import list_checkpoints, models_dir, read_meta, shipped_path
+    from ..models.checkpoint import list_checkpoints, models_dir, read_meta, shipped_index, shipped_path
     from ..models.ladder import LADDER
 
     rows = []
@@ -39,9 +43,10 @@ def models(as_json: bool) -> None:
         })
     shipped = shipped_path()
     ship_meta = read_meta(shipped) if shipped else {}
+    index = shipped_index()
     if as_json:
         click.echo(json.dumps({"ladder": rows, "shipped": str(shipped) if shipped else None,
-                               "shipped_meta": ship_meta}, indent=2))
+                               "shipped_meta": ship_meta, "shipped_models": index}, indent=2))
         return
     table = Table(title="model ladder", caption=f"checkpoints: {models_dir()}; bpb = held-out bits per byte")
     for col in ("size", "family", "shape", "T", "params", "non-emb", "lr", "batch", "trained", "bpb"):
@@ -56,9 +61,40 @@ def models(as_json: bool) -> None:
     if not console.is_terminal:  # pipes and logs: don't squeeze the table into 80 columns
         console = Console(width=120)
     console.print(table)
+    if index.get("models"):
+        console.print(_shipped_table(index))
     if shipped:
         bpb = ship_meta.get("final_heldout_bpb")
         console.print(f"shipped default: {ship_meta.get('size')} ({ship_meta.get('family')}) {shipped.name}, "
                       f"held-out bpb {bpb} on {ship_meta.get('corpus')}")
     else:
         console.print("shipped default: none in this installation (train one with `ziplab train`)")
+
+
+def _shipped_table(index: dict):
+    """One row per shipped model: what it is, what it was trained on, and its measured figures."""
+    from rich.table import Table
+
+    from ..codecs.mix import LEVELS
+
+    table = Table(title="shipped models", caption=f"measured on {index.get('slice', '?')}; "
+                  "KB/s encode / decode in one process (benchmarks/results/mix.json)")
+    for col in ("name", "model", "params", "file MB", "sha256", "trained on", "nn bpb", "nn KB/s", "mix levels",
+                "mix bpb", "mix KB/s"):
+        table.add_column(col, no_wrap=True, justify="left" if col in ("name", "model", "sha256", "trained on",
+                                                                      "mix levels") else "right")
+    for name, m in index["models"].items():
+        measured = m.get("measured", {})
+        nn = measured.get("nn", {})
+        levels = [lv for lv, row in LEVELS.items() if name in row.models]
+        alone = [lv for lv in levels if LEVELS[lv].models == (name,)]
+        mixed = measured.get(f"mix-{alone[0]}", {}) if alone else {}
+        table.add_row(
+            name, f"{m['size']} ({m['family']})", _fmt(m["num_params"]), f"{m['bytes'] / 1e6:.1f}", m["sha256"][:12],
+            f"{m['bytes_seen'] / 1e6:.0f} MB of {Path(str(m['corpus'])).name}",
+            f"{nn['bpb']:.4f}" if nn else "-", f"{nn['enc_kbs']:.0f} / {nn['dec_kbs']:.0f}" if nn else "-",
+            ", ".join(f"-{lv}" for lv in levels) or "-",
+            f"{mixed['bpb']:.4f} (-{alone[0]})" if mixed else "-",
+            f"{mixed['enc_kbs']:.0f} / {mixed['dec_kbs']:.0f}" if mixed else "-",
+        )
+    return table

@@ -109,6 +109,8 @@ class Codec(ABC):
     block_size: int = 4 << 20
     #: the .zl format version this codec's files carry (bumped when its payload changes meaning)
     format_version: int = 1
+    #: earlier format versions this ziplab still decodes (files are never orphaned)
+    older_versions: tuple[int, ...] = ()
     #: coded by a model at KB/s: takes model/lanes/workers and reports progress while coding
     model_driven: bool = False
 

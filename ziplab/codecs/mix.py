@@ -6,9 +6,12 @@ Range coding goes through constriction: one Bernoulli call per step at encode ti
 every lane), one per bit position at decode time. Measured on 20,000 x 64 bits, a call costs
 ~1 us plus ~0.1 us per bit, a small part of the model's own time, so no hand-written coder.
 
-Levels (named below) trade memory and speed for context models. Payload: constriction's u32
-words; header params: level, lanes, model, and for a neural model the same identity fields as
-`nn` (weights, engine and quantisation digests), checked before any decoding work.
+Levels (named below) trade memory, speed and neural models: each level of format 3 mixes the
+shipped models its row names (`--model` replaces them with one model, or `none`). Payload:
+constriction's u32 words; header params: level, lanes, mixer engine (format 3: `mixer`), model,
+and for each neural model the same identity fields as `nn` (weights, engine and quantisation
+digests; the second model's with the suffix `_2`), checked before any decoding work. Format 2
+files (mixer engine 2, one model) keep decoding with their own level table.
 """
 
 from __future__ import annotations
@@ -28,24 +31,50 @@ from .lanes import MAX_LANES, ExhaustionGuard, LaneLayout, expect_work
 NONE = "none"
 
 
+#: the shipped models the levels mix (ziplab/models/shipped/NAME.safetensors)
+FAST_MODEL = "l4-gutenberg"
+STRONG_MODEL = "l5-gutenberg-large"
+
+
 class Level(NamedTuple):
-    table_bits: int  # each of the 7 context tables holds 2^bits 4-byte counters
+    table_bits: int  # each context table holds 2^bits 4-byte counters
     mixer_rate: int  # mixer learning rate (error multiplier)
     sse: bool = True  # the two SSE stages after the mixer (off only in the benchmark's ablation)
+    models: tuple[str, ...] = ()  # format 3: the shipped models mixed unless --model says otherwise
+    ablate: int = 0  # engine-3 parts left out (`mixing.NO_*`; only the benchmark's ablation sets it)
 
 
-#: mixer rate 10 was the best of 2, 6, 10, 16, 32 on the first 500,000 bytes of gutenberg dev.txt
+#: format 3 (mixer engine 3). Mixer rate 16 was the best of 6, 10, 16, 24, 32 on the first
+#: 500,000 bytes of gutenberg dev.txt; the models per level come from the Pareto table in
+#: benchmarks/results/mix.json (`pareto`)
 LEVELS: dict[int, Level] = {
+    1: Level(table_bits=20, mixer_rate=16, models=(FAST_MODEL,)),  # at most 48 MB of tables
+    2: Level(table_bits=22, mixer_rate=16, models=(STRONG_MODEL,)),  # 192 MB
+    3: Level(table_bits=24, mixer_rate=16, models=(STRONG_MODEL, FAST_MODEL)),  # 768 MB
+}
+#: format 2 (mixer engine 2, one model): mixer rate 10 was the best of 2, 6, 10, 16, 32
+LEVELS_V2: dict[int, Level] = {
     1: Level(table_bits=20, mixer_rate=10),  # at most 28 MB of tables
     2: Level(table_bits=22, mixer_rate=10),  # 112 MB
     3: Level(table_bits=24, mixer_rate=10),  # 448 MB
 }
+MIXER = 3  # the mixer engine new files are coded with
 
 
-def table_bits(level: int, n: int) -> int:
+def level_table(params: dict) -> dict[int, Level]:
+    return LEVELS if mixer_of(params) >= 3 else LEVELS_V2
+
+
+def mixer_of(params: dict) -> int:
+    """The mixer engine a header names: format 2 headers carry none (engine 2)."""
+    return int(params.get("mixer", 2))
+
+
+def table_bits(level: int, n: int, mixer: int = MIXER) -> int:
     """Tables no bigger than a block of n bytes can fill (8 bit contexts per byte, x2 headroom),
     so small files do not pay for clearing hundreds of megabytes."""
-    return min(LEVELS[level].table_bits, max(16, n.bit_length() + 4))
+    table = LEVELS if mixer >= 3 else LEVELS_V2
+    return min(table[level].table_bits, max(16, n.bit_length() + 4))
 PROGRESS_EVERY = 64
 
 
@@ -62,12 +91,22 @@ def _nn():
 
 
 MODEL_KEYS = ("model", "model_sha256", "engine", "quant_sha256", "family", "size", "config")
+SECOND = "_2"  # suffix of the second model's header fields
+
+
+def model_fields(params: dict, j: int) -> dict | None:
+    """Model j's identity fields under their `nn` names (None when the header has no model j)."""
+    suffix = "" if j == 0 else SECOND
+    if params.get("model") == NONE or f"model{suffix}" not in params:
+        return None
+    return {k: params[k + suffix] for k in MODEL_KEYS}
 
 
 class MixCodec(Codec):
     name = "mix"
     summary = "context mixing (orders 0-6, word, match) + a neural model's prediction, SSE; constriction"
-    format_version = 2
+    format_version = 3
+    older_versions = (2,)
     block_size = 16 << 20  # the context models learn across a whole block: big blocks compress better
     levels = (1, 3)
     default_level = 2
@@ -84,41 +123,49 @@ class MixCodec(Codec):
         lanes = self.default_lanes if options.lanes is None else int(options.lanes)
         if not 1 <= lanes <= MAX_LANES:
             raise ParameterError(f"lanes must be between 1 and {MAX_LANES}")
-        params: dict[str, Any] = {"level": self.check_level(level), "lanes": lanes}
-        predictor = None
-        if options.model is not None and str(options.model) == NONE:
+        level = self.check_level(level)
+        params: dict[str, Any] = {"level": level, "lanes": lanes, "mixer": MIXER}
+        specs = LEVELS[level].models if options.model is None else (str(options.model),)
+        predictors = []
+        if specs == (NONE,):
             params["model"] = NONE
-        else:
-            nn = _nn()
-            params.update(nn.model_params(None, CodingOptions(model=options.model)))
-            predictor = nn.build_predictor(params)
-            params.update(nn.describe(predictor))
+        nn = _nn()
+        for j, spec in enumerate(s for s in specs if s != NONE):
+            fields = nn.model_params(None, CodingOptions(model=spec))
+            predictor = nn.build_predictor(fields)
+            fields.update(nn.describe(predictor))
+            params.update({k + (SECOND if j else ""): v for k, v in fields.items()})
+            predictors.append(predictor)
         tables = Tables()
-        return Encoder(params, lambda data: encode_block(data, params, predictor, stats, progress, tables), progress,
-                       stats,
-                       reports_progress=True)
+        return Encoder(params, lambda data: encode_block(data, params, predictors, stats, progress, tables), progress,
+                       stats, reports_progress=True)
 
     def open_decoder(self, params: dict, options: CodingOptions = CodingOptions(),
                      progress: Progress | None = None) -> Decoder:
+        """`--model` stands in for the first model (a checkpoint moved since encoding); the second
+        is found by its header name."""
         options.refuse(self.name, ("model", "workers"), " when decoding")
-        predictor = None
-        if params["model"] != NONE:
-            predictor = _nn().decoding_predictor({k: params[k] for k in MODEL_KEYS}, options)
+        predictors = []
+        for j in range(2):
+            fields = model_fields(params, j)
+            if fields is not None:
+                predictors.append(_nn().decoding_predictor(fields, options if j == 0 else CodingOptions()))
         tables = Tables()
-        return Decoder(lambda payload, size: decode_block(payload, size, params, predictor, progress, tables), progress,
-                       reports_progress=True)
+        return Decoder(lambda payload, size: decode_block(payload, size, params, predictors, progress, tables),
+                       progress, reports_progress=True)
 
     def decode_memory(self, params: dict, block_size: int, original_size: int) -> MemoryNeed:
         """Tables sized by the block (`table_bits`), the fixed SSE and match tables, the lanes'
         bytes and one copy of them, and the neural model with one state per lane."""
+        from ..models.budget import predictor_bytes
+
         n = min(block_size, original_size)
         lay = LaneLayout.of(max(n, 1), params["lanes"])
-        shared = mixing.state_bytes(lay.L, lay.T, table_bits(params["level"], n)) + n + (1 << 20)
-        predictor = 0
-        if params["model"] != NONE:
-            from ..models.budget import predictor_bytes
-
-            predictor = predictor_bytes(params["family"], params["config"], lay.L)
+        models = [f for f in (model_fields(params, j) for j in range(2)) if f is not None]
+        mixer = mixer_of(params)
+        shared = (mixing.state_bytes(lay.L, lay.T, table_bits(params["level"], n, mixer), mixer, len(models))
+                  + n + (1 << 20))
+        predictor = sum(predictor_bytes(f["family"], f["config"], lay.L) for f in models)
         return MemoryNeed(shared=shared, predictor=predictor)
 
     # ---- header params ---------------------------------------------------------------------
@@ -126,21 +173,33 @@ class MixCodec(Codec):
         from .schema import Int
 
         neural = {k: v for k, v in _nn().params_schema().items() if k in MODEL_KEYS}
-        return {"level": Int(*self.levels), "lanes": Int(1, MAX_LANES), **neural}
+        second = {k + SECOND: v for k, v in neural.items()}
+        return {"level": Int(*self.levels), "lanes": Int(1, MAX_LANES), "mixer": Int(MIXER, MIXER), **neural,
+                **second}
 
     def check_params(self, params: Any) -> None:
-        """With `model: none` only level, lanes and model may appear; with a model, all of them."""
+        """Level, lanes and model always; `mixer` in format 3 headers; with a model, all of its
+        fields; a second model's fields all or none (format 3 only)."""
         from ..errors import FormatError
+        from .nn import check_model_config
         from .schema import check
 
-        neural = not isinstance(params, dict) or params.get("model") != NONE
-        check(params, self.params_schema(), required=None if neural else frozenset({"level", "lanes", "model"}))
-        if not neural and len(params) != 3:
+        base = {"level", "lanes", "model"} | ({"mixer"} if isinstance(params, dict) and "mixer" in params else set())
+        check(params, self.params_schema(), required=frozenset(base))
+        models = 0 if params["model"] == NONE else 1
+        if models:
+            missing = [k for k in MODEL_KEYS if k not in params]
+            if missing:
+                raise FormatError(f"header parameter {missing[0]!r} is missing")
+            second = [k + SECOND for k in MODEL_KEYS if k + SECOND in params]
+            if second and (len(second) != len(MODEL_KEYS) or "mixer" not in params):
+                raise FormatError("mix header carries part of a second model's fields")
+            models += bool(second)
+        if len(params) != len(base) + len(MODEL_KEYS) * models - (1 if models else 0):
             raise FormatError("mix header names no model but carries a model's fields")
-        if neural:
-            from .nn import check_model_config
-
-            check_model_config(params["family"], params["config"])
+        for j in range(models):
+            fields = model_fields(params, j)
+            check_model_config(fields["family"], fields["config"])
 
 
 class Tables:
@@ -151,36 +210,38 @@ class Tables:
     def __init__(self) -> None:
         self.state: mixing.State | None = None
 
-    def fresh(self, lanes: int, steps: int, bits: int, neural: bool, sse: bool) -> mixing.State:
-        self.state = mixing.new_state(lanes, steps, bits, neural, sse, reuse=self.state)
+    def fresh(self, lanes: int, steps: int, bits: int, neural: int, level: Level, mixer: int) -> mixing.State:
+        self.state = mixing.new_state(lanes, steps, bits, neural, level.sse, reuse=self.state, engine=mixer,
+                                      ablate=level.ablate)
         return self.state
 
 
 class _Lanes:
-    """The lockstep layout of one block and the neural model's per-step distributions."""
+    """The lockstep layout of one block and the neural models' per-step distributions."""
 
-    def __init__(self, n: int, params: dict, predictor: Any, tables: Tables | None = None) -> None:
+    def __init__(self, n: int, params: dict, predictors: list, tables: Tables | None = None) -> None:
         self.n = n
         self.layout = LaneLayout.of(n, params["lanes"])
         self.L, self.T = self.layout.L, self.layout.T
-        level = LEVELS[params["level"]]
+        mixer = mixer_of(params)
+        level = level_table(params)[params["level"]]
         self.rate = level.mixer_rate
-        self.state = (tables or Tables()).fresh(self.L, self.T, table_bits(params["level"], n), predictor is not None,
-                                                level.sse)
-        self.predictor = predictor
-        if predictor is not None:
+        self.state = (tables or Tables()).fresh(self.L, self.T, table_bits(params["level"], n, mixer),
+                                                len(predictors), level, mixer)
+        self.predictors = predictors
+        for predictor in predictors:
             expect_work(predictor, n)
-        self.model_state = predictor.start(self.L) if predictor is not None else None
-        self.cums = np.zeros((self.L, 257), dtype=np.float64)
+        self.model_states = [p.start(self.L) for p in predictors]
+        self.cums = np.zeros((max(1, len(predictors)), self.L, 257), dtype=np.float64)
         self.prev = np.full(self.L, BOS, dtype=np.int64)
         self.starts = np.arange(self.L) * self.T  # where each lane's bytes begin in the block
 
     def step_model(self, t: int) -> np.ndarray:
-        """Cumulative sums of the model's distribution for byte t of every lane (float64, summed
+        """Cumulative sums of each model's distribution for byte t of every lane (float64, summed
         in index order: the same bits on every machine, as the distribution itself is)."""
-        if self.predictor is not None:
-            probs, self.model_state = self.predictor.step(self.model_state, self.prev)
-            np.cumsum(probs, axis=1, dtype=np.float64, out=self.cums[:, 1:])
+        for j, predictor in enumerate(self.predictors):
+            probs, self.model_states[j] = predictor.step(self.model_states[j], self.prev)
+            np.cumsum(probs, axis=1, dtype=np.float64, out=self.cums[j, :, 1:])
         return self.cums
 
     def advance(self, t: int) -> None:
@@ -188,14 +249,14 @@ class _Lanes:
 
 
 @restores_torch_state
-def encode_block(data: np.ndarray, params: dict, predictor: Any, stats: CodingStats | None = None,
+def encode_block(data: np.ndarray, params: dict, predictors: list, stats: CodingStats | None = None,
                  progress: Progress | None = None, tables: Tables | None = None) -> bytes:
     import constriction
 
     n = len(data)
     if n == 0:
         return b""
-    lanes = _Lanes(n, params, predictor, tables)
+    lanes = _Lanes(n, params, predictors, tables)
     lanes.state.buf[:n] = data
     family = _family()
     encoder = constriction.stream.queue.RangeEncoder()
@@ -220,7 +281,7 @@ def encode_block(data: np.ndarray, params: dict, predictor: Any, stats: CodingSt
 
 
 @restores_torch_state
-def decode_block(payload: bytes, n: int, params: dict, predictor: Any,
+def decode_block(payload: bytes, n: int, params: dict, predictors: list,
                  progress: Progress | None = None, tables: Tables | None = None) -> np.ndarray:
     import constriction
 
@@ -228,7 +289,7 @@ def decode_block(payload: bytes, n: int, params: dict, predictor: Any,
         return np.zeros(0, dtype=np.uint8)
     if len(payload) % 4:
         raise CorruptDataError("mix payload is not a whole number of 32-bit words")
-    lanes = _Lanes(n, params, predictor, tables)
+    lanes = _Lanes(n, params, predictors, tables)
     family = _family()
     p16 = np.zeros(lanes.L, dtype=np.int64)
     guard = ExhaustionGuard("mix")

@@ -145,13 +145,33 @@ def list_checkpoints(size: str | None = None) -> list[Path]:
     return sorted(root.glob(pattern), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
 
 
-def shipped_path() -> Path | None:
-    files = sorted(SHIPPED_DIR.glob(f"*{SUFFIX}"))
-    return files[0] if files else None
+#: the model `nn` and `--model shipped` mean; `mix` levels name theirs (codecs.mix.LEVELS)
+SHIPPED_DEFAULT = "l4-gutenberg"
+
+
+def shipped_names() -> list[str]:
+    """Names of the models in the package (ziplab/models/shipped/NAME.safetensors)."""
+    return sorted(p.name[: -len(SUFFIX)] for p in SHIPPED_DIR.glob(f"*{SUFFIX}"))
+
+
+def shipped_index() -> dict:
+    """The package's shipped/index.json (files, sha256s, training commands, measured figures),
+    or {} if this installation has none."""
+    path = SHIPPED_DIR / "index.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def shipped_path(name: str = SHIPPED_DEFAULT) -> Path | None:
+    path = SHIPPED_DIR / f"{name}{SUFFIX}"
+    return path if path.is_file() else None
 
 
 def resolve(spec: str | Path | None) -> Path:
-    """A size name (newest trained checkpoint of it), a path, or None (the shipped default)."""
+    """A shipped model's name, a size name (newest trained checkpoint of it), a path, or None
+    (the shipped default)."""
     from .ladder import LADDER, rung
 
     if spec is None:
@@ -159,6 +179,8 @@ def resolve(spec: str | Path | None) -> Path:
         if path is None:
             raise CheckpointError("no shipped model in this installation: train one with `ziplab train`")
         return path
+    if isinstance(spec, str) and spec in shipped_names():
+        return SHIPPED_DIR / f"{spec}{SUFFIX}"
     if isinstance(spec, str) and spec in LADDER:
         found = list_checkpoints(spec)
         if not found:

@@ -12,8 +12,15 @@ coding error. Inputs:
   word                 hash of the letters of the current word (case-folded)
   match                the byte that followed the last occurrence of the last MATCH_MIN bytes;
                        its expected bit, weighted by an adaptive counter per match length
-  neural               the bit probability implied by a pretrained model's byte distribution
-                       (optional: `mix --model none` is pure context mixing)
+  neural               the bit probability implied by a pretrained model's byte distribution,
+                       one input per model (none: `mix --model none` is pure context mixing)
+
+Engine 3 (mix format 3) adds five contexts (order 5; the sparse pairs bytes 2-3, bytes 3-4 and
+bytes 1+3; the previous word with the current one), up to two neural models, and two adaptive
+maps over the neural prediction (SSE by order-1 and by hashed order-2 context) whose outputs are
+mixer inputs too: the encoder and decoder refine the frozen network's output identically from the
+bytes already coded. Engine 2 (format 2 files) is the same code with those parts switched off;
+its arithmetic is unchanged, so its files decode to the same bytes.
 
 Lanes: the block is cut into L contiguous lanes that advance in lockstep (as in `nn`), so the
 neural model runs batched. The context tables are shared by all lanes; each lane has its own
@@ -54,9 +61,12 @@ SQUASH, STRETCH = _build_tables()
 #: counter rates: a count-n slot moves 1/(n + 1.5) of the way to the bit (16-bit fixed point)
 RECIP = np.array([int(65536 / (n + 1.5)) for n in range(1024)], dtype=np.int64)
 
-N_ORDERS = 7  # orders 0,1,2,3,4,6 and the word context, each one table row
-I_MATCH, I_NEURAL, I_BIAS = 7, 8, 9
-N_INPUTS = 10
+ENGINES = (2, 3)
+#: context rows per engine: orders 0,1,2,3,4,6 and the word context; engine 3 adds five (see above)
+N_CONTEXTS = {2: 7, 3: 12}
+MAX_NEURAL = 2  # neural models one engine-3 state mixes
+N_NAPM = 2  # engine 3: SSE maps over the neural prediction (order 1, hashed order 2)
+N_MIXERS = {2: 2, 3: 3}  # engine 3 adds a mixer whose weight set is chosen by the last byte
 MATCH_MIN = 6  # bytes of context the match model hashes
 MATCH_BITS = 22
 APM_CELLS = 33
@@ -68,16 +78,17 @@ MASK56 = (1 << 56) - 1
 FRESH = 1 << 31  # a context slot never used: p = 1/2, check 0, count 0
 
 State = namedtuple("State", [
-    "slots",      # uint32 [N_ORDERS, 2^bits]: 16-bit probability << 16 | 8-bit check << 8 | count
-    "base",       # int64 [L, N_ORDERS]: per-byte context hash of each order
-    "idx",        # int64 [L, N_ORDERS]: slot used for the current bit
+    "slots",      # uint32 [contexts, 2^bits]: 16-bit probability << 16 | 8-bit check << 8 | count
+    "base",       # int64 [L, contexts]: per-byte context hash of each order
+    "idx",        # int64 [L, contexts]: slot used for the current bit
     "hist",       # int64 [L]: last 7 bytes, newest lowest
     "word",       # int64 [L]: hash of the current word
     "c0",         # int64 [L]: 1 followed by the bits of the current byte so far
-    "x",          # int64 [L, N_INPUTS]: the mixer's inputs for the current bit
-    "weights",    # int64 [2, 1024, N_INPUTS]: mixer weight sets (by c0 x neural confidence; by confident order x bit)
-    "mix_p",      # int64 [L, 2]: the two mixers' 16-bit outputs
-    "mix_sel",    # int64 [L, 2]: the weight set each mixer used
+    "x",          # int64 [L, inputs]: the mixer's inputs for the current bit (layout: `P_*` below)
+    "weights",    # int64 [mixers, 2048, inputs]: mixer weight sets (by c0 x neural confidence; by confident
+                  # order x bit; engine 3 also by last byte x bit)
+    "mix_p",      # int64 [L, 3]: the mixers' 16-bit outputs
+    "mix_sel",    # int64 [L, 3]: the weight set each mixer used
     "apm",        # int32 [2, 65536, APM_CELLS]: SSE tables (by c0; by c0 x last byte), 16-bit values
     "apm_cell",   # int64 [L]: the SSE cell nearest the mixer's output (both stages update it)
     "match_tab",  # int32 [2^MATCH_BITS]: hash of the last MATCH_MIN bytes -> position after them (< 2^28)
@@ -86,19 +97,45 @@ State = namedtuple("State", [
     "match_cnt",  # uint32 [64, 2]: counter per (min(len, 31), expected bit)
     "match_bit",  # int64 [L]: the bit the match model expects for the current bit (-1: none)
     "buf",        # uint8 [L * T]: the lanes' bytes (decoder: filled as decoded)
-    "params",     # int64 [5]: L, T, table bits, has neural input, SSE on
+    "word2",      # int64 [L]: hash of the previous word (engine 3)
+    "napm",       # int32 [N_NAPM or 0, 65536, APM_CELLS]: SSE maps over the neural prediction (engine 3)
+    "napm_cell",  # int64 [L, N_NAPM]: row * 64 + cell of each neural SSE map for the current bit
+    "params",     # int64 [P_LEN]: see P_* below
 ])
+
+# params slots: the block's shape and the engine's input layout
+(P_L, P_T, P_BITS, P_NEURAL, P_SSE, P_ENGINE, P_NCTX, P_IMATCH, P_INEURAL, P_INAPM, P_NNAPM, P_IBIAS, P_NIN,
+ P_MIXERS) = range(14)
+P_LEN = 14
+#: engine 3's parts that the benchmark's ablation switches off (a bit mask; files never carry one)
+NO_NEW_CONTEXTS, NO_NEURAL_SSE, NO_THIRD_MIXER = 1, 2, 4
+
+
+def input_layout(engine: int, neural: int, ablate: int = 0) -> tuple[int, int, int, int, int, int, int]:
+    """(contexts, match, first neural, first neural SSE, neural SSE count, bias, inputs): the
+    mixer's inputs in order. Engine 2 keeps a neural slot even without a model (its input is 0)."""
+    n_ctx = N_CONTEXTS[2 if ablate & NO_NEW_CONTEXTS else engine]
+    i_match = n_ctx
+    i_neural = i_match + 1
+    n_neural_slots = max(1, neural) if engine == 2 else neural
+    i_napm = i_neural + n_neural_slots
+    n_napm = N_NAPM if engine >= 3 and neural and not ablate & NO_NEURAL_SSE else 0
+    i_bias = i_napm + n_napm
+    return n_ctx, i_match, i_neural, i_napm, n_napm, i_bias, i_bias + 1
 
 
 #: bytes of the tables every block has whatever its length (SSE and match tables): a format constant
 FIXED_TABLE_BYTES = 2 * 65536 * APM_CELLS * 4 + (1 << MATCH_BITS) * 4
+NAPM_BYTES = 65536 * APM_CELLS * 4  # one neural SSE map
 
 
-def state_bytes(lanes: int, steps: int, table_bits: int) -> int:
+def state_bytes(lanes: int, steps: int, table_bits: int, engine: int = 2, neural: int = 1, ablate: int = 0) -> int:
     """Bytes `new_state` allocates: context slots, fixed tables, the lanes' bytes and small state."""
-    slots = (N_ORDERS * 4) << table_bits
-    per_lane = 8 * (2 * N_ORDERS + N_INPUTS + 16)
-    return slots + FIXED_TABLE_BYTES + lanes * steps + lanes * per_lane + 2 * 1024 * N_INPUTS * 8
+    n_ctx, _, _, _, n_napm, _, n_in = input_layout(engine, neural, ablate)
+    slots = (n_ctx * 4) << table_bits
+    per_lane = 8 * (2 * n_ctx + n_in + 16 + N_NAPM)
+    return (slots + FIXED_TABLE_BYTES + n_napm * NAPM_BYTES + lanes * steps + lanes * per_lane + 1024
+            + (2 if ablate & NO_THIRD_MIXER else N_MIXERS[engine]) * (2048 if engine >= 3 else 1024) * n_in * 8)
 
 
 def _apm_row() -> np.ndarray:
@@ -107,24 +144,30 @@ def _apm_row() -> np.ndarray:
                     dtype=np.int32)
 
 
-def new_state(lanes: int, steps: int, table_bits: int, neural: bool, sse: bool = True,
-              reuse: State | None = None) -> State:
-    """Fresh tables: every counter at p = 1/2, count 0; weights favour the neural model if any.
-    `reuse`: an earlier state whose big arrays are refilled in place rather than allocated anew
-    (the result is the same state either way)."""
+def new_state(lanes: int, steps: int, table_bits: int, neural: int, sse: bool = True,
+              reuse: State | None = None, engine: int = 2, ablate: int = 0) -> State:
+    """Fresh tables: every counter at p = 1/2, count 0; weights favour the neural models if any
+    (`neural`: how many, at most 1 on engine 2, MAX_NEURAL on engine 3). `reuse`: an earlier
+    state whose big arrays are refilled in place rather than allocated anew (the result is the
+    same state either way). `ablate`: engine-3 parts to leave out (the benchmark's ablation)."""
     L = lanes
-    weights = np.zeros((2, 1024, N_INPUTS), dtype=np.int64)
+    neural = int(neural)
+    if engine not in ENGINES or not 0 <= neural <= (1 if engine == 2 else MAX_NEURAL):
+        raise ValueError(f"mixing engine {engine} with {neural} neural models")
+    n_ctx, i_match, i_neural, i_napm, n_napm, i_bias, n_in = input_layout(engine, neural, ablate)
+    mixers = 2 if ablate & NO_THIRD_MIXER else N_MIXERS[engine]
+    weights = np.zeros((mixers, 2048 if engine >= 3 else 1024, n_in), dtype=np.int64)
     if neural:
-        weights[:, :, I_NEURAL] = 1 << MIXER_SHIFT
-        weights[:, :, :I_NEURAL] = (1 << MIXER_SHIFT) // 16
+        weights[:, :, i_neural:i_neural + neural] = (1 << MIXER_SHIFT) // neural
+        weights[:, :, :i_neural] = (1 << MIXER_SHIFT) // 16
     else:
-        weights[:, :, :I_NEURAL] = (1 << MIXER_SHIFT) // 4
+        weights[:, :, :i_neural] = (1 << MIXER_SHIFT) // 4
     old = reuse
-    if old is not None and old.slots.shape[1] == 1 << table_bits:
+    if old is not None and old.slots.shape == (n_ctx, 1 << table_bits):
         slots = old.slots
         slots.fill(FRESH)
     else:
-        slots = np.full((N_ORDERS, 1 << table_bits), FRESH, dtype=np.uint32)
+        slots = np.full((n_ctx, 1 << table_bits), FRESH, dtype=np.uint32)
     apm = old.apm if old is not None else np.empty((2, 65536, APM_CELLS), dtype=np.int32)  # kernels widen to int64
     apm[:] = _apm_row()
     match_tab = old.match_tab if old is not None else np.empty(1 << MATCH_BITS, dtype=np.int32)
@@ -134,17 +177,23 @@ def new_state(lanes: int, steps: int, table_bits: int, neural: bool, sse: bool =
         buf.fill(0)
     else:
         buf = np.zeros(L * steps, dtype=np.uint8)
+    if old is not None and old.napm.shape[0] == n_napm:
+        napm = old.napm
+    else:
+        napm = np.empty((n_napm, 65536, APM_CELLS), dtype=np.int32)
+    napm[:] = _apm_row()
     return State(
         slots=slots,
-        base=np.zeros((L, N_ORDERS), dtype=np.int64), idx=np.zeros((L, N_ORDERS), dtype=np.int64),
+        base=np.zeros((L, n_ctx), dtype=np.int64), idx=np.zeros((L, n_ctx), dtype=np.int64),
         hist=np.zeros(L, dtype=np.int64), word=np.zeros(L, dtype=np.int64), c0=np.ones(L, dtype=np.int64),
-        x=np.zeros((L, N_INPUTS), dtype=np.int64), weights=weights, mix_p=np.zeros((L, 2), dtype=np.int64),
-        mix_sel=np.zeros((L, 2), dtype=np.int64), apm=apm, apm_cell=np.zeros(L, dtype=np.int64),
+        x=np.zeros((L, n_in), dtype=np.int64), weights=weights, mix_p=np.zeros((L, 3), dtype=np.int64),
+        mix_sel=np.zeros((L, 3), dtype=np.int64), apm=apm, apm_cell=np.zeros(L, dtype=np.int64),
         match_tab=match_tab, match_ptr=np.full(L, -1, dtype=np.int64),
         match_len=np.zeros(L, dtype=np.int64), match_cnt=np.full((64, 2), 1 << 31, dtype=np.uint32),
         match_bit=np.full(L, -1, dtype=np.int64),
-        buf=buf,
-        params=np.array([L, steps, table_bits, int(neural), int(sse)], dtype=np.int64),
+        buf=buf, word2=np.zeros(L, dtype=np.int64), napm=napm, napm_cell=np.zeros((L, N_NAPM), dtype=np.int64),
+        params=np.array([L, steps, table_bits, neural, int(sse), engine, n_ctx, i_match, i_neural, i_napm, n_napm,
+                         i_bias, n_in, mixers], dtype=np.int64),
     )
 
 
@@ -213,6 +262,28 @@ def _neural_st(cum, c0: int, k: int) -> int:
     return STRETCH[min(4095, max(0, p16 >> 4))]
 
 
+@njit(cache=True)
+def _neural_sse(S, l: int, c0: int) -> None:
+    """Engine 3: the neural models' mean stretch through two adaptive maps (by order-1 context and
+    by hashed order-2 context, both with the bits so far), each interpolated between its two
+    nearest cells; their outputs are mixer inputs. The cells used are kept for the update."""
+    i_neural, neural, i_napm = S.params[P_INEURAL], S.params[P_NEURAL], S.params[P_INAPM]
+    total = 0
+    for j in range(neural):
+        total += S.x[l, i_neural + j]
+    st = total // neural
+    pos = min(2 * STRETCH_MAX, max(0, st + STRETCH_MAX))
+    cell = pos >> 7
+    w = pos & 127
+    h = S.hist[l]
+    rows = ((c0 | ((h & 0xFF) << 8)) & 0xFFFF, ((_hash(h & 0xFFFF, 11) + c0 * PHI) >> 16) & 0xFFFF)
+    for q in range(2):
+        a = S.napm[q, rows[q]]
+        p = (np.int64(a[cell]) * (128 - w) + np.int64(a[cell + 1]) * w) >> 7
+        S.x[l, i_napm + q] = STRETCH[p >> 4]
+        S.napm_cell[l, q] = rows[q] * 64 + cell + (w >> 6)
+
+
 # ---- byte boundaries -------------------------------------------------------------------------
 @njit(cache=True)
 def begin_byte(S, t: int, active: int) -> None:
@@ -226,6 +297,12 @@ def begin_byte(S, t: int, active: int) -> None:
         S.base[l, 4] = _hash(h & 0xFFFFFFFF, 4)
         S.base[l, 5] = _hash(_hash(h & 0xFFFFFFFF, 5) + ((h >> 32) & 0xFFFF), 6)
         S.base[l, 6] = _hash(S.word[l], 7)
+        if S.params[P_NCTX] > 7:
+            S.base[l, 7] = _hash(_hash(h & 0xFFFFFFFF, 12) + ((h >> 32) & 0xFF), 13)  # order 5
+            S.base[l, 8] = _hash((h >> 8) & 0xFFFF, 14)  # bytes 2-3
+            S.base[l, 9] = _hash(S.word[l] + S.word2[l] * 31, 15)  # previous word + this one
+            S.base[l, 10] = _hash((h >> 16) & 0xFFFF, 16)  # bytes 3-4
+            S.base[l, 11] = _hash((h & 0xFF) | ((h >> 8) & 0xFF00), 17)  # bytes 1 and 3
         S.c0[l] = 1
 
 
@@ -251,7 +328,8 @@ def end_byte(S, t: int, active: int) -> None:
         lower = b | 32 if 65 <= b <= 90 else b
         if 97 <= lower <= 122:
             S.word[l] = _hash(S.word[l] + lower, 9)
-        else:
+        elif S.word[l] != 0:
+            S.word2[l] = S.word[l]
             S.word[l] = 0
         if t + 1 >= MATCH_MIN:  # look up the last MATCH_MIN bytes before recording where they are now
             key = _hash(S.hist[l] & 0xFFFFFFFFFFFF, 8) & ((1 << MATCH_BITS) - 1)
@@ -266,12 +344,15 @@ def end_byte(S, t: int, active: int) -> None:
 @njit(cache=True)
 def predict_bit(S, cums, k: int, active: int, out_p) -> None:
     """16-bit P(bit = 1) for bit k of every active lane into out_p."""
-    mask = (1 << S.params[2]) - 1
-    neural = S.params[3]
+    mask = (1 << S.params[P_BITS]) - 1
+    neural = S.params[P_NEURAL]
+    n_ctx, i_match, i_neural = S.params[P_NCTX], S.params[P_IMATCH], S.params[P_INEURAL]
+    i_napm, n_napm, i_bias, n_in = S.params[P_INAPM], S.params[P_NNAPM], S.params[P_IBIAS], S.params[P_NIN]
     for l in range(active):
         c0 = S.c0[l]
+        prev = S.hist[l] & 0xFF
         seen = 0  # highest order whose context has been seen before (0..5)
-        for o in range(N_ORDERS):
+        for o in range(n_ctx):
             if o == 0:
                 h = ((c0 & 0xFF) << 24) | c0
             else:
@@ -282,7 +363,7 @@ def predict_bit(S, cums, k: int, active: int, out_p) -> None:
             if o < 6 and (s & 0xFF) > 0:
                 seen = o
         # match model: the expected bit, if the bits so far agree with the predicted byte
-        S.x[l, I_MATCH] = 0
+        S.x[l, i_match] = 0
         S.match_bit[l] = -1
         if S.match_ptr[l] >= 0:
             pb = np.int64(S.buf[S.match_ptr[l]]) | 256
@@ -290,29 +371,41 @@ def predict_bit(S, cums, k: int, active: int, out_p) -> None:
                 bit = (pb >> (7 - k)) & 1
                 S.match_bit[l] = bit
                 st = _st_of_counter(np.int64(S.match_cnt[min(S.match_len[l], 31), bit]))
-                S.x[l, I_MATCH] = st if bit else -st
+                S.x[l, i_match] = st if bit else -st
             else:
                 S.match_len[l] = 0
                 S.match_ptr[l] = -1
-        S.x[l, I_NEURAL] = _neural_st(cums[l], c0, k) if neural else 0
-        S.x[l, I_BIAS] = 256
-        prev = S.hist[l] & 0xFF
+        for j in range(neural):
+            S.x[l, i_neural + j] = _neural_st(cums[j, l], c0, k)
+        if n_napm:
+            _neural_sse(S, l, c0)
+        S.x[l, i_bias] = 256
         ml = S.match_len[l]
         sel = (seen * 4 + (0 if ml == 0 else (1 if ml < 16 else (2 if ml < 32 else 3)))) * 8 + k
-        conf = abs(S.x[l, I_NEURAL])
+        conf = abs(S.x[l, i_neural])
         sel0 = c0 + 256 * (0 if conf < 128 else (1 if conf < 512 else (2 if conf < 1024 else 3)))
         S.mix_sel[l, 0] = sel0
         S.mix_sel[l, 1] = sel
         dot0 = 0
         dot1 = 0
-        for i in range(N_INPUTS):
+        for i in range(n_in):
             dot0 += S.weights[0, sel0, i] * S.x[l, i]
             dot1 += S.weights[1, sel, i] * S.x[l, i]
         st0 = min(STRETCH_MAX, max(-STRETCH_MAX, dot0 >> MIXER_SHIFT))
         st1 = min(STRETCH_MAX, max(-STRETCH_MAX, dot1 >> MIXER_SHIFT))
         S.mix_p[l, 0] = _squash(st0)
         S.mix_p[l, 1] = _squash(st1)
-        st = (st0 + st1) >> 1
+        if S.params[P_MIXERS] == 3:
+            sel2 = prev * 8 + k
+            S.mix_sel[l, 2] = sel2
+            dot2 = 0
+            for i in range(n_in):
+                dot2 += S.weights[2, sel2, i] * S.x[l, i]
+            st2 = min(STRETCH_MAX, max(-STRETCH_MAX, dot2 >> MIXER_SHIFT))
+            S.mix_p[l, 2] = _squash(st2)
+            st = (st0 + st1 + st2) // 3
+        else:
+            st = (st0 + st1) >> 1
         p_mix = _squash(st)
         # SSE: interpolate between the two nearest of 33 cells on the stretch axis
         pos = st + STRETCH_MAX  # 0..4094
@@ -323,7 +416,7 @@ def predict_bit(S, cums, k: int, active: int, out_p) -> None:
         p_a0 = (a0[cell] * (128 - w) + a0[cell + 1] * w) >> 7
         p_a1 = (a1[cell] * (128 - w) + a1[cell + 1] * w) >> 7
         S.apm_cell[l] = cell + (w >> 6)
-        p = (2 * p_mix + p_a0 + p_a1) >> 2 if S.params[4] else p_mix
+        p = (2 * p_mix + p_a0 + p_a1) >> 2 if S.params[P_SSE] else p_mix
         out_p[l] = min(65535, max(1, p))
 
 
@@ -336,8 +429,8 @@ def update_bit(S, bits, k: int, active: int, lr: int) -> None:
         prev = S.hist[l] & 0xFF
         sel0 = S.mix_sel[l, 0]
         sel = S.mix_sel[l, 1]
-        mask = (1 << S.params[2]) - 1
-        for o in range(N_ORDERS):
+        mask = (1 << S.params[P_BITS]) - 1
+        for o in range(S.params[P_NCTX]):
             h = S.idx[l, o]
             _slot_update(S.slots, o, h & mask, h >> 24, bit, COUNT_LIMIT)
         expected = S.match_bit[l]
@@ -345,9 +438,18 @@ def update_bit(S, bits, k: int, active: int, lr: int) -> None:
             update_counter(S.match_cnt, min(S.match_len[l], 31), expected, 1 if bit == expected else 0, 1023)
         err0 = ((bit << 16) - S.mix_p[l, 0]) * lr >> 10
         err1 = ((bit << 16) - S.mix_p[l, 1]) * lr >> 10
-        for i in range(N_INPUTS):
+        for i in range(S.params[P_NIN]):
             S.weights[0, sel0, i] += (S.x[l, i] * err0) >> 10
             S.weights[1, sel, i] += (S.x[l, i] * err1) >> 10
+        if S.params[P_MIXERS] == 3:
+            sel2 = S.mix_sel[l, 2]
+            err2 = ((bit << 16) - S.mix_p[l, 2]) * lr >> 10
+            for i in range(S.params[P_NIN]):
+                S.weights[2, sel2, i] += (S.x[l, i] * err2) >> 10
+        for q in range(S.params[P_NNAPM]):
+            row = S.napm_cell[l, q] >> 6
+            cell = S.napm_cell[l, q] & 63
+            S.napm[q, row, cell] += ((bit << 16) - S.napm[q, row, cell]) >> 6
         j = S.apm_cell[l]
         S.apm[0, c0, j] += ((bit << 16) - S.apm[0, c0, j]) >> 6
         r = (c0 | (prev << 8)) & 0xFFFF

@@ -107,6 +107,8 @@ class PortablePredictor:
         self.engine = engine
         self.engine_name = engine.engine
         self.kernels = KernelChoice() if all(isinstance(lin, Int8Linear) for lin in engine.linears()) else None
+        if self.kernels is not None:
+            self.kernels.threads = self.threads
         self.kernel = "fp32"
         self.path: Any = None
         self.load_float: Any = None  # () -> the float module, for a predictor built from the cache

@@ -214,6 +214,7 @@ class KernelChoice:
         self.kernels = [k() for k in (KERNELS if kernels is None else kernels)]
         self.chosen: dict[tuple[int, bool], object] = {}
         self.work = 0  # multiply-adds this process expects to do (`TORCH_MIN_MACS`)
+        self.threads = 1  # torch threads the products will run with (the predictor's)
 
     def candidates(self) -> tuple[bool, list]:
         """Torch's kernels when torch is worth loading, else the compiled loop."""
@@ -231,9 +232,14 @@ class KernelChoice:
             if all(lin.exact_at(lanes) for lin in linears):
                 return kernel.name
         if any(k.torch for k in kernels):
+            import torch
+
             from .exactmm import pin_exact_matmul
 
             pin_exact_matmul()
+            # timed with the threads coding will use: an idle second thread racing a busy core
+            # made oneDNN's int8 GEMM look 80x slower than it runs, and the fp32 path was chosen
+            torch.set_num_threads(self.threads)
         best, best_t = None, float("inf")
         for kernel in kernels:
             for lin in linears:
