@@ -11,7 +11,8 @@ missing one is added. The files:
 - v3-text-mix-t1.zl: level 1 with the t1 transformer (one model, neural SSE)
 - v3-mixed-mix-l1.zl: level 1 as shipped (l4-gutenberg)
 - v3-mixed-mix-l2.zl: level 2 as shipped (l5-gutenberg-large)
-- v3-text-mix-l3.zl: level 3 as shipped (l5-gutenberg-large and l4-gutenberg: two models)
+- v3-text-mix-l3.zl: level 3 as first shipped in 0.5 development (l5-gutenberg-large and
+  l4-gutenberg: two models; level 3 now mixes l5 alone, and this file pins the two-model path)
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ CASES = [  # (name, codec, level, options)
     ("ctx3", "ctx", 3, {"lanes": 4, "workers": 2}),  # ctx (format 1) makes one substream per worker
     ("mix-none", "mix", 1, {"lanes": 4, "model": "none"}),
     ("mix-transformer", "mix", 1, {"lanes": 8, "model": str(T1)}),
-    ("mix-two-models", "mix", 3, {"lanes": 64}),  # format 3's strongest level: the shipped l5 and l4 together
+    ("mix-strongest", "mix", 3, {"lanes": 64}),  # format 3's strongest level with the shipped l5
 ]
 
 SCRIPT = r"""
