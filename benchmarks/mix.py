@@ -8,10 +8,13 @@ the pair, and the strongest single-model row without each of engine 3's parts (n
 neural SSE, third mixer) and without the final SSE stages.
 
     python benchmarks/mix.py [--bytes 500000] [--plan full|levels|adaptation] [--file PATH]
+    python benchmarks/mix.py --plan pair --extra runs/t5-large.safetensors
     python benchmarks/mix.py --cli [--levels 2] [--kernels native,avx2,default] [--repeat 3]
 
 `--plan levels` codes only the shipped levels (e.g. the whole dev.txt: `--bytes 0`); `adaptation`
-the neural SSE on and off at level 2 (`--file` another text, e.g. a bench/ non-prose file).
+the neural SSE on and off at level 2 (`--file` another text, e.g. a bench/ non-prose file); `pair`
+a further model (`--extra`, e.g. a transformer beside the shipped LSTM) alone, inside mix, and
+mixed with the strongest shipped model, beside the strongest alone.
 `--cli` times the `ziplab compress -m mix` command itself on 1 MiB and 128 KiB beside xz -9e in
 the same run (`cli_timing`). Writes benchmarks/results/mix.json (one section per slice and plan,
 or per CLI level) with the machine it ran on.
@@ -70,7 +73,7 @@ def run_row(spec: dict) -> dict:
     return {**json.loads(res.stdout.strip().splitlines()[-1]), "spec": {k: v for k, v in spec.items() if k != "path"}}
 
 
-def plan_rows(plan: str) -> list[tuple[str, dict]]:
+def plan_rows(plan: str, extra: str | None = None) -> list[tuple[str, dict]]:
     """(label, row spec) for a plan; models are shipped names (mix.LEVELS names them)."""
     from ziplab.codecs import mix
     from ziplab.codecs.kernels import mixing
@@ -79,6 +82,18 @@ def plan_rows(plan: str) -> list[tuple[str, dict]]:
     levels = [(f"mix -{lv} ({' + '.join(r.models)})", {"codec": "mix", "level": lv}) for lv, r in mix.LEVELS.items()]
     if plan == "levels":
         return levels
+    if plan == "pair":
+        if not extra:
+            raise SystemExit("--plan pair needs --extra MODEL")
+        name = Path(extra).stem
+        extra = str(Path(extra).resolve()) if Path(extra).is_file() else extra  # rows run with cwd=ROOT
+        return [(f"nn alone ({strong})", {"codec": "nn", "level": 0, "models": [strong]}),
+                (f"nn alone ({name})", {"codec": "nn", "level": 0, "models": [extra]}),
+                (f"mix -2 with {strong}", {"codec": "mix", "level": 2}),
+                (f"mix -2 with {name}", {"codec": "mix", "level": 2, "models": [extra]}),
+                (f"mix -2 with {strong} + {name}", {"codec": "mix", "level": 2, "models": [strong, extra]}),
+                (f"mix -2 with {strong} + {name}, no neural SSE",
+                 {"codec": "mix", "level": 2, "models": [strong, extra], "ablate": mixing.NO_NEURAL_SSE})]
     if plan == "adaptation":
         return [(f"mix -2 ({strong})", {"codec": "mix", "level": 2}),
                 (f"mix -2 ({strong}), no neural SSE", {"codec": "mix", "level": 2, "ablate": mixing.NO_NEURAL_SSE})]
@@ -128,7 +143,8 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bytes", default="500000", help="slice sizes (0: the whole file)")
-    ap.add_argument("--plan", default="full", choices=("full", "levels", "adaptation"))
+    ap.add_argument("--plan", default="full", choices=("full", "levels", "adaptation", "pair"))
+    ap.add_argument("--extra", help="--plan pair: the further model (a checkpoint path or shipped name)")
     ap.add_argument("--file", default=str(CORPUS))
     ap.add_argument("--model", default="shipped", help="--cli: the model (default: each level's own)")
     ap.add_argument("--levels", default="2,3", help="--cli: the levels timed")
@@ -157,7 +173,7 @@ def main() -> None:
         data = whole[:n] if n else whole
         rows: dict[str, dict] = {}
         t0 = time.time()
-        for label, spec in plan_rows(args.plan):
+        for label, spec in plan_rows(args.plan, args.extra):
             rows[label] = run_row({**spec, "path": str(path), "n": n})
             console.print(f"{label}: {rows[label]['bpb']:.4f} bpb, {rows[label]['enc_kbs']:.1f} / "
                           f"{rows[label]['dec_kbs']:.1f} KB/s ({time.time() - t0:.0f} s)")
