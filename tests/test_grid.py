@@ -333,3 +333,18 @@ def test_largest_for_one_family_keeps_the_other_familys_row_only_if_it_coded_the
                   ("abc", 1024, 64, False, {"ppmd-o6": 1.9})]:  # another corpus, slice, lanes, or without mix
         with pytest.raises(SystemExit, match="other bytes"):
             largest._kept_rows(path, "lstm", *other)
+
+
+def test_the_fresh_text_section_counts_repeated_passes_and_compares_with_the_law():
+    from ziplab.sweep.grid_report import fresh_section
+
+    current = [{"size": "l5", "budget": 45_000_000, "train_bytes": 45_000_000, "actual_bpb": 1.845},
+               {"size": "l4", "budget": 2_000_000, "train_bytes": 2_000_000, "actual_bpb": 2.3}]
+    row = {"checkpoint": "m.safetensors", "train_bytes": 70e6, "train_corpus": "big", "passes": 0.22, "lr": 0.0022,
+           "cross_entropy_bpb": 1.73, "actual_bpb": 1.75, "predicted_bpb": 1.84, "law_form": "chinchilla",
+           "error": -0.0489, "grid_run": {"run": "l5@45000000", "actual_bpb": 1.845, "passes": 1.7}}
+    record = {"corpus_sha256": "abc", "grid_train_bytes": 26_000_000, "runs": [row], "command": "c"}
+    text = "\n".join(fresh_section(record, current, "abc"))
+    assert "1 of its 2 runs read them more than once" in text and "1.73 passes, l5@45000000" in text
+    assert "| 1.7500 | 1.8400 (chinchilla) | -4.89% |" in text
+    assert "re-run" in "\n".join(fresh_section(record, current, "other"))  # another corpus is not compared

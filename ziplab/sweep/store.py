@@ -25,6 +25,7 @@ RESULTS = "results.json"
 PREREGISTERED = "preregistered.json"  # `ziplab sweep --grid --predict` (ziplab.sweep.preregister)
 RATE_CHECK = "rate_check.json"  # benchmarks/grid_rate_check.py
 LARGEST = "largest.json"  # benchmarks/grid_largest.py
+FRESH = "fresh.json"  # benchmarks/grid_fresh.py
 
 
 def write_json(path: Path, data: Any) -> None:
