@@ -342,8 +342,12 @@ def budgeted(header: Header, options: CodingOptions) -> CodingOptions:
     limits = options.resolved_limits()
     need = decoding_need(header)
     limits.check(need.total(1), f"this {header.codec!r} member")
-    if not codecs.get(header.codec).model_driven:
+    codec = codecs.get(header.codec)
+    if not codec.model_driven:
         return dataclasses.replace(options, limits=limits)
+    if codec.lane_threads:
+        return dataclasses.replace(options, workers=max(1, min(options.workers or limits.cpus, limits.cpus)),
+                                   limits=limits)
     workers = need.processes(limits, options.workers or limits.cpus)
     return dataclasses.replace(options, workers=workers, limits=limits)
 

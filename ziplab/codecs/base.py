@@ -113,6 +113,9 @@ class Codec(ABC):
     older_versions: tuple[int, ...] = ()
     #: coded by a model at KB/s: takes model/lanes/workers and reports progress while coding
     model_driven: bool = False
+    #: one process splits its model's lanes over threads (`-T`, default one per CPU) instead of
+    #: worker processes: threads share the model, so memory does not limit their count
+    lane_threads: bool = False
 
     def decode_memory(self, params: dict, block_size: int, original_size: int) -> MemoryNeed:
         """What decoding a member with these (validated) params needs, before anything is

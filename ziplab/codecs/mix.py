@@ -117,11 +117,13 @@ class MixCodec(Codec):
     max_ratio = float(1 << 16)
     default_lanes = 64
     model_driven = True
+    lane_threads = True
 
     # ---- the coding interface -----------------------------------------------------------
     def open_encoder(self, level: int | None = None, options: CodingOptions = CodingOptions(),
                      progress: Progress | None = None, stats: CodingStats | None = None) -> Encoder:
-        """One stream per block whatever `workers` says: the context models learn from all of it."""
+        """One stream per block (the context models learn from all of it); `workers` threads share
+        each model's lanes, one per CPU by default — the bytes are the same at any count."""
         lanes = self.default_lanes if options.lanes is None else int(options.lanes)
         if not 1 <= lanes <= MAX_LANES:
             raise ParameterError(f"lanes must be between 1 and {MAX_LANES}")
@@ -138,6 +140,7 @@ class MixCodec(Codec):
             fields.update(nn.describe(predictor))
             params.update({k + (SECOND if j else ""): v for k, v in fields.items()})
             predictors.append(predictor)
+        predictors = _threaded(predictors, options, lanes)
         tables = Tables()
         return Encoder(params, lambda data: encode_block(data, params, predictors, stats, progress, tables), progress,
                        stats, reports_progress=True)
@@ -152,6 +155,7 @@ class MixCodec(Codec):
             fields = model_fields(params, j)
             if fields is not None:
                 predictors.append(_nn().decoding_predictor(fields, options if j == 0 else CodingOptions()))
+        predictors = _threaded(predictors, options, int(params["lanes"]))
         tables = Tables()
         return Decoder(lambda payload, size: decode_block(payload, size, params, predictors, progress, tables),
                        progress, reports_progress=True)
@@ -216,6 +220,16 @@ class Tables:
         self.state = mixing.new_state(lanes, steps, bits, neural, level.sse, reuse=self.state, engine=mixer,
                                       ablate=level.ablate)
         return self.state
+
+
+def _threaded(predictors: list, options: CodingOptions, lanes: int) -> list:
+    """Each model's lanes split over threads (`-T`, default one per CPU): the bytes do not depend
+    on the count (`models.lane_threads`)."""
+    from ..models.lane_threads import LaneThreads, thread_count
+
+    wanted = options.workers if options.workers is not None else options.resolved_limits().cpus
+    threads = thread_count(wanted, lanes)
+    return [LaneThreads(p, threads) for p in predictors] if threads > 1 else predictors
 
 
 class _Lanes:
