@@ -39,6 +39,8 @@ def main() -> None:
                     help="the grid's corpus (its evaluation slice is coded)")
     args = ap.parse_args()
 
+    from grid_common import open_grid
+
     from ziplab import provenance
     from ziplab.corpora import load_corpus
     from ziplab.models.checkpoint import read_meta
@@ -48,10 +50,7 @@ def main() -> None:
     from ziplab.sweep.store import FRESH, write_json
 
     grid = Path(args.grid)
-    results = json.loads((grid / "results.json").read_text())
-    corpus = load_corpus(args.corpus)
-    if corpus.sha256 != results["corpus_sha256"]:
-        raise SystemExit(f"{args.corpus} is not the corpus the grid trained on")
+    results, corpus = open_grid(grid, args.corpus)
     data = corpus.heldout()[: results["eval_bytes"]]
     lanes = results["settings"]["lanes"]
     current, _ = split_by_recipe(results["runs"], results.get("tuning"))

@@ -44,18 +44,16 @@ def main() -> None:
                          "(coded earlier on the same bytes; the report marks it if no longer the largest run)")
     args = ap.parse_args()
 
+    from grid_common import open_grid
+
     from ziplab import provenance
-    from ziplab.corpora import load_corpus
     from ziplab.sweep.grid_report import largest_runs, rate_checked, rate_checks
     from ziplab.sweep.rates import split_by_recipe
     from ziplab.sweep.run import baselines, code_for_real
     from ziplab.sweep.store import LARGEST, write_json
 
     grid = Path(args.grid)
-    results = json.loads((grid / "results.json").read_text())
-    corpus = load_corpus(args.corpus)
-    if corpus.sha256 != results["corpus_sha256"]:
-        raise SystemExit(f"{args.corpus} is not the corpus the grid trained on")
+    results, corpus = open_grid(grid, args.corpus)
     data = corpus.heldout()[: args.bytes]
     lanes = args.lanes or results["settings"]["lanes"]
     console = Console(width=150)

@@ -3,6 +3,7 @@ at any thread count, for both families; and `mix -T` really takes it."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ def test_lane_bounds_cover_every_lane_once_in_order():
         for threads in range(1, min(lanes, 5) + 1):
             bounds = lane_bounds(lanes, threads)
             assert bounds[0][0] == 0 and bounds[-1][1] == lanes and len(bounds) == threads
-            assert all(a < b for a, b in bounds) and all(b == c for (_, b), (c, _) in zip(bounds, bounds[1:]))
+            assert all(a < b for a, b in bounds) and all(b == c for (_, b), (c, _) in itertools.pairwise(bounds))
             sizes = [b - a for a, b in bounds]
             assert max(sizes) - min(sizes) <= 1
     assert thread_count(8, 64) == 4 and thread_count(2, 10) == 1 and thread_count(1, 4096) == 1
