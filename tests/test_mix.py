@@ -112,6 +112,23 @@ def test_tables_are_exact_and_monotone():
     assert mixing.SQUASH[mixing.STRETCH_MAX] == 32768 and mixing.STRETCH[2048] == 0
 
 
+def test_the_stored_tables_are_the_ones_decimal_arithmetic_builds(tmp_path, monkeypatch):
+    from ziplab.codecs.kernels import mixing_tables
+
+    squash, stretch = mixing_tables._build_tables()
+    assert mixing_tables.STORED.is_file()  # shipped: start-up loads instead of building
+    assert np.array_equal(mixing.SQUASH, squash) and np.array_equal(mixing.STRETCH, stretch)
+    for bad in (b"", b"not a zip", None):  # a damaged or missing file is rebuilt, never trusted
+        path = tmp_path / "t.npz"
+        if bad is None:
+            np.savez(path, squash=squash[:-1], stretch=stretch)
+        else:
+            path.write_bytes(bad)
+        monkeypatch.setattr(mixing_tables, "STORED", path)
+        got = mixing_tables._load_tables()
+        assert np.array_equal(got[0], squash) and np.array_equal(got[1], stretch)
+
+
 def _with_params(blob: bytes, params: dict) -> bytes:
     header = container.read_header(io.BytesIO(blob))
     crafted = Header(header.codec, params, header.block_size, header.original_size, header.crc32, version=header.version)

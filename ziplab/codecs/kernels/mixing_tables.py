@@ -5,6 +5,7 @@ Kept apart from the kernels so the format's constants can be read (and rebuilt) 
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from pathlib import Path
 
 import numpy as np
 
@@ -28,6 +29,29 @@ def _build_tables() -> tuple[np.ndarray, np.ndarray]:
     return squash, stretch
 
 
-SQUASH, STRETCH = _build_tables()
+#: the tables as built once (`python -m ziplab.codecs.kernels.mixing_tables` writes it): building
+#: them takes ~0.2 s of every start-up, loading ~1 ms. tests/test_mix.py rebuilds and compares.
+STORED = Path(__file__).with_name("mixing_tables.npz")
+
+
+def _load_tables() -> tuple[np.ndarray, np.ndarray]:
+    """The stored tables when they are there and well-formed, else built (same bits either way)."""
+    try:
+        with np.load(STORED) as f:
+            squash, stretch = f["squash"], f["stretch"]
+        if squash.shape == (2 * STRETCH_MAX + 1,) and stretch.shape == (4096,) and squash.dtype == stretch.dtype == np.int64:
+            return squash, stretch
+    except (OSError, KeyError, ValueError, EOFError):  # np.load's ways of saying 'not this file'
+        pass
+    return _build_tables()
+
+
+SQUASH, STRETCH = _load_tables()
 #: counter rates: a count-n slot moves 1/(n + 1.5) of the way to the bit (16-bit fixed point)
 RECIP = np.array([int(65536 / (n + 1.5)) for n in range(1024)], dtype=np.int64)
+
+
+if __name__ == "__main__":
+    squash, stretch = _build_tables()
+    np.savez(STORED, squash=squash, stretch=stretch)
+    print(f"wrote {STORED}")
