@@ -343,11 +343,8 @@ def budgeted(header: Header, options: CodingOptions) -> CodingOptions:
     need = decoding_need(header)
     limits.check(need.total(1), f"this {header.codec!r} member")
     codec = codecs.get(header.codec)
-    if not codec.model_driven:
+    if not codec.model_driven or codec.lane_threads:  # threads share one model: no processes to budget
         return dataclasses.replace(options, limits=limits)
-    if codec.lane_threads:
-        return dataclasses.replace(options, workers=max(1, min(options.workers or limits.cpus, limits.cpus)),
-                                   limits=limits)
     workers = need.processes(limits, options.workers or limits.cpus)
     return dataclasses.replace(options, workers=workers, limits=limits)
 

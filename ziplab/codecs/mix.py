@@ -227,8 +227,8 @@ def _threaded(predictors: list, options: CodingOptions, lanes: int) -> list:
     on the count (`models.lane_threads`)."""
     from ..models.lane_threads import LaneThreads, thread_count
 
-    wanted = options.workers if options.workers is not None else options.resolved_limits().cpus
-    threads = thread_count(wanted, lanes)
+    cpus = options.resolved_limits().cpus
+    threads = thread_count(min(options.workers or cpus, cpus), lanes)
     return [LaneThreads(p, threads) for p in predictors] if threads > 1 else predictors
 
 
