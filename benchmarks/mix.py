@@ -15,7 +15,8 @@ neural SSE, third mixer) and without the final SSE stages.
 the neural SSE on and off at level 2 (`--file` another text, e.g. a bench/ non-prose file); `pair`
 a further model (`--extra`, e.g. a transformer beside the shipped LSTM) alone, inside mix, and
 mixed with the strongest shipped model, beside the strongest alone.
-`--cli` times the `ziplab compress -m mix` command itself on 1 MiB and 128 KiB beside xz -9e in
+`mix` rows run on one thread unless `--threads N` (-T) says otherwise; `nn` rows as the codec's
+defaults. `--cli` times the `ziplab compress -m mix` command itself on 1 MiB and 128 KiB beside xz -9e in
 the same run (`cli_timing`). Writes benchmarks/results/mix.json (one section per slice and plan,
 or per CLI level) with the machine it ran on.
 """
@@ -53,13 +54,14 @@ if codec == "mix":  # the row's variant of the level: its models, parts left out
     mix.LEVELS[level] = row._replace(models=tuple(spec.get("models") or row.models), ablate=spec.get("ablate", 0),
                                      sse=spec.get("sse", True))
     options = {"model": "none"} if spec.get("models") == ["none"] else {}
-else:
+    options["workers"] = spec.get("threads", 1)  # -T: threads over the model's lanes
+else:  # nn: its default substreams and processes, as every earlier row
     options = {"model": spec["models"][0]}
 lv = level if codec == "mix" else None
 warm = container.compress(data[:4096], codec, lv, **options)
-container.decompress(warm)
+container.decompress(warm, workers=options.get("workers"))
 t0 = time.perf_counter(); blob = container.compress(data, codec, lv, **options); enc = time.perf_counter() - t0
-t0 = time.perf_counter(); back = container.decompress(blob); dec = time.perf_counter() - t0
+t0 = time.perf_counter(); back = container.decompress(blob, workers=options.get("workers")); dec = time.perf_counter() - t0
 print(json.dumps({"bytes": len(blob), "bpb": 8 * len(blob) / len(data), "enc_kbs": len(data) / 1e3 / enc,
                   "dec_kbs": len(data) / 1e3 / dec, "round_trip": back == data,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -144,6 +146,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bytes", default="500000", help="slice sizes (0: the whole file)")
     ap.add_argument("--plan", default="full", choices=("full", "levels", "adaptation", "pair"))
+    ap.add_argument("--threads", type=int, default=1,
+                    help="mix rows: threads sharing the model's lanes (-T; default 1: one core per row, as before)")
     ap.add_argument("--extra", help="--plan pair: the further model (a checkpoint path or shipped name)")
     ap.add_argument("--file", default=str(CORPUS))
     ap.add_argument("--model", default="shipped", help="--cli: the model (default: each level's own)")
@@ -174,7 +178,8 @@ def main() -> None:
         rows: dict[str, dict] = {}
         t0 = time.time()
         for label, spec in plan_rows(args.plan, args.extra):
-            rows[label] = run_row({**spec, "path": str(path), "n": n})
+            rows[label] = run_row({**spec, "path": str(path), "n": n,
+                                   **({"threads": args.threads} if spec["codec"] == "mix" else {})})
             console.print(f"{label}: {rows[label]['bpb']:.4f} bpb, {rows[label]['enc_kbs']:.1f} / "
                           f"{rows[label]['dec_kbs']:.1f} KB/s ({time.time() - t0:.0f} s)")
         for name in PEERS:
