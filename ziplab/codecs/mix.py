@@ -123,7 +123,8 @@ class MixCodec(Codec):
     def open_encoder(self, level: int | None = None, options: CodingOptions = CodingOptions(),
                      progress: Progress | None = None, stats: CodingStats | None = None) -> Encoder:
         """One stream per block (the context models learn from all of it); `workers` threads share
-        each model's lanes, one per CPU by default — the bytes are the same at any count."""
+        each model's lanes where there are enough of them (`lane_threads.thread_count`), one per
+        CPU by default — the bytes are the same at any count."""
         lanes = self.default_lanes if options.lanes is None else int(options.lanes)
         if not 1 <= lanes <= MAX_LANES:
             raise ParameterError(f"lanes must be between 1 and {MAX_LANES}")
