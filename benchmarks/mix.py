@@ -9,12 +9,15 @@ neural SSE, third mixer) and without the final SSE stages.
 
     python benchmarks/mix.py [--bytes 500000] [--plan full|levels|adaptation] [--file PATH]
     python benchmarks/mix.py --plan pair --extra runs/t5-large.safetensors
+    python benchmarks/mix.py --plan contexts
     python benchmarks/mix.py --cli [--levels 2] [--kernels native,avx2,default] [--repeat 3]
 
 `--plan levels` codes only the shipped levels (e.g. the whole dev.txt: `--bytes 0`); `adaptation`
 the neural SSE on and off at level 2 (`--file` another text, e.g. a bench/ non-prose file); `pair`
 a further model (`--extra`, e.g. a transformer beside the shipped LSTM) alone, inside mix, and
-mixed with the strongest shipped model, beside the strongest alone.
+mixed with the strongest shipped model, beside the strongest alone; `contexts` level 2 without
+each of engine 3's five new contexts in turn (its hash held at 0: the input stays, its
+information goes).
 `mix` rows run on one thread unless `--threads N` (-T) says otherwise; `nn` rows as the codec's
 defaults. `--cli` times the `ziplab compress -m mix` command itself on 1 MiB and 128 KiB beside xz -9e in
 the same run (`cli_timing`). Writes benchmarks/results/mix.json (one section per slice and plan,
@@ -96,6 +99,10 @@ def plan_rows(plan: str, extra: str | None = None) -> list[tuple[str, dict]]:
                 (f"mix -2 with {strong} + {name}", {"codec": "mix", "level": 2, "models": [strong, extra]}),
                 (f"mix -2 with {strong} + {name}, no neural SSE",
                  {"codec": "mix", "level": 2, "models": [strong, extra], "ablate": mixing.NO_NEURAL_SSE})]
+    if plan == "contexts":  # each of engine 3's five new contexts without its information
+        return [(f"mix -2 ({strong})", {"codec": "mix", "level": 2})] + [
+            (f"mix -2 ({strong}), no {name} context", {"codec": "mix", "level": 2, "ablate": mixing.NO_CONTEXT << i})
+            for i, name in enumerate(mixing.NEW_CONTEXT_NAMES)]
     if plan == "adaptation":
         return [(f"mix -2 ({strong})", {"codec": "mix", "level": 2}),
                 (f"mix -2 ({strong}), no neural SSE", {"codec": "mix", "level": 2, "ablate": mixing.NO_NEURAL_SSE})]
@@ -145,7 +152,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bytes", default="500000", help="slice sizes (0: the whole file)")
-    ap.add_argument("--plan", default="full", choices=("full", "levels", "adaptation", "pair"))
+    ap.add_argument("--plan", default="full", choices=("full", "levels", "adaptation", "pair", "contexts"))
     ap.add_argument("--threads", type=int, default=1,
                     help="mix rows: threads sharing the model's lanes (-T; default 1: one core per row, as before)")
     ap.add_argument("--extra", help="--plan pair: the further model (a checkpoint path or shipped name)")

@@ -234,7 +234,8 @@ def test_hostile_mixer_engine_is_a_one_line_format_error(mixer):
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("ablate", [mixing.NO_NEW_CONTEXTS, mixing.NO_NEURAL_SSE, mixing.NO_THIRD_MIXER])
+@pytest.mark.parametrize("ablate", [mixing.NO_NEW_CONTEXTS, mixing.NO_NEURAL_SSE, mixing.NO_THIRD_MIXER,
+                                    *(mixing.NO_CONTEXT << i for i in range(len(mixing.NEW_CONTEXT_NAMES)))])
 def test_each_engine_3_part_changes_the_code_and_ablations_round_trip(monkeypatch, ablate):
     data = TEXT[:5000]
     full, _, _ = _block(data, model=T1)

@@ -83,10 +83,15 @@ State = namedtuple("State", [
 
 # params slots: the block's shape and the engine's input layout
 (P_L, P_T, P_BITS, P_NEURAL, P_SSE, P_ENGINE, P_NCTX, P_IMATCH, P_INEURAL, P_INAPM, P_NNAPM, P_IBIAS, P_NIN,
- P_MIXERS) = range(14)
-P_LEN = 14
+ P_MIXERS, P_ABLATE) = range(15)
+P_LEN = 15
 #: engine 3's parts that the benchmark's ablation switches off (a bit mask; files never carry one)
 NO_NEW_CONTEXTS, NO_NEURAL_SSE, NO_THIRD_MIXER = 1, 2, 4
+#: one of engine 3's five new contexts without its information (its hash held at 0, so its input
+#: is one more order-0 model): NO_CONTEXT << i for context 7 + i (order 5, bytes 2-3, word
+#: bigram, bytes 3-4, bytes 1+3)
+NO_CONTEXT = 8
+NEW_CONTEXT_NAMES = ("order 5", "bytes 2-3", "word bigram", "bytes 3-4", "bytes 1+3")
 
 
 def input_layout(engine: int, neural: int, ablate: int = 0) -> tuple[int, int, int, int, int, int, int]:
@@ -171,7 +176,7 @@ def new_state(lanes: int, steps: int, table_bits: int, neural: int, sse: bool = 
         match_bit=np.full(L, -1, dtype=np.int64),
         buf=buf, word2=np.zeros(L, dtype=np.int64), napm=napm, napm_cell=np.zeros((L, N_NAPM), dtype=np.int64),
         params=np.array([L, steps, table_bits, neural, int(sse), engine, n_ctx, i_match, i_neural, i_napm, n_napm,
-                         i_bias, n_in, mixers], dtype=np.int64),
+                         i_bias, n_in, mixers, ablate], dtype=np.int64),
     )
 
 
@@ -281,6 +286,11 @@ def begin_byte(S, t: int, active: int) -> None:
             S.base[l, 9] = _hash(S.word[l] + S.word2[l] * 31, 15)  # previous word + this one
             S.base[l, 10] = _hash((h >> 16) & 0xFFFF, 16)  # bytes 3-4
             S.base[l, 11] = _hash((h & 0xFF) | ((h >> 8) & 0xFF00), 17)  # bytes 1 and 3
+            knocked = S.params[P_ABLATE] // NO_CONTEXT
+            if knocked:  # the benchmark's per-context ablation only
+                for i in range(5):
+                    if knocked >> i & 1:
+                        S.base[l, 7 + i] = 0
         S.c0[l] = 1
 
 
