@@ -118,7 +118,7 @@ def test_products_are_checked_again_when_coding_starts(spec, monkeypatch):
     """A host that, after loading, makes fp32 GEMMs and int8 GEMMs inexact (what a reduced-precision
     math mode does to products past bf16's 8 bits) gets InexactArithmeticError from start()."""
     pred = _loaded(spec)
-    assert pred.engine_name.endswith("int8x8-v2")
+    assert pred.kernels is not None  # an int8 x int8 engine (v2 or newer)
     pred.start(4)
     _no_exact_kernel(monkeypatch)
     with pytest.raises(InexactArithmeticError) as info:
@@ -195,9 +195,9 @@ def test_golden_files_cover_every_engine_and_keep_the_one_that_coded_them():
 
     golden = T1.parent
     seen = set()
-    for manifest in golden.glob("v2*-manifest.json"):
+    for manifest in golden.glob("*-manifest.json"):
         for entry in json.loads(manifest.read_text()):
-            if entry["codec"] in ("nn", "mix") and entry.get("model") != "none":
+            if entry["codec"] in ("nn", "mix") and entry.get("model") != "none" and "expect_error" not in entry:
                 seen.add(container.read_header(io.BytesIO((golden / entry["file"]).read_bytes())).params["engine"])
     assert seen == set(engines("lstm")[0]) | set(engines("transformer")[0])
     blob = (golden / "v2-text-nn-shipped.zl").read_bytes()

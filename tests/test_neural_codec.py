@@ -13,6 +13,7 @@ import pytest
 import ziplab
 from ziplab import container
 from ziplab.errors import ModelMismatchError, ZiplabError
+from ziplab.models.portable import engines
 
 from .conftest import SAMPLES
 
@@ -119,7 +120,7 @@ def test_nn_header_records_the_model_not_the_machine(model):
     assert set(p) == {"model", "model_sha256", "engine", "quant_sha256", "family", "size", "config", "lanes",
                       "substreams"}
     assert len(p["model_sha256"]) == 64 and len(p["quant_sha256"]) == 64
-    assert p["engine"] == ("lstm-int8x8-v2" if p["family"] == "lstm" else "transformer-int8x8-v2")  # the newest
+    assert p["engine"] == engines(p["family"])[1]  # the newest
 
 
 def test_nn_format_1_file_gets_a_one_line_error_naming_its_version(model):

@@ -547,11 +547,11 @@ def decompress_file(src: BinaryIO, dst: BinaryIO, *, options: CodingOptions = Co
 def compress(data: bytes, codec: str = "lzh", level: int | None = None, *, block_size: int | None = None,
              model: str | None = None, lanes: int | None = None, workers: int | None = None,
              progress: Progress | None = None, stats: CodingStats | None = None,
-             memory_limit: int | str | None = None) -> bytes:
-    """`data` as a .zl file in memory (see compress_file; model, lanes, workers: CodingOptions;
-    memory_limit bounds what loading a model may take, as in `decompress`)."""
+             memory_limit: int | str | None = None, engine: str | None = None) -> bytes:
+    """`data` as a .zl file in memory (see compress_file; model, lanes, workers, engine:
+    CodingOptions; memory_limit bounds what loading a model may take, as in `decompress`)."""
     out = io.BytesIO()
-    options = CodingOptions(model, lanes, workers, limits=_limits(memory_limit))
+    options = CodingOptions(model, lanes, workers, limits=_limits(memory_limit), engine=engine)
     compress_file(io.BytesIO(bytes(data)), out, codec, level, options=options, block_size=block_size,
                   progress=progress, stats=stats)
     return out.getvalue()

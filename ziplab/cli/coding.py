@@ -114,12 +114,15 @@ memory_limit_option = click.option(
               help="nn/mix/lm: size name, checkpoint path, or the shipped default; mix also takes 'none'; "
                    "lm (and nn, for an exported lab transformer) hf:DIR, a local Hugging Face model.")
 @click.option("--lanes", type=click.IntRange(1, 4096), default=None, help="nn/ctx: parallel lanes coded in lockstep.")
+@click.option("--engine", default=None, metavar="NAME",
+              help="nn/mix: the portable engine to write (default: the newest; e.g. lstm-int8x8-v2 for files "
+                   "ziplab 0.3-0.5 decode).")
 @click.option("-T", "--workers", type=click.IntRange(1, 64), default=None,
               help="nn/ctx: substreams and processes, one thread each (default: the codec's substreams, one "
                    "process each, at most one per CPU).")
 @memory_limit_option
 def compress(files, codec, level, to_stdout, output, force, keep, remove, quiet, verbose, block_size, model, lanes,
-             workers, memory_limit):
+             engine, workers, memory_limit):
     """Compress FILES to FILE.zl, keeping the inputs (- or nothing reads standard input)."""
     _check_codec_choice(codec, files, to_stdout)
     files = _inputs(files)
@@ -128,10 +131,11 @@ def compress(files, codec, level, to_stdout, output, force, keep, remove, quiet,
     if level is not None:
         impl.check_level(level)
     predictive = _is_predictive(codec)
-    if not predictive and (model or lanes or workers):
-        raise click.UsageError(f"--model, --lanes and -T/--workers are for the nn, ctx, mix and lm codecs, not {codec}")
+    if not predictive and (model or lanes or workers or engine):
+        raise click.UsageError(f"--model, --lanes, --engine and -T/--workers are for the nn, ctx, mix and lm codecs, "
+                               f"not {codec}")
     limits = default_limits(memory_limit)
-    options = CodingOptions(model=model, lanes=lanes, workers=workers, limits=limits)
+    options = CodingOptions(model=model, lanes=lanes, workers=workers, limits=limits, engine=engine)
     to_stdout = to_stdout or output == "-"
 
     def one(name: str) -> None:

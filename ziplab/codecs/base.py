@@ -24,8 +24,8 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class CodingOptions:
-    """What a user chooses besides the codec and level. `model` and `lanes` change the bytes
-    and are recorded in the header; `workers` (processes) never changes them."""
+    """What a user chooses besides the codec and level. `model`, `lanes` and `engine` change the
+    bytes and are recorded in the header; `workers` (processes) never changes them."""
 
     model: str | None = None  # nn/mix: a size name, checkpoint path or "shipped"; mix also "none"
     lanes: int | None = None  # model-driven codecs: streams coded in lockstep
@@ -33,6 +33,9 @@ class CodingOptions:
     #: the resource policy (ziplab.limits.Limits; None: the machine's default): a policy every
     #: codec obeys, not an option one may refuse
     limits: Any = None
+    #: nn/mix: the portable engine to write (default: the model family's newest); an older one
+    #: writes files an older ziplab decodes. Recorded in the header, like `model`.
+    engine: str | None = None
 
     def given(self) -> list[str]:
         return [f.name for f in fields(self) if f.name != "limits" and getattr(self, f.name) is not None]

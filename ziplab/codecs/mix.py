@@ -133,10 +133,12 @@ class MixCodec(Codec):
         specs = LEVELS[level].models if options.model is None else (str(options.model),)
         predictors = []
         if specs == (NONE,):
+            if options.engine is not None:
+                raise ParameterError("mix: --engine names a model's engine, and this level codes without a model")
             params["model"] = NONE
         nn = _nn()
         for j, spec in enumerate(s for s in specs if s != NONE):
-            fields = nn.model_params(None, CodingOptions(model=spec))
+            fields = nn.model_params(None, CodingOptions(model=spec, engine=options.engine))
             predictor = nn.build_predictor(fields)
             fields.update(nn.describe(predictor))
             params.update({k + (SECOND if j else ""): v for k, v in fields.items()})

@@ -69,7 +69,23 @@ class NeuralCodec(PredictiveCodec):
         return predictor_bytes(params["family"], params["config"], lanes)
 
     def model_params(self, level: int | None, options: CodingOptions) -> dict:
-        return {"model": str(options.model) if options.model is not None else SHIPPED}
+        params = {"model": str(options.model) if options.model is not None else SHIPPED}
+        if options.engine is not None:
+            params["engine"] = self.chosen_engine(params["model"], options.engine)
+        return params
+
+    def chosen_engine(self, spec: str, engine: str) -> str:
+        """A user's --engine, if the model's family has it (else a one-line ParameterError):
+        checked before the model is built, which would otherwise fall back to the newest."""
+        from ..lm.hf import is_hf_spec
+        from ..models.checkpoint import read_meta, resolve
+        from ..models.portable import engines
+
+        family = "transformer" if is_hf_spec(spec) else read_meta(resolve(None if spec == SHIPPED else spec))["family"]
+        known = engines(family)[0]
+        if engine not in known:
+            raise ParameterError(f"{self.name}: a {family} model has no engine {engine!r} (it has {', '.join(known)})")
+        return engine
 
     def build_predictor(self, params: dict, model: str | None = None) -> Any:
         """The header's engine when decoding (a file keeps the engine that coded it); the newest
