@@ -2,6 +2,12 @@
 the same run: actual bpb from the compressed file, the model's cross-entropy on exactly the
 coded stream, their gap, and encode/decode KB/s with a verified round trip.
 
+`--engines` codes each model (default: the shipped ones; `--model`/`--checkpoints` add more)
+with every engine its family has (`--engine` of the command: v2 and v3 for an LSTM) on the
+same slice, in one process: bpb from the real file, cross-entropy, KB/s, and each engine's bpb
+against the newest's. The small LSTM rungs it was run with were trained by
+`runs/e3check/train.sh` (3 minutes each on gutenberg, l6 8 minutes; see docs/benchmarks.md).
+
 `--speed` times random-init models of every ladder size instead (coding speed does not depend
 on the weights), with 1 and with 2 worker processes. `--cli` times the `ziplab` command itself
 (start-up included, default settings) on 1 MiB and 128 KiB of held-out text beside `xz -9e` in
@@ -12,6 +18,7 @@ each other), with the CPU's flags.
     python benchmarks/neural.py [--bytes N] [--model SPEC]... [--checkpoints DIR] [--lanes L]
     python benchmarks/neural.py --speed [--sizes l1,t4] [--bytes N] [--lanes L]
     python benchmarks/neural.py --cli [--model SPEC] [--kernels native,avx2,default] [--repeat 3]
+    python benchmarks/neural.py --engines [--model SPEC]... [--checkpoints DIR] [--bytes N]
 """
 
 from __future__ import annotations
@@ -164,6 +171,46 @@ def quality(args: argparse.Namespace, data: bytes) -> dict:
             "rows": rows}
 
 
+def engine_specs(args: argparse.Namespace) -> list[str]:
+    """--model/--checkpoints if given, else every shipped model."""
+    from ziplab.models.checkpoint import shipped_names, shipped_path
+
+    if args.model or args.checkpoints:
+        return model_specs(args)
+    return [str(shipped_path(name)) for name in shipped_names()]
+
+
+def engines_compared(args: argparse.Namespace, data: bytes) -> dict:
+    """Every engine of each model's family on the same slice; `vs_newest` is bpb / the newest
+    engine's bpb - 1 (issue #27 asks a new engine to stay within +0.5%)."""
+    from ziplab.models.checkpoint import read_meta, resolve
+    from ziplab.models.portable import engines
+
+    rows = peer_rows(data)
+    for spec in engine_specs(args):
+        label, n_params = model_label(spec)
+        known, newest = engines(read_meta(resolve(spec))["family"])
+        group = []
+        for engine in known:
+            row = code_row(data, label, "nn", None, n_params, model=spec, lanes=args.lanes, workers=1, engine=engine)
+            row["engine"] = engine
+            group.append(row)
+            show_progress({**row, "codec": f"{label} {engine}"})
+        best = next(r["bpb"] for r in group if r["engine"] == newest)
+        for row in group:
+            row["vs_newest"] = row["bpb"] / best - 1
+        rows += group
+    t = Table(title=f"nn by engine, {len(data):,} bytes, {args.lanes} lanes, one process")
+    for col in ("model", "engine", "bpb", "ce bpb", "vs newest", "enc KB/s", "dec KB/s", "ok"):
+        t.add_column(col, justify="left" if col in ("model", "engine") else "right")
+    for r in rows:
+        t.add_row(r["codec"], r.get("engine", "-"), f"{r['bpb']:.5f}", _f(r.get("ce_bpb"), ".5f"),
+                  _pct(r.get("vs_newest"), 3), f"{r['enc_kbs']:.1f}", f"{r['dec_kbs']:.1f}",
+                  "yes" if r.get("round_trip", True) else "[red]NO[/]")
+    console.print(t)
+    return {"bytes": len(data), "corpus": str(args.corpus), "lanes": args.lanes, "rows": rows}
+
+
 def show_progress(row: dict) -> None:
     console.print(f"  {row['codec']}: {row['bpb']:.4f} bpb, {row['enc_kbs']:.1f}/{row['dec_kbs']:.1f} KB/s",
                   style="dim")
@@ -286,6 +333,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--ctx-orders", default="1,2,3,4")
     ap.add_argument("--ctx-lanes", type=int, default=None)
     ap.add_argument("--speed", action="store_true", help="random-init ladder sizes, 1 and 2 workers")
+    ap.add_argument("--engines", action="store_true", help="every engine of each model's family, same slice")
     ap.add_argument("--sizes", default="l1,l2,l3,l4,l5,l6,t1,t2,t3,t4,t5,t6")
     ap.add_argument("--worker-counts", default="1,2")
     ap.add_argument("--cli", action="store_true", help="time the ziplab command beside xz -9e (start-up included)")
@@ -311,6 +359,8 @@ def main() -> None:
     kernels = (torch_capability() or "cpu").lower()
     if args.cli:
         write_results(f"cli-{args.model[0] if args.model else 'shipped'}", cli(args))
+    elif args.engines:
+        write_results(f"engines-{len(data) >> 10}KiB-{args.lanes}lanes", engines_compared(args, data))
     elif args.speed:  # one section per kernel level, so ATEN_CPU_CAPABILITY runs sit side by side
         write_results(f"speed-{len(data) >> 10}KiB-{args.lanes}lanes-{kernels}", speed(args, data))
     else:

@@ -18,7 +18,8 @@ import torch
 
 from ziplab.models.portable.arith import EXACT
 from ziplab.models.portable.exactmm import InexactArithmeticError
-from ziplab.models.portable.int8mm import ACT_MAX, Fp32Chunks, Int8Linear, IntMM, KernelChoice, NumbaInt8, k_chunks
+from ziplab.models.portable.int8mm import (ACT_MAX, Fp32Chunks, Int8Linear, IntMM, KernelChoice, NumbaInt8, OneDnnQLinear,
+                                          k_chunks)
 
 T1 = Path(__file__).resolve().parent / "data" / "golden" / "t1-golden.safetensors"
 
@@ -72,23 +73,33 @@ def _saturating_int_mm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | Non
     return res
 
 
+def _saturating_onednn(monkeypatch) -> None:
+    """Both oneDNN int8 kernels as they compute without VNNI (`_saturating_int_mm`)."""
+    monkeypatch.setattr(torch, "_int_mm", _saturating_int_mm)
+    monkeypatch.setattr(OneDnnQLinear, "name", "qlinear-saturating")  # a new name: weights prepared anew
+    monkeypatch.setattr(OneDnnQLinear, "prepare", lambda self, q: torch.from_numpy(np.asarray(q, dtype=np.int8)))
+    monkeypatch.setattr(OneDnnQLinear, "mm", lambda self, w, x, out: _saturating_int_mm(torch.from_numpy(x), w,
+                                                                                         out=torch.from_numpy(out)))
+
+
 def test_a_saturating_int8_gemm_is_never_chosen(monkeypatch):
     rng = np.random.default_rng(1)
     lin = Int8Linear(rng.normal(size=(64, 32)))
     a = torch.from_numpy(rng.integers(-ACT_MAX, ACT_MAX + 1, (8, 64)).astype(np.int8))
     b = torch.from_numpy(rng.integers(-64, 65, (64, 32)).astype(np.int8))  # within +-64 the pairs never saturate
     assert torch.equal(_saturating_int_mm(a, b).long(), a.long() @ b.long())  # the emulation is right
-    monkeypatch.setattr(torch, "_int_mm", _saturating_int_mm)
-    lin.use(IntMM())
-    assert not lin.exact_at(8)
+    _saturating_onednn(monkeypatch)
+    for kernel in (IntMM(), OneDnnQLinear()):
+        lin.use(kernel)
+        assert not lin.exact_at(8)
     choice = KernelChoice()
     assert choice.start([lin], 8) in ("fp32", "numpy")
-    assert lin.kernel.name != "int_mm" and lin.exact_at(8)
+    assert lin.kernel.name in ("fp32", "numpy") and lin.exact_at(8)
 
 
 def _no_exact_kernel(monkeypatch) -> None:
     """Every kernel wrong on rows past +-64: what an int16-saturating or bf16-input GEMM does."""
-    monkeypatch.setattr(torch, "_int_mm", _saturating_int_mm)
+    _saturating_onednn(monkeypatch)
     real_mm = torch.mm
     monkeypatch.setattr(torch, "mm", lambda a, b, **kw: real_mm(a, b, **kw) + (a.abs().amax() > 64).float())
     real_loop = NumbaInt8.mm
@@ -157,17 +168,20 @@ def test_every_lane_count_gets_a_checked_kernel_and_the_same_probabilities():
     assert rows[1] == rows[5] == rows[128]
 
 
-@pytest.mark.parametrize("kernel", [IntMM, Fp32Chunks, NumbaInt8])
-def test_probabilities_do_not_depend_on_the_kernel(kernel, monkeypatch):
-    pred = _loaded(str(T1))
+@pytest.mark.parametrize("spec", [str(T1), None], ids=["t1", "shipped-lstm"])
+@pytest.mark.parametrize("kernel", [IntMM, OneDnnQLinear, Fp32Chunks, NumbaInt8])
+def test_probabilities_do_not_depend_on_the_kernel(kernel, spec, monkeypatch):
+    pred = _loaded(spec)
     base = _steps(pred)
     monkeypatch.setattr("ziplab.models.portable.int8mm.KERNELS", (kernel,))
     from ziplab.models.portable import PortablePredictor
 
-    forced = PortablePredictor(pred.model, "x")
+    try:
+        forced = PortablePredictor(pred.model, "x", engine=pred.engine_name)
+    except InexactArithmeticError:
+        assert kernel in (IntMM, OneDnnQLinear)
+        pytest.skip("this machine's oneDNN int8 products are not exact (no VNNI): other kernels run instead")
     assert forced.kernel == kernel.name
-    if kernel is IntMM and not all(lin.exact_at(8) for lin in forced.engine.linears()):
-        pytest.skip("this machine's int8 GEMM is not exact (no VNNI): the fp32 kernel runs instead")
     assert _steps(forced) == base
 
 

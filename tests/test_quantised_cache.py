@@ -93,4 +93,4 @@ def test_enough_work_makes_torch_kernels_candidates(monkeypatch):
     choice = KernelChoice()
     assert [k.name for k in choice.candidates()[1]] == ["numba"]
     choice.work = TORCH_MIN_MACS
-    assert [k.name for k in choice.candidates()[1]] == ["int_mm", "fp32"]
+    assert [k.name for k in choice.candidates()[1]] == ["int_mm", "qlinear", "fp32"]
