@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import CorruptDataError, ParameterError
 from ..hardware import restores_torch_state
 from ..models.predictor import BOS
+from ..models.steps_ahead import StepsAhead
 from .kernels import mixing
 from .base import Codec, CodingOptions, CodingStats, Decoder, Encoder, Progress
 from ..limits import MemoryNeed
@@ -143,10 +144,11 @@ class MixCodec(Codec):
             fields.update(nn.describe(predictor))
             params.update({k + (SECOND if j else ""): v for k, v in fields.items()})
             predictors.append(predictor)
+        ahead = _cpus(options) > 1  # the models' steps on a core of their own (encoding only)
         predictors = _threaded(predictors, options, lanes)
         tables = Tables()
-        return Encoder(params, lambda data: encode_block(data, params, predictors, stats, progress, tables), progress,
-                       stats, reports_progress=True)
+        return Encoder(params, lambda data: encode_block(data, params, predictors, stats, progress, tables, ahead),
+                       progress, stats, reports_progress=True)
 
     def open_decoder(self, params: dict, options: CodingOptions = CodingOptions(),
                      progress: Progress | None = None) -> Decoder:
@@ -225,13 +227,18 @@ class Tables:
         return self.state
 
 
+def _cpus(options: CodingOptions) -> int:
+    """Threads coding may use: `-T` (default one per CPU), at most the CPUs."""
+    cpus = options.resolved_limits().cpus
+    return min(options.workers or cpus, cpus)
+
+
 def _threaded(predictors: list, options: CodingOptions, lanes: int) -> list:
     """Each model's lanes split over threads (`-T`, default one per CPU): the bytes do not depend
     on the count (`models.lane_threads`)."""
     from ..models.lane_threads import LaneThreads, thread_count
 
-    cpus = options.resolved_limits().cpus
-    threads = thread_count(min(options.workers or cpus, cpus), lanes)
+    threads = thread_count(_cpus(options), lanes)
     return [LaneThreads(p, threads) for p in predictors] if threads > 1 else predictors
 
 
@@ -258,10 +265,27 @@ class _Lanes:
     def step_model(self, t: int) -> np.ndarray:
         """Cumulative sums of each model's distribution for byte t of every lane (float64, summed
         in index order: the same bits on every machine, as the distribution itself is)."""
-        for j, predictor in enumerate(self.predictors):
-            probs, self.model_states[j] = predictor.step(self.model_states[j], self.prev)
-            np.cumsum(probs, axis=1, dtype=np.float64, out=self.cums[j, :, 1:])
+        self.distributions(self.prev, self.cums)
         return self.cums
+
+    def distributions(self, prev: np.ndarray, out: np.ndarray) -> None:
+        """One step of every model from the lanes' previous bytes into out[j, lane, 1:]."""
+        for j, predictor in enumerate(self.predictors):
+            probs, self.model_states[j] = predictor.step(self.model_states[j], prev)
+            np.cumsum(probs, axis=1, dtype=np.float64, out=out[j, :, 1:])
+
+    def ahead(self, torch_threads: int) -> StepsAhead:
+        """Encoding: the models' steps on a second thread, each one step ahead of the coder
+        (`models.steps_ahead`). Their inputs are the block's own bytes, read from a copy of the
+        buffer taken now: what `advance` would read after each step (coding writes only the
+        same bytes back), so the steps are the sequential ones."""
+        known = self.state.buf.copy()
+        bos = np.full(self.L, BOS, dtype=np.int64)
+
+        def compute(t: int, out: np.ndarray) -> None:
+            self.distributions(bos if t == 0 else known[self.starts + t - 1].astype(np.int64), out)
+
+        return StepsAhead(compute, self.T, self.cums, torch_threads)
 
     def advance(self, t: int) -> None:
         self.prev = self.state.buf[self.starts + t].astype(np.int64)
@@ -269,7 +293,8 @@ class _Lanes:
 
 @restores_torch_state
 def encode_block(data: np.ndarray, params: dict, predictors: list, stats: CodingStats | None = None,
-                 progress: Progress | None = None, tables: Tables | None = None) -> bytes:
+                 progress: Progress | None = None, tables: Tables | None = None, ahead: bool = False) -> bytes:
+    """`ahead`: the models step on a second thread, one step ahead (`_Lanes.ahead`): same bytes."""
     import constriction
 
     n = len(data)
@@ -282,17 +307,23 @@ def encode_block(data: np.ndarray, params: dict, predictors: list, stats: Coding
     p16 = np.zeros((8, lanes.L), dtype=np.int64)
     bits = np.zeros((8, lanes.L), dtype=np.int64)
     ideal = 0.0
-    for t in range(lanes.T):
-        k = lanes.layout.active(t)
-        cums = lanes.step_model(t)
-        mixing.encode_step(lanes.state, cums, t, k, lanes.rate, p16, bits)
-        p = p16[:, :k].reshape(-1) / 65536.0
-        b = bits[:, :k].reshape(-1)
-        encoder.encode(b.astype(np.int32), family, p)
-        if stats is not None:
-            ideal -= float(np.log2(np.where(b == 1, p, 1.0 - p)).sum())
-        lanes.layout.report(progress, t)
-        lanes.advance(t)
+    steps = lanes.ahead(torch_threads=1) if ahead and predictors else None  # coding's products: 1 thread each
+    try:
+        for t in range(lanes.T):
+            k = lanes.layout.active(t)
+            cums = lanes.step_model(t) if steps is None else steps.get(t)
+            mixing.encode_step(lanes.state, cums, t, k, lanes.rate, p16, bits)
+            p = p16[:, :k].reshape(-1) / 65536.0
+            b = bits[:, :k].reshape(-1)
+            encoder.encode(b.astype(np.int32), family, p)
+            if stats is not None:
+                ideal -= float(np.log2(np.where(b == 1, p, 1.0 - p)).sum())
+            lanes.layout.report(progress, t)
+            if steps is None:
+                lanes.advance(t)
+    finally:
+        if steps is not None:
+            steps.close()
     if stats is not None:
         stats.ideal_bits += ideal
         stats.steps += lanes.T

@@ -144,19 +144,19 @@ def new_state(lanes: int, steps: int, table_bits: int, neural: int, sse: bool = 
 
 
 # ---- small integer helpers -------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _hash(a: int, b: int) -> int:
     return (((a * PHI) & MASK32) ^ ((b + 0x7F4A7C15) * 0x85EBCA77 & MASK32)) * 0xC2B2AE3D & MASK32
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _st_of_counter(s: int) -> int:
     """Stretch of a packed counter: both layouts (match counters: 22-bit probability << 10 | count;
     context slots: 16-bit probability << 16 | check | count) keep the top 12 probability bits at >> 20."""
     return STRETCH[s >> 20]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def update_counter(slots, row: int, i: int, bit: int, limit: int) -> None:
     """Match-model counters: 22-bit probability << 10 | 10-bit count."""
     s = np.int64(slots[row, i])
@@ -169,7 +169,7 @@ def update_counter(slots, row: int, i: int, bit: int, limit: int) -> None:
     slots[row, i] = (p << 10) | n
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _slot_read(s: int, check: int) -> int:
     """A context slot as (p16 << 16 | n), or a fresh one if it belongs to another context."""
     if ((s >> 8) & 0xFF) != check:
@@ -177,7 +177,7 @@ def _slot_read(s: int, check: int) -> int:
     return (s & ~0xFF00)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _slot_update(slots, row: int, i: int, check: int, bit: int, limit: int) -> None:
     s = _slot_read(np.int64(slots[row, i]), check)
     n = s & 0xFF
@@ -189,12 +189,12 @@ def _slot_update(slots, row: int, i: int, check: int, bit: int, limit: int) -> N
     slots[row, i] = (p << 16) | (check << 8) | n
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _squash(st: int) -> int:
     return SQUASH[min(STRETCH_MAX, max(-STRETCH_MAX, st)) + STRETCH_MAX]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _neural_st(cum, c0: int, k: int) -> int:
     """Stretch of P(next bit = 1 | bits so far) from the byte distribution's cumulative sums."""
     width = 256 >> k
@@ -208,7 +208,7 @@ def _neural_st(cum, c0: int, k: int) -> int:
     return STRETCH[min(4095, max(0, p16 >> 4))]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _neural_sse(S, l: int, c0: int) -> None:
     """Engine 3: the neural models' mean stretch through two adaptive maps (by order-1 context and
     by hashed order-2 context, both with the bits so far), each interpolated between its two
@@ -231,7 +231,7 @@ def _neural_sse(S, l: int, c0: int) -> None:
 
 
 # ---- byte boundaries -------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def begin_byte(S, t: int, active: int) -> None:
     """Per-lane context hashes for byte t."""
     for l in range(active):
@@ -257,7 +257,7 @@ def begin_byte(S, t: int, active: int) -> None:
         S.c0[l] = 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def end_byte(S, t: int, active: int) -> None:
     """After the 8th bit: history, word hash, match bookkeeping and the byte itself."""
     T = S.params[1]
@@ -292,7 +292,7 @@ def end_byte(S, t: int, active: int) -> None:
 
 
 # ---- one bit of every active lane ----------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def predict_bit(S, cums, k: int, active: int, out_p) -> None:
     """16-bit P(bit = 1) for bit k of every active lane into out_p."""
     mask = (1 << S.params[P_BITS]) - 1
@@ -371,7 +371,7 @@ def predict_bit(S, cums, k: int, active: int, out_p) -> None:
         out_p[l] = min(65535, max(1, p))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def update_bit(S, bits, k: int, active: int, lr: int) -> None:
     """Learn from bit k of every active lane, in lane order."""
     for l in range(active):
@@ -408,7 +408,7 @@ def update_bit(S, bits, k: int, active: int, lr: int) -> None:
         S.c0[l] = (c0 << 1) | bit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def encode_step(S, cums, t: int, active: int, lr: int, out_p, out_bits) -> None:
     """Encoder: all 8 bits of byte t of every active lane, on the decoder's schedule. Writes the
     16-bit probabilities and bits to out_p/out_bits [8, L]."""
