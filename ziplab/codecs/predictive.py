@@ -21,7 +21,8 @@ from ..errors import CorruptDataError, ModelMismatchError, ParameterError
 from ..limits import MemoryNeed
 from ..models.predictor import Predictor
 from .base import Codec, CodingOptions, CodingStats, Decoder, Encoder, Progress
-from .lanes import MAX_LANES, decode_lanes, encode_lanes, expect_work, fingerprint, lane_count
+from .lanes import MAX_LANES, LaneLayout, decode_lanes, encode_lanes, expect_work, fingerprint, lane_count
+from .substream_threads import run_threads
 from .workers import run_jobs, worker_progress
 
 #: below this a block is coded in-process even when workers are asked for
@@ -74,6 +75,9 @@ class PredictiveCodec(Codec):
     #: with one or two workers are the same bytes
     streams_key = "workers"
     min_substreams = 1
+    #: a predictor whose steps keep every buffer they write in the step's own state, so threads
+    #: can share it: substreams then go to threads of this process instead of worker processes
+    steps_share_nothing = False
 
     # ---- what subclasses define ---------------------------------------------------------------
     def model_params(self, level: int | None, options: CodingOptions) -> dict:
@@ -132,6 +136,14 @@ class PredictiveCodec(Codec):
 
         def encode(data: np.ndarray) -> bytes:
             chunks = _split(data, streams)
+            if procs > 1 and len(data) >= PARALLEL_MIN_BYTES and self._threads_ready(predictor, [len(c) for c in chunks],
+                                                                                   per):
+                parts = [CodingStats() for _ in chunks]
+                payloads = run_threads([lambda report, c=c, st=st: encode_lanes(predictor, c, per, st, report)
+                                        for c, st in zip(chunks, parts)], procs, progress)
+                for part in parts if stats is not None else ():
+                    stats.add(part)
+                return pack_substreams(payloads)
             if procs > 1 and len(data) >= PARALLEL_MIN_BYTES:  # pragma: no mutate block (process plumbing)
                 mine, others = _share(streams, procs)
                 expect_work(predictor, sum(len(chunks[i]) for i in mine))  # every substream it codes
@@ -162,6 +174,9 @@ class PredictiveCodec(Codec):
         def decode(payload: bytes, size: int) -> np.ndarray:
             parts = unpack_substreams(payload, streams)
             sizes = substream_sizes(size, streams)
+            if procs > 1 and size >= PARALLEL_MIN_BYTES and self._threads_ready(predictor, sizes, per):
+                return np.concatenate(run_threads([lambda report, p=p, n=n: decode_lanes(predictor, p, n, per, report)
+                                                   for p, n in zip(parts, sizes)], procs, progress))
             if procs > 1 and size >= PARALLEL_MIN_BYTES:  # pragma: no mutate block (process plumbing)
                 mine, others = _share(streams, procs)
                 expect_work(predictor, sum(sizes[i] for i in mine))
@@ -177,6 +192,19 @@ class PredictiveCodec(Codec):
             return np.concatenate(outs)  # one part per substream, and there is at least one
 
         return Decoder(decode, progress, reports_progress=True)
+
+    def _threads_ready(self, predictor: Predictor, sizes: list[int], lanes: int) -> bool:
+        """Whether this block's substreams go to threads sharing `predictor` (`substream_threads`)
+        instead of worker processes: a codec whose steps share no buffer, and one lane count for
+        every substream, whose kernel choice is made here, once, before the threads start."""
+        if not self.steps_share_nothing:
+            return False
+        counts = {LaneLayout.of(n, lanes).L for n in sizes}
+        if len(counts) != 1:
+            return False
+        expect_work(predictor, sum(sizes))
+        predictor.start(counts.pop())
+        return True
 
     # ---- header params ------------------------------------------------------------------------
     def params_schema(self) -> dict[str, Any]:
