@@ -57,6 +57,30 @@ def test_kernels_give_the_exact_integers_past_one_chunk(kernel):
     assert lin.exact_at(16) and lin.exact_at(3)
 
 
+def test_quantised_linear_is_offered_only_where_its_fp32_result_is_exact():
+    """qlinear returns the int32 sum as fp32: K <= 1040 keeps 127 * 127 * K below 2^24."""
+    from ziplab.models.portable.int8mm import QLINEAR_MAX_K
+
+    assert QLINEAR_MAX_K == 1040 and 127 * 127 * QLINEAR_MAX_K < EXACT <= 127 * 127 * (QLINEAR_MAX_K + 1)
+    rng = np.random.default_rng(3)
+    narrow, wide = Int8Linear(rng.normal(size=(QLINEAR_MAX_K, 8))), Int8Linear(rng.normal(size=(QLINEAR_MAX_K + 1, 8)))
+    assert OneDnnQLinear.available([narrow]) and not OneDnnQLinear.available([wide])
+    narrow.use(OneDnnQLinear())
+    if not narrow.exact_at(4):
+        pytest.skip("this machine's oneDNN int8 products are not exact (no VNNI)")
+    x = np.stack([np.full(QLINEAR_MAX_K, ACT_MAX), -np.full(QLINEAR_MAX_K, ACT_MAX)])
+    assert np.array_equal(_run(narrow, OneDnnQLinear(), x).astype(np.int64), _exact(x, narrow))
+
+
+def test_each_product_gets_its_own_kernel():
+    rng = np.random.default_rng(4)
+    lins = [Int8Linear(rng.normal(size=(k, n))) for k, n in ((64, 32), (1100, 16))]  # the second: too wide for qlinear
+    choice = KernelChoice()
+    names = choice.start(lins, 8)
+    assert names == "+".join(dict.fromkeys(lin.kernel.name for lin in lins))
+    assert lins[1].kernel.name != "qlinear" and all(lin.exact_at(8) for lin in lins)
+
+
 def _saturating_int_mm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """What oneDNN's int8 GEMM computes without VNNI: (a + 128) as u8 times b, pairs of products
     summed in int16 with saturation, then the 128 * column-sum compensation subtracted."""
