@@ -2,7 +2,7 @@
 the predictive (range-coding) module and the portable model step code.
 
 Two well-kept tools, one per kind of code:
-- mutmut (configured in pyproject.toml, [tool.mutmut]) for container.py and the predictive module:
+- mutmut (configured in pyproject.toml, [tool.mutmut]) for container.py, frames.py and the predictive module:
   its trampolines run every mutant inside one warm test process, but it skips decorated functions;
 - cosmic-ray for the portable model kernels (ziplab/models/portable/), which are almost all numba
   `@njit` functions: it rewrites the source file on disk, so numba compiles the mutant. Each mutant

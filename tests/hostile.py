@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 T1 = ROOT / "tests" / "data" / "golden" / "t1-golden.safetensors"
 TEXT = (b"It was the best of times, it was the worst of times, it was the age of wisdom, "
         b"it was the age of foolishness, it was the epoch of belief. ") * 120
-BLOCK = container._BLOCK  # noqa: SLF001 - the tests craft block framing byte for byte
+BLOCK = container.BLOCK  # the tests craft block framing byte for byte
 CLAIM = 256 << 20  # the container's largest block
 
 

@@ -83,9 +83,9 @@ def _block_kinds(blob: bytes) -> list[int]:
     header = container.read_header(src)
     pos, out = header.header_size, []
     for _ in range(header.blocks):
-        raw_len, pay_len, kind, _ = container._BLOCK.unpack(blob[pos:pos + container._BLOCK.size])
+        raw_len, pay_len, kind, _ = container.BLOCK.unpack(blob[pos:pos + container.BLOCK.size])
         out.append(pos + 8)
-        pos += container._BLOCK.size + pay_len
+        pos += container.BLOCK.size + pay_len
     return out
 
 
@@ -121,19 +121,23 @@ def test_one_worker_never_starts_a_pool(pool, monkeypatch):
     assert ziplab.decompress(blob) == TEXT and pool == []  # one substream: nothing to share out
 
 
-def test_compress_defaults_to_one_process_per_substream_and_the_bytes_do_not_depend_on_it(pool, monkeypatch):
-    """nn's default (2 substreams) is coded by 2 processes where there are 2 CPUs, by 1 where
-    there is one, and -T 1 / -T 2 give the same bytes."""
+def test_compress_defaults_to_one_thread_per_substream_and_the_bytes_do_not_depend_on_it(pool, monkeypatch):
+    """nn's default (2 substreams) is coded on 2 threads of this process where there are 2 CPUs,
+    on 1 where there is one, never in worker processes; -T 1 / -T 2 give the same bytes."""
+    threads: list[int] = []
+    real = predictive.run_threads
+    monkeypatch.setattr(predictive, "run_threads", lambda jobs, n, progress: threads.append(n) or real(jobs, n, progress))
     monkeypatch.setattr(predictive, "PARALLEL_MIN_BYTES", 1024)
     data = TEXT[:6000]
     monkeypatch.setattr(limits, "cpu_count", lambda: 8)
     default = ziplab.compress(data, "nn", lanes=4)
-    assert pool == [2]
+    assert threads == [2]
     monkeypatch.setattr(limits, "cpu_count", lambda: 1)
-    assert ziplab.compress(data, "nn", lanes=4) == default and pool == [2]
-    assert ziplab.compress(data, "nn", lanes=4, workers=1) == default and pool == [2]
-    assert ziplab.compress(data, "nn", lanes=4, workers=2) == default and pool == [2, 2]
+    assert ziplab.compress(data, "nn", lanes=4) == default and threads == [2]
+    assert ziplab.compress(data, "nn", lanes=4, workers=1) == default and threads == [2]
+    assert ziplab.compress(data, "nn", lanes=4, workers=2) == default and threads == [2, 2]
     assert ziplab.decompress(default) == data
+    assert pool == []  # no worker process was asked for
 
 
 def test_each_process_codes_its_share_of_the_substreams():

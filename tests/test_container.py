@@ -413,12 +413,12 @@ def test_deflated_params_are_bounded_exactly():
     raw = json.dumps({"model": "a" * (container.MAX_PARAMS - 20)}).encode()
     packed = zlib.compressobj(9, zlib.DEFLATED, -15)
     deflated = packed.compress(raw) + packed.flush()
-    assert container._inflate_params(deflated) == raw
+    assert container.inflate_params(deflated) == raw
     too_big = zlib.compressobj(9, zlib.DEFLATED, -15)
     big = json.dumps({"model": "a" * (container.MAX_PARAMS + 10)}).encode()
     with pytest.raises(ValueError, match="^bad deflated params$"):
-        container._inflate_params(too_big.compress(big) + too_big.flush())
+        container.inflate_params(too_big.compress(big) + too_big.flush())
     with pytest.raises(ValueError):
-        container._inflate_params(deflated[:-3])
+        container.inflate_params(deflated[:-3])
     with pytest.raises(ValueError):
-        container._inflate_params(deflated + b"xx")
+        container.inflate_params(deflated + b"xx")

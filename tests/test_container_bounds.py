@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import ziplab
-from ziplab import codecs, container
+from ziplab import codecs, container, frames
 from ziplab.container import Header
 from ziplab.errors import (ChecksumError, FormatError, LimitError, ParameterError, TruncatedError,
                            UnknownCodecError, ZiplabError)
@@ -24,7 +24,7 @@ from ziplab.errors import (ChecksumError, FormatError, LimitError, ParameterErro
 from .conftest import SAMPLES
 from .test_container import OneWay
 
-BLOCK = container._BLOCK
+BLOCK = container.BLOCK
 
 
 def _error(blob: bytes, stream=io.BytesIO) -> ZiplabError:
@@ -143,7 +143,7 @@ def test_members_messages_and_payload_bound(monkeypatch):
     with pytest.raises(TruncatedError) as info:
         list(container.members(OneWay(blob[:-1])))
     assert str(info.value) == "file is truncated: it ends inside block 0"
-    monkeypatch.setattr(container, "MAX_BLOCK", 100)
+    monkeypatch.setattr(frames, "MAX_BLOCK", 100)  # members() walks the framing in `frames`
     assert [size for _, size in container.members(io.BytesIO(blob))] == [len(blob)]  # exactly the bound
     big = Header("store", {}, 100, 100, 0).encode() + BLOCK.pack(100, 101, container.STORED, 0)
     with pytest.raises(FormatError) as info:
@@ -161,7 +161,7 @@ def test_params_of_exactly_the_limit_are_written_and_read():
         Header("nn", {"model": exact["model"] + "a"}, 4096, 0, 0).encode()
     raw = json.dumps(exact, separators=(",", ":")).encode()
     packer = zlib.compressobj(9, zlib.DEFLATED, -15)
-    assert container._inflate_params(packer.compress(raw) + packer.flush()) == raw
+    assert container.inflate_params(packer.compress(raw) + packer.flush()) == raw
 
 
 def test_params_past_32_kib_use_the_whole_unsigned_length_field():
@@ -182,7 +182,7 @@ def test_a_deflated_params_bomb_is_inflated_only_to_the_limit():
     tracemalloc.start()
     try:
         with pytest.raises(ValueError):
-            container._inflate_params(bomb)
+            container.inflate_params(bomb)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -258,7 +258,7 @@ def test_a_corrupt_block_is_the_containers_own_error():
 def test_an_absurd_payload_length_is_refused_without_waiting_for_it():
     blob = _compressed(Ziplab)
     header = container.read_header(io.BytesIO(blob))
-    frame = container._BLOCK.pack(BLOCK, 1 << 30, container.STORED, 0)
+    frame = container.BLOCK.pack(BLOCK, 1 << 30, container.STORED, 0)
     with pytest.raises(FormatError, match="stored block 0 has payload"):
         ziplab.Decompressor().decompress(blob[:header.header_size] + frame)
 

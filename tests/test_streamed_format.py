@@ -23,7 +23,7 @@ from .test_container import OneWay
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "data" / "golden"
-BLOCK = container._BLOCK
+BLOCK = container.BLOCK
 DATA = SAMPLES["text"][:5000] + SAMPLES["all256"]
 
 
