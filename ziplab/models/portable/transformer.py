@@ -126,11 +126,13 @@ def _attend_prep(qkv, cos, sin, H, kv, hd, qscale, qk_limit, qq, qs, kq, ks, vq,
             vs[r, h, slot] = quantize_vector(qkv[r], d + kv * hd + h * hd, hd, VALUE_LIMIT, vq[r, h, slot])
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, error_model="numpy")
 def attend_weights(scores, qs, ks, vs, weight_sum, wq, ws):
     """Softmax over each row of exact integer scores (rescaled by the q and k steps), folded with
     the value steps and quantised so that the integer weights of a row sum to <= weight_sum + n/2.
-    Sums run left to right; the element-wise passes are separate loops so they vectorise."""
+    Sums run left to right; the element-wise passes are separate loops so they vectorise (numba's
+    "numpy" error model: no zero test per division, which kept the division loop scalar; `tot`
+    is never zero, so the bits are the same)."""
     L, kv, g, n = scores.shape
     e = np.empty(n, dtype=np.float64)
     d = np.empty(n, dtype=np.float64)
