@@ -242,3 +242,14 @@ def test_golden_files_cover_every_engine_and_keep_the_one_that_coded_them():
     pred = ziplab.codecs.get("nn").decoding_predictor(container.read_header(io.BytesIO(blob)).params,
                                                       ziplab.codecs.base.CodingOptions())
     assert pred.engine_name == "lstm-int8-v1" and pred.kernels is None
+
+
+def test_a_kernel_that_cannot_run_here_is_passed_over(monkeypatch):
+    def refuse(self, q):
+        raise RuntimeError("onednn: this ISA is not supported")
+
+    monkeypatch.setattr(OneDnnQLinear, "name", "qlinear-refused")
+    monkeypatch.setattr(OneDnnQLinear, "prepare", refuse)
+    lin = Int8Linear(np.random.default_rng(5).normal(size=(64, 32)))
+    choice = KernelChoice()
+    assert "qlinear" not in choice.start([lin], 8) and lin.exact_at(8)

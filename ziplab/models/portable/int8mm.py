@@ -297,8 +297,12 @@ def _fastest_exact(lin: Int8Linear, kernels: list, lanes: int):
     for kernel in kernels:
         if not getattr(kernel, "available", lambda _: True)([lin]):
             continue
-        lin.use(kernel)
-        if not lin.exact_at(lanes):
+        try:
+            lin.use(kernel)
+            exact = lin.exact_at(lanes)
+        except RuntimeError:  # a kernel this build or CPU cannot run at all (oneDNN refuses some ISAs)
+            continue
+        if not exact:
             continue
         t = _time([lin], lanes)
         if t < best_t:
