@@ -222,8 +222,9 @@ _ABS_BITS = np.int64(0x7FFFFFFFFFFFFFFF)
 
 
 @nb.njit(cache=True, nogil=True)
-def _quantize_into(src, off, n, limit, dst, cell):
-    """quantize_vector's work; `cell` is a 1-element int64 scratch array.
+def quantize_into(src, off, n, limit, dst, cell):
+    """quantize_vector's work; `cell` is a 1-element int64 scratch array (callers that quantise
+    many vectors pass one, instead of an allocation per vector).
 
     max |x| is taken over the IEEE bit patterns with the sign cleared: for finite doubles their
     order as int64 is their order as magnitudes, so it is the same maximum, and an integer max
@@ -249,7 +250,7 @@ def _quantize_into(src, off, n, limit, dst, cell):
 def quantize_vector(src, off, n, limit, dst):
     """src[off:off+n] -> dst[:n] as integers in [-limit, limit] with the vector's own step
     (max |x| / limit); returns the step, so x ~ dst * step."""
-    return _quantize_into(src, off, n, limit, dst, np.zeros(1, dtype=np.int64))
+    return quantize_into(src, off, n, limit, dst, np.zeros(1, dtype=np.int64))
 
 
 @nb.njit(cache=True, nogil=True)
@@ -259,7 +260,7 @@ def quantize_rows(x, limit, out, col0, scales):
     L, n = x.shape
     cell = np.zeros(1, dtype=np.int64)
     for r in range(L):
-        scales[r] = _quantize_into(x[r], 0, n, limit, out[r, col0:], cell)
+        scales[r] = quantize_into(x[r], 0, n, limit, out[r, col0:], cell)
 
 
 @nb.njit(cache=True, nogil=True)

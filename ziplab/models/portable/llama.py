@@ -31,7 +31,7 @@ import numba as nb
 import numpy as np
 
 from ..predictor import FLOOR
-from .arith import det_sigmoid, quantize_vector, softmax_probs
+from .arith import det_sigmoid, quantize_into, softmax_probs
 from .int8mm import Int8Linear
 from .llama_spec import (WEIGHT_BOUND, LlamaEngineError, build_bytes, llama_spec, rope_inv_freq, state_bytes)
 from .transformer import VALUE_LIMIT, PortableTransformer, attend, dense, position_angles
@@ -94,6 +94,7 @@ def llama_prep(qkv, cos, sin, H, kv, hd, qscale, qk_limit, qk_norm, qgain, kgain
     g = H // kv
     src = np.empty(hd, dtype=np.float64)
     rot = np.empty(hd, dtype=np.float64)
+    cell = np.zeros(1, dtype=np.int64)  # quantize_into's scratch, one for every vector
     for r in range(L):
         for h in range(H + kv):
             base = h * hd
@@ -109,12 +110,12 @@ def llama_prep(qkv, cos, sin, H, kv, hd, qscale, qk_limit, qk_norm, qgain, kgain
             if h < H:
                 for i in range(hd):
                     rot[i] = rot[i] * qscale
-                qs[r, h // g, h % g] = quantize_vector(rot, 0, hd, qk_limit, qq[r, h // g, h % g])
+                qs[r, h // g, h % g] = quantize_into(rot, 0, hd, qk_limit, qq[r, h // g, h % g], cell)
             else:
-                ks[r, h - H, slot] = quantize_vector(rot, 0, hd, qk_limit, kq[r, h - H, slot])
+                ks[r, h - H, slot] = quantize_into(rot, 0, hd, qk_limit, kq[r, h - H, slot], cell)
         vbase = (H + kv) * hd
         for h in range(kv):
-            vs[r, h, slot] = quantize_vector(qkv[r], vbase + h * hd, hd, VALUE_LIMIT, vq[r, h, slot])
+            vs[r, h, slot] = quantize_into(qkv[r], vbase + h * hd, hd, VALUE_LIMIT, vq[r, h, slot], cell)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -122,10 +123,11 @@ def sink_keys(kraw, cos, sin, qk_limit, kq, ks):
     """The sink's keys (slot 0) rotated at the sink's current position and quantised again."""
     L, kv, hd = kraw.shape
     rot = np.empty(hd, dtype=np.float64)
+    cell = np.zeros(1, dtype=np.int64)  # quantize_into's scratch, one for every vector
     for r in range(L):
         for h in range(kv):
             _rotate(kraw[r, h], cos, sin, hd, rot)
-            ks[r, h, 0] = quantize_vector(rot, 0, hd, qk_limit, kq[r, h, 0])
+            ks[r, h, 0] = quantize_into(rot, 0, hd, qk_limit, kq[r, h, 0], cell)
 
 
 @nb.njit(cache=True, nogil=True)

@@ -18,7 +18,7 @@ import numba as nb
 import numpy as np
 
 from ..predictor import FLOOR, VOCAB_OUT
-from .arith import (EXACT, TWO_PI, dequant_rows, det_erf, det_sincos, exp_rows, quantize_rows, quantize_vector,
+from .arith import (EXACT, TWO_PI, dequant_rows, det_erf, det_sincos, exp_rows, quantize_into, quantize_rows,
                     softmax_probs)
 from .exactmm import ExactLinear, InexactArithmeticError
 from .int8mm import Int8Linear
@@ -107,6 +107,7 @@ def _attend_prep(qkv, cos, sin, H, kv, hd, qscale, qk_limit, qq, qs, kq, ks, vq,
     half = hd // 2
     d = H * hd
     rot = np.empty(hd, dtype=np.float64)
+    cell = np.zeros(1, dtype=np.int64)  # quantize_into's scratch, one for every vector
     for r in range(L):
         for h in range(H + kv):
             base = h * hd  # q heads, then k heads: d + (h - H) * hd is the same offset
@@ -119,11 +120,11 @@ def _attend_prep(qkv, cos, sin, H, kv, hd, qscale, qk_limit, qq, qs, kq, ks, vq,
                 for i in range(hd):
                     rot[i] = rot[i] * qscale
                 g = H // kv
-                qs[r, h // g, h % g] = quantize_vector(rot, 0, hd, qk_limit, qq[r, h // g, h % g])
+                qs[r, h // g, h % g] = quantize_into(rot, 0, hd, qk_limit, qq[r, h // g, h % g], cell)
             else:
-                ks[r, h - H, slot] = quantize_vector(rot, 0, hd, qk_limit, kq[r, h - H, slot])
+                ks[r, h - H, slot] = quantize_into(rot, 0, hd, qk_limit, kq[r, h - H, slot], cell)
         for h in range(kv):
-            vs[r, h, slot] = quantize_vector(qkv[r], d + kv * hd + h * hd, hd, VALUE_LIMIT, vq[r, h, slot])
+            vs[r, h, slot] = quantize_into(qkv[r], d + kv * hd + h * hd, hd, VALUE_LIMIT, vq[r, h, slot], cell)
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
