@@ -22,9 +22,9 @@ from typing import Any, Callable, Sequence
 
 from ..hardware import torch_state_restored
 
-#: a thread told to stop reports this at its next progress report
 class Stopped(Exception):
-    """Another substream's thread failed or was interrupted: this one stops too."""
+    """Raised by a thread's next progress report once another substream's thread failed or was
+    interrupted: this one stops too."""
 
 
 def run_threads(jobs: Sequence[Callable[[Callable[[int], None] | None], Any]], threads: int,
