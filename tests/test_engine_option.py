@@ -45,7 +45,7 @@ def test_mix_writes_the_engine_it_is_asked_for():
 
 @pytest.mark.parametrize("codec, level, options, match", [
     ("nn", None, {"engine": "lstm-int8x8-v9"}, "no engine 'lstm-int8x8-v9'"),
-    ("nn", None, {"engine": "lstm-int8x8-v3", "model": str(T1)}, "a transformer model has no engine"),
+    ("nn", None, {"engine": "lstm-int8x8-v3", "model": str(T1)}, "the transformer model has no engine"),
     ("ctx", 2, {"engine": "lstm-int8x8-v2"}, "takes no option 'engine'"),
     ("mix", 1, {"engine": "lstm-int8x8-v2", "model": "none"}, "codes without a model"),
 ])

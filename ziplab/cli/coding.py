@@ -189,6 +189,15 @@ def _is_predictive(codec: str) -> bool:
     return registry.get(codec).model_driven
 
 
+def _model_copies(impl) -> str:
+    """How decoding holds the model, for `info`: shared by threads (nn, mix) or one per worker
+    process (ctx, lm)."""
+    if not impl.model_driven:
+        return ""
+    shared = impl.lane_threads or getattr(impl, "steps_share_nothing", False)
+    return "; threads share one model" if shared else "; each worker process adds its own model"
+
+
 def _summary(name: str, original: int, compressed: int, target: str, header=None) -> None:
     bpb = 8 * compressed / original if original else 0.0
     how = f" [{header.codec} {_printable(header.params)}]" if header is not None else ""
@@ -292,7 +301,7 @@ def info(files, as_json):
             click.echo(f"  blocks       {rec['blocks']} x {rec['block_size']} bytes")
             click.echo(f"  crc32        {rec['crc32']}")
             click.echo(f"  compressed   {rec['compressed_bytes']} bytes (ratio {rec['ratio']:.3f}, {rec['bpb']:.3f} bpb)")
-            workers = "; each worker process adds its own model" if registry.get(rec["codec"]).model_driven else ""
+            workers = _model_copies(registry.get(rec["codec"]))
             click.echo(f"  memory       {format_size(rec['decoding_memory_bytes'])} to decode{workers} "
                        f"(limit: --memory-limit)")
 

@@ -87,7 +87,7 @@ class NeuralCodec(PredictiveCodec):
         family = "transformer" if is_hf_spec(spec) else read_meta(resolve(None if spec == SHIPPED else spec))["family"]
         known = engines(family)[0]
         if engine not in known:
-            raise ParameterError(f"{self.name}: a {family} model has no engine {engine!r} (it has {', '.join(known)})")
+            raise ParameterError(f"{self.name}: the {family} model has no engine {engine!r} (it has {', '.join(known)})")
         return engine
 
     def build_predictor(self, params: dict, model: str | None = None) -> Any:
