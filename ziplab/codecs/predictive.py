@@ -136,15 +136,16 @@ class PredictiveCodec(Codec):
 
         def encode(data: np.ndarray) -> bytes:
             chunks = _split(data, streams)
-            if procs > 1 and len(data) >= PARALLEL_MIN_BYTES and self._threads_ready(predictor, [len(c) for c in chunks],
-                                                                                   per):
+            parallel = procs > 1 and len(data) >= PARALLEL_MIN_BYTES
+            if parallel and self._threads_ready(predictor, [len(c) for c in chunks], per):
                 parts = [CodingStats() for _ in chunks]
                 payloads = run_threads([lambda report, c=c, st=st: encode_lanes(predictor, c, per, st, report)
                                         for c, st in zip(chunks, parts)], procs, progress)
-                for part in parts if stats is not None else ():
-                    stats.add(part)
+                if stats is not None:
+                    for part in parts:
+                        stats.add(part)
                 return pack_substreams(payloads)
-            if procs > 1 and len(data) >= PARALLEL_MIN_BYTES:  # pragma: no mutate block (process plumbing)
+            if parallel:  # pragma: no mutate block (process plumbing)
                 mine, others = _share(streams, procs)
                 expect_work(predictor, sum(len(chunks[i]) for i in mine))  # every substream it codes
                 jobs = [(self.name, params, chunks[i].tobytes()) for i in others]
@@ -174,10 +175,11 @@ class PredictiveCodec(Codec):
         def decode(payload: bytes, size: int) -> np.ndarray:
             parts = unpack_substreams(payload, streams)
             sizes = substream_sizes(size, streams)
-            if procs > 1 and size >= PARALLEL_MIN_BYTES and self._threads_ready(predictor, sizes, per):
+            parallel = procs > 1 and size >= PARALLEL_MIN_BYTES
+            if parallel and self._threads_ready(predictor, sizes, per):
                 return np.concatenate(run_threads([lambda report, p=p, n=n: decode_lanes(predictor, p, n, per, report)
                                                    for p, n in zip(parts, sizes)], procs, progress))
-            if procs > 1 and size >= PARALLEL_MIN_BYTES:  # pragma: no mutate block (process plumbing)
+            if parallel:  # pragma: no mutate block (process plumbing)
                 mine, others = _share(streams, procs)
                 expect_work(predictor, sum(sizes[i] for i in mine))
                 jobs = [(self.name, params, options.model, parts[i], sizes[i]) for i in others]

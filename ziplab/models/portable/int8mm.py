@@ -51,7 +51,20 @@ def k_chunks(q: np.ndarray, act_max: int = ACT_MAX) -> list[tuple[int, int]]:
     return chunks
 
 
-class IntMM:
+class Kernel:
+    """What every product kernel is: `prepare` its weights once, `mm` rows into int32, and say
+    whether it can take these products at all (`available`; the self-test then says whether
+    its results are exact here)."""
+
+    name = ""
+    torch = False
+
+    @staticmethod
+    def available(linears: list) -> bool:
+        return True
+
+
+class IntMM(Kernel):
     """torch._int_mm: oneDNN's int8 GEMM into int32."""
 
     name = "int_mm"
@@ -70,7 +83,7 @@ class IntMM:
         torch._int_mm(torch.from_numpy(x), w, out=torch.from_numpy(out))
 
 
-class Fp32Chunks:
+class Fp32Chunks(Kernel):
     """torch's fp32 GEMM per K chunk (each exact), the chunks summed in int32."""
 
     name = "fp32"
@@ -97,7 +110,7 @@ class Fp32Chunks:
 QLINEAR_MAX_K = (EXACT - 1) // (ACT_MAX * WEIGHT_MAX)
 
 
-class OneDnnQLinear:
+class OneDnnQLinear(Kernel):
     """oneDNN's quantised linear (the x86 int8 path of torch's compiler) on weights packed once:
     rows shifted to uint8 (x + 128 with zero point 128, an exact XOR of the sign bit), int8
     weights, unit scales. Its int32 sums are exact and come back as fp32, exact for K <= 1040;
@@ -148,7 +161,7 @@ def _int8_gemm(x, w, out):
                     out[r, j] += a * np.int32(w[k, j])
 
 
-class NumbaInt8:
+class NumbaInt8(Kernel):
     """A compiled int8 x int8 -> int32 loop: no torch import and no BLAS threads (which
     oversubscribe the CPUs beside worker processes); ~1/10 of oneDNN's speed, for small inputs."""
 
@@ -295,7 +308,7 @@ def _fastest_exact(lin: Int8Linear, kernels: list, lanes: int):
     """The fastest kernel whose products at [lanes, K] pass the self-test (then in use by lin)."""
     best, best_t = None, float("inf")
     for kernel in kernels:
-        if not getattr(kernel, "available", lambda _: True)([lin]):
+        if not kernel.available([lin]):
             continue
         try:
             lin.use(kernel)
