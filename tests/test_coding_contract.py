@@ -122,11 +122,14 @@ def test_one_worker_never_starts_a_pool(pool, monkeypatch):
 
 
 def test_compress_defaults_to_one_thread_per_substream_and_the_bytes_do_not_depend_on_it(pool, monkeypatch):
-    """nn's default (2 substreams) is coded on 2 threads of this process where there are 2 CPUs,
-    on 1 where there is one, never in worker processes; -T 1 / -T 2 give the same bytes."""
+    """nn's default (2 substreams) is coded by 2 copies of this process sharing its model (forked
+    on Linux, else threads) where there are 2 CPUs, by 1 where there is one, never in worker
+    processes that load their own; -T 1 / -T 2 give the same bytes."""
     threads: list[int] = []
-    real = predictive.run_threads
-    monkeypatch.setattr(predictive, "run_threads", lambda jobs, n, progress: threads.append(n) or real(jobs, n, progress))
+    for runner in ("run_threads", "run_forked"):
+        real = getattr(predictive, runner)
+        monkeypatch.setattr(predictive, runner,
+                            lambda jobs, n, progress, real=real: threads.append(n) or real(jobs, n, progress))
     monkeypatch.setattr(predictive, "PARALLEL_MIN_BYTES", 1024)
     data = TEXT[:6000]
     monkeypatch.setattr(limits, "cpu_count", lambda: 8)

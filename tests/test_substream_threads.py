@@ -1,5 +1,6 @@
-"""nn's substreams on threads sharing one model (`codecs.substream_threads`): the same bytes as
-one thread, no worker process started, failures and interrupts stop every thread."""
+"""nn's substreams on threads sharing one model (`codecs.substream_threads`; forked copies of the
+process on Linux, `test_substream_forks`): the same bytes as one thread, no worker process
+started, failures and interrupts stop every thread."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ import numpy as np
 import pytest
 
 import ziplab
-from ziplab.codecs import get, workers
+from ziplab.codecs import get, substream_forks, workers
 from ziplab.codecs.predictive import PARALLEL_MIN_BYTES
 from ziplab.codecs.substream_threads import run_threads
 
 from .test_lane_threads import T1, TEXT
 
 
+@pytest.mark.parametrize("fork", [False, True], ids=["threads", "forks"])
 @pytest.mark.parametrize("model", [None, T1], ids=["shipped-lstm", "t1-transformer"])
-def test_threads_give_one_threads_bytes_and_start_no_process(model, monkeypatch):
+def test_threads_give_one_threads_bytes_and_start_no_process(model, fork, monkeypatch):
+    monkeypatch.setattr(substream_forks, "FORK", fork and substream_forks.FORK)
     data = (TEXT * (1 + 2 * PARALLEL_MIN_BYTES // len(TEXT)))[:2 * PARALLEL_MIN_BYTES + 1001]
     monkeypatch.setattr(workers, "pool", lambda n: pytest.fail("a worker process was asked for"))
     one = ziplab.compress(data, "nn", model=model, lanes=16, workers=1)
@@ -30,7 +33,8 @@ def test_substreams_with_different_lane_counts_are_not_threaded():
     from ziplab.models import load_model
 
     nn = get("nn")
-    assert not nn._threads_ready(load_model(None), [40, 4000], 16)  # a short substream gets fewer lanes
+    assert nn._shared_model(load_model(None), [40, 4000], 16) is None  # a short substream gets fewer lanes
+    assert nn._shared_model(load_model(None), [4000, 4000], 16) is not None
     assert get("ctx").steps_share_nothing is False
 
 

@@ -10,6 +10,7 @@ import click
 from .. import codecs as registry
 from .. import container
 from ..codecs.base import CodingOptions
+from ..codecs.substream_forks import forking
 from ..errors import ZiplabError
 from ..limits import default_limits, format_size
 from .files import PROGRESS_MIN_BYTES, atomic_output, input_size, open_input, progress_bar
@@ -190,12 +191,13 @@ def _is_predictive(codec: str) -> bool:
 
 
 def _model_copies(impl) -> str:
-    """How decoding holds the model, for `info`: shared by threads (nn, mix) or one per worker
-    process (ctx, lm)."""
+    """How decoding holds the model, for `info`: shared by threads (mix), by forked processes
+    (nn on Linux, else threads), or one per worker process (ctx, lm)."""
     if not impl.model_driven:
         return ""
-    shared = impl.lane_threads or getattr(impl, "steps_share_nothing", False)
-    return "; threads share one model" if shared else "; each worker process adds its own model"
+    if getattr(impl, "steps_share_nothing", False):
+        return "; forked processes share one model" if forking() else "; threads share one model"
+    return "; threads share one model" if impl.lane_threads else "; each worker process adds its own model"
 
 
 def _summary(name: str, original: int, compressed: int, target: str, header=None) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import struct
 from abc import abstractmethod
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from ..limits import MemoryNeed
 from ..models.predictor import Predictor
 from .base import Codec, CodingOptions, CodingStats, Decoder, Encoder, Progress
 from .lanes import MAX_LANES, LaneLayout, decode_lanes, encode_lanes, expect_work, fingerprint, lane_count
+from .substream_forks import forking, run_forked
 from .substream_threads import run_threads
 from .workers import run_jobs, worker_progress
 
@@ -137,14 +138,14 @@ class PredictiveCodec(Codec):
         def encode(data: np.ndarray) -> bytes:
             chunks = _split(data, streams)
             parallel = procs > 1 and len(data) >= PARALLEL_MIN_BYTES
-            if parallel and self._threads_ready(predictor, [len(c) for c in chunks], per):
-                parts = [CodingStats() for _ in chunks]
-                payloads = run_threads([lambda report, c=c, st=st: encode_lanes(predictor, c, per, st, report)
-                                        for c, st in zip(chunks, parts)], procs, progress)
+            shared = self._shared_model(predictor, [len(c) for c in chunks], per) if parallel else None
+            if shared is not None:
+                coded = shared([lambda report, c=c: _encode_part(predictor, c, per, report) for c in chunks],
+                               procs, progress)
                 if stats is not None:
-                    for part in parts:
+                    for _, part in coded:
                         stats.add(part)
-                return pack_substreams(payloads)
+                return pack_substreams([payload for payload, _ in coded])
             if parallel:  # pragma: no mutate block (process plumbing)
                 mine, others = _share(streams, procs)
                 expect_work(predictor, sum(len(chunks[i]) for i in mine))  # every substream it codes
@@ -176,9 +177,10 @@ class PredictiveCodec(Codec):
             parts = unpack_substreams(payload, streams)
             sizes = substream_sizes(size, streams)
             parallel = procs > 1 and size >= PARALLEL_MIN_BYTES
-            if parallel and self._threads_ready(predictor, sizes, per):
-                return np.concatenate(run_threads([lambda report, p=p, n=n: decode_lanes(predictor, p, n, per, report)
-                                                   for p, n in zip(parts, sizes)], procs, progress))
+            shared = self._shared_model(predictor, sizes, per) if parallel else None
+            if shared is not None:
+                return np.concatenate(shared([lambda report, p=p, n=n: decode_lanes(predictor, p, n, per, report)
+                                              for p, n in zip(parts, sizes)], procs, progress))
             if parallel:  # pragma: no mutate block (process plumbing)
                 mine, others = _share(streams, procs)
                 expect_work(predictor, sum(sizes[i] for i in mine))
@@ -195,18 +197,20 @@ class PredictiveCodec(Codec):
 
         return Decoder(decode, progress, reports_progress=True)
 
-    def _threads_ready(self, predictor: Predictor, sizes: list[int], lanes: int) -> bool:
-        """Whether this block's substreams go to threads sharing `predictor` (`substream_threads`)
-        instead of worker processes: a codec whose steps share no buffer, and one lane count for
-        every substream, whose kernel choice is made here, once, before the threads start."""
+    def _shared_model(self, predictor: Predictor, sizes: list[int], lanes: int) -> Callable | None:
+        """How this block's substreams share `predictor` instead of worker processes that load
+        their own: forked copies of this process where the platform forks (`substream_forks`),
+        else threads (`substream_threads`); None for worker processes. Sharing needs a codec
+        whose steps share no buffer, and one lane count for every substream, whose kernel choice
+        is made here, once, before the substreams start."""
         if not self.steps_share_nothing:
-            return False
+            return None
         counts = {LaneLayout.of(n, lanes).L for n in sizes}
         if len(counts) != 1:
-            return False
+            return None
         expect_work(predictor, sum(sizes))
         predictor.start(counts.pop())
-        return True
+        return run_forked if forking() else run_threads
 
     # ---- header params ------------------------------------------------------------------------
     def params_schema(self) -> dict[str, Any]:
@@ -248,6 +252,13 @@ def _share(streams: int, procs: int) -> tuple[list[int], list[int]]:
     ours, so the calling process works instead of waiting and one fewer process starts."""
     mine = list(range(0, streams, procs))
     return mine, [i for i in range(streams) if i % procs]
+
+
+def _encode_part(predictor: Predictor, chunk: np.ndarray, lanes: int,
+                 report: Callable[[int], None] | None) -> tuple[bytes, CodingStats]:
+    """One substream's payload and its own stats (returned, so that they cross a process)."""
+    part = CodingStats()
+    return encode_lanes(predictor, chunk, lanes, part, report), part
 
 
 def _split(data: np.ndarray, workers: int) -> list[np.ndarray]:
