@@ -3,9 +3,9 @@ the same run: actual bpb from the compressed file, the model's cross-entropy on 
 coded stream, their gap, and encode/decode KB/s with a verified round trip.
 
 `--engines` codes each model (default: the shipped ones; `--model`/`--checkpoints` add more)
-with every engine its family has (`--engine` of the command: v2 and v3 for an LSTM) on the
-same slice, in one process: bpb from the real file, cross-entropy, KB/s, and each engine's bpb
-against the newest's. The small LSTM rungs it was run with were trained by
+with every engine its family has (`--engine` of the command: v1-v4 for an LSTM; `--engine-names`
+picks some, beside the newest) on the same slice, in one process: bpb from the real file,
+cross-entropy, KB/s, and each engine's bpb against the newest's. The small LSTM rungs it was run with were trained by
 `runs/e3check/train.sh` (3 minutes each on gutenberg, l6 8 minutes; see docs/benchmarks.md).
 
 `--speed` times random-init models of every ladder size instead (coding speed does not depend
@@ -18,7 +18,7 @@ each other), with the CPU's flags.
     python benchmarks/neural.py [--bytes N] [--model SPEC]... [--checkpoints DIR] [--lanes L]
     python benchmarks/neural.py --speed [--sizes l1,t4] [--bytes N] [--lanes L]
     python benchmarks/neural.py --cli [--model SPEC] [--kernels native,avx2,default] [--repeat 3]
-    python benchmarks/neural.py --engines [--model SPEC]... [--checkpoints DIR] [--bytes N]
+    python benchmarks/neural.py --engines [--model SPEC]... [--checkpoints DIR] [--bytes N] [--engine-names E,...]
 """
 
 from __future__ import annotations
@@ -190,8 +190,9 @@ def engines_compared(args: argparse.Namespace, data: bytes) -> dict:
     for spec in engine_specs(args):
         label, n_params = model_label(spec)
         known, newest = engines(read_meta(resolve(spec))["family"])
+        wanted = set(args.engine_names.split(",")) | {newest} if args.engine_names else set(known)
         group = []
-        for engine in known:
+        for engine in (e for e in known if e in wanted):
             row = code_row(data, label, "nn", None, n_params, model=spec, lanes=args.lanes, workers=1, engine=engine)
             row["engine"] = engine
             group.append(row)
@@ -334,6 +335,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--ctx-lanes", type=int, default=None)
     ap.add_argument("--speed", action="store_true", help="random-init ladder sizes, 1 and 2 workers")
     ap.add_argument("--engines", action="store_true", help="every engine of each model's family, same slice")
+    ap.add_argument("--engine-names", default=None,
+                    help="with --engines: only these engines (comma-separated) beside the newest")
     ap.add_argument("--sizes", default="l1,l2,l3,l4,l5,l6,t1,t2,t3,t4,t5,t6")
     ap.add_argument("--worker-counts", default="1,2")
     ap.add_argument("--cli", action="store_true", help="time the ziplab command beside xz -9e (start-up included)")
@@ -360,7 +363,8 @@ def main() -> None:
     if args.cli:
         write_results(f"cli-{args.model[0] if args.model else 'shipped'}", cli(args))
     elif args.engines:
-        write_results(f"engines-{len(data) >> 10}KiB-{args.lanes}lanes", engines_compared(args, data))
+        chosen = f"-{args.engine_names.replace(',', '+')}" if args.engine_names else ""
+        write_results(f"engines-{len(data) >> 10}KiB-{args.lanes}lanes{chosen}", engines_compared(args, data))
     elif args.speed:  # one section per kernel level, so ATEN_CPU_CAPABILITY runs sit side by side
         write_results(f"speed-{len(data) >> 10}KiB-{args.lanes}lanes-{kernels}", speed(args, data))
     else:

@@ -1,11 +1,12 @@
-"""Engine v3's float32 arithmetic (`ziplab.models.portable.arith32`).
+"""Engines v3 and v4's float32 arithmetic (`ziplab.models.portable.arith32`; v4 quantises the
+product rows to ±63 instead of ±127, nothing else differs).
 
 - Every compiled kernel gives the bits of its definition, computed here op by op with numpy's
   float32 ufuncs (each correctly rounded, none fused): at the clamps, on zero rows and on
   random rows. The compiled loops are vectorised; the reference is not.
 - tanh and exp are accurate enough to be the functions the models were trained with.
-- A digest of the kernels' outputs on fixed inputs is recorded: engine v3's files depend on
-  those bits, so a change there is a new engine, never an update of the constant.
+- A digest of the kernels' outputs on fixed inputs is recorded per engine: their files depend
+  on those bits, so a change there is a new engine, never an update of the constant.
 """
 
 from __future__ import annotations
@@ -44,11 +45,11 @@ def _sum8_ref(x: np.ndarray) -> np.float32:
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
 
 
-def _quantise_ref(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _quantise_ref(x: np.ndarray, qmax: np.float32 = A.ACT_MAX) -> tuple[np.ndarray, np.ndarray]:
     m = np.abs(x).max(axis=1)
-    step = np.where(m > 0, m / A.ACT_MAX, A.ONE).astype(f32)
+    step = np.where(m > 0, m / qmax, A.ONE).astype(f32)
     v = np.floor(x * (A.ONE / step)[:, None] + A.HALF)
-    return np.clip(v, -A.ACT_MAX, A.ACT_MAX).astype(np.int8), step
+    return np.clip(v, -qmax, qmax).astype(np.int8), step
 
 
 def _softmax_ref(logits: np.ndarray, keep: np.float32, add: np.float32) -> np.ndarray:
@@ -114,8 +115,10 @@ def test_sums_and_maxima_follow_their_defined_order():
     assert A.max8(x) == 1.0 and A.max8(-x) == 0.0
 
 
+@pytest.mark.parametrize("qmax", [None, A.ACT_MAX7], ids=["int8-v3", "7bit-v4"])
 @pytest.mark.parametrize("rows", ["random", "zero", "tiny", "one hot"])
-def test_quantisers_give_their_definitions_bits(rows):
+def test_quantisers_give_their_definitions_bits(rows, qmax):
+    """v3's rows (the default range, ±127) and v4's (±63)."""
     rng = np.random.default_rng(2)
     x = rng.normal(size=(6, 40)).astype(f32)
     if rows == "zero":
@@ -126,12 +129,14 @@ def test_quantisers_give_their_definitions_bits(rows):
         x[:] = 0
         x[np.arange(6), np.arange(6) * 5] = np.linspace(-3, 3, 6)
     q, step = np.zeros((6, 40), dtype=np.int8), np.zeros(6, dtype=f32)
-    A.quantise_rows32(x, q, step)
-    want_q, want_step = _quantise_ref(x)
+    extra = () if qmax is None else (qmax,)
+    A.quantise_rows32(x, q, step, *extra)
+    want_q, want_step = _quantise_ref(x, *extra)
     assert q.tobytes() == want_q.tobytes() and step.tobytes() == want_step.tobytes()
+    assert np.abs(q).max() == (qmax or A.ACT_MAX)  # every row but a zero one reaches the range's end
     a, b = np.ascontiguousarray(x[:, :15]), np.ascontiguousarray(x[:, 15:])
     q2, step2 = np.zeros_like(q), np.zeros_like(step)
-    A.quantise_pair32(a, b, q2, step2)
+    A.quantise_pair32(a, b, q2, step2, *extra)
     assert q2.tobytes() == q.tobytes() and step2.tobytes() == step.tobytes()
 
 
@@ -163,7 +168,8 @@ def test_cell_gives_its_definitions_bits():
     assert c.tobytes() == want_c.tobytes() and h.tobytes() == want_h.tobytes()
 
 
-def _digest() -> str:
+def _digest(qmax: np.float32 | None = None) -> str:
+    """v3's kernels on fixed inputs (the default row range); with `qmax`, v4's 7-bit rows."""
     rng = np.random.default_rng(6)
     h = hashlib.sha256()
     x = _edges()
@@ -176,7 +182,7 @@ def _digest() -> str:
     probs, e2, b2 = np.zeros_like(logits), np.zeros(256, dtype=f32), np.zeros(256, dtype=np.int32)
     A.softmax32(logits, probs, f32(1.0 - 2.0**-20), f32(2.0**-28), e2, b2)
     q, step = np.zeros((4, 256), dtype=np.int8), np.zeros(4, dtype=f32)
-    A.quantise_rows32(logits, q, step)
+    A.quantise_rows32(logits, q, step, *(() if qmax is None else (qmax,)))
     h.update(probs.tobytes() + q.tobytes() + step.tobytes())
     return h.hexdigest()
 
@@ -185,5 +191,13 @@ def _digest() -> str:
 ARITH32_DIGEST = "56c86da2fcec4ce81c4c53e86f360617ee8101a00656c4bedecbff54f156f9dd"
 
 
+#: engine v4's: the same kernels, rows quantised to ±63
+ARITH32_V4_DIGEST = "6e1c82ae667d94065909ba28f182b3bdee022ed0862f9b9f69cc25bfbf350efd"
+
+
 def test_engine_v3_arithmetic_gives_its_recorded_bits():
     assert _digest() == ARITH32_DIGEST
+
+
+def test_engine_v4_arithmetic_gives_its_recorded_bits():
+    assert _digest(A.ACT_MAX7) == ARITH32_V4_DIGEST

@@ -1,7 +1,7 @@
 """`--engine` / `engine=`: writing an older engine on purpose (files an older ziplab decodes).
 
-The strongest check there is: today's ziplab, asked for engine v2, writes the golden files that
-ziplab 0.3 wrote with v2 byte for byte. Unknown engines, codecs without an engine, and mix
+The strongest check there is: today's ziplab, asked for engine v2 (v3), writes the golden files
+that ziplab 0.3 (0.6) wrote with it byte for byte. Unknown engines, codecs without an engine, and mix
 levels without a model are refused in one line.
 """
 
@@ -22,7 +22,7 @@ from .test_portable import GOLDEN, ROOT, T1
 
 
 @pytest.mark.parametrize("name", ["v2-text-nn-shipped-int8x8.zl", "v2-mixed-nn-shipped-int8x8.zl",
-                                  "v2-text-nn-t1-int8x8.zl"])
+                                  "v2-text-nn-t1-int8x8.zl", "e3-text-nn-shipped.zl", "e3-mixed-nn-shipped.zl"])
 def test_an_older_engine_writes_the_files_its_version_wrote(name, monkeypatch):
     monkeypatch.chdir(ROOT)  # the header holds the model as it was named: a path relative to here
     golden = (GOLDEN / name).read_bytes()
@@ -34,6 +34,12 @@ def test_an_older_engine_writes_the_files_its_version_wrote(name, monkeypatch):
     newest = ziplab.compress(data, "nn", lanes=params["lanes"], model=model)
     family = params["family"]
     assert container.read_header(io.BytesIO(newest)).params["engine"] == engines(family)[1]
+
+
+def test_mix_with_engine_v3_writes_the_file_ziplab_0_6_wrote():
+    golden = (GOLDEN / "e3-mixed-mix-l2.zl").read_bytes()
+    data = ziplab.decompress(golden)
+    assert ziplab.compress(data, "mix", 2, lanes=4, engine="lstm-int8x8-v3") == golden
 
 
 def test_mix_writes_the_engine_it_is_asked_for():

@@ -18,8 +18,8 @@ import torch
 
 from ziplab.models.portable.arith import EXACT
 from ziplab.models.portable.exactmm import InexactArithmeticError
-from ziplab.models.portable.int8mm import (ACT_MAX, Fp32Chunks, Int8Linear, IntMM, KernelChoice, NumbaInt8, OneDnnQLinear,
-                                          k_chunks)
+from ziplab.models.portable.int8mm import (ACT_MAX, ACT_MAX7, Fp32Chunks, Int8Linear, Int8x7Linear, IntMM,
+                                          IntMMWeightsFirst, KernelChoice, NumbaInt8, OneDnnQLinear, k_chunks)
 
 T1 = Path(__file__).resolve().parent / "data" / "golden" / "t1-golden.safetensors"
 
@@ -81,16 +81,18 @@ def test_each_product_gets_its_own_kernel():
     assert lins[1].kernel.name != "qlinear" and all(lin.exact_at(8) for lin in lins)
 
 
-def _saturating_int_mm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-    """What oneDNN's int8 GEMM computes without VNNI: (a + 128) as u8 times b, pairs of products
-    summed in int16 with saturation, then the 128 * column-sum compensation subtracted."""
-    u = a.to(torch.int64) + 128
+def _saturating_int_mm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None,
+                       shift: int = 128) -> torch.Tensor:
+    """What oneDNN's int8 GEMM computes without VNNI: (a + shift) as u8 times b, pairs of
+    products summed in int16 with saturation, then the shift * column-sum compensation
+    subtracted (shift 128 for `_int_mm`'s s8 left operand; the zero point for qlinear)."""
+    u = a.to(torch.int64) + shift
     w = b.to(torch.int64)
     K = u.shape[1] + (u.shape[1] & 1)
     u = torch.nn.functional.pad(u, (0, K - u.shape[1]))
     w = torch.nn.functional.pad(w, (0, 0, 0, K - w.shape[0]))
     pairs = (u[:, 0::2, None] * w[None, 0::2] + u[:, 1::2, None] * w[None, 1::2]).clamp(-32768, 32767)
-    res = (pairs.sum(dim=1) - 128 * w.sum(dim=0)).to(torch.int32)
+    res = (pairs.sum(dim=1) - shift * w.sum(dim=0)).to(torch.int32)
     if out is not None:
         out.copy_(res)
         return out
@@ -98,12 +100,15 @@ def _saturating_int_mm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | Non
 
 
 def _saturating_onednn(monkeypatch) -> None:
-    """Both oneDNN int8 kernels as they compute without VNNI (`_saturating_int_mm`)."""
+    """oneDNN's int8 kernels as they compute without VNNI (`_saturating_int_mm`): `_int_mm`
+    shifts its left operand by 128 (rows for IntMM, weights for IntMMWeightsFirst), the
+    quantised linear its rows by their zero point (limit + 1)."""
     monkeypatch.setattr(torch, "_int_mm", _saturating_int_mm)
     monkeypatch.setattr(OneDnnQLinear, "name", "qlinear-saturating")  # a new name: weights prepared anew
-    monkeypatch.setattr(OneDnnQLinear, "prepare", lambda self, q: torch.from_numpy(np.asarray(q, dtype=np.int8)))
-    monkeypatch.setattr(OneDnnQLinear, "mm", lambda self, w, x, out: _saturating_int_mm(torch.from_numpy(x), w,
-                                                                                         out=torch.from_numpy(out)))
+    monkeypatch.setattr(OneDnnQLinear, "prepare",
+                        lambda self, q, limit: (torch.from_numpy(np.asarray(q, dtype=np.int8)), limit + 1))
+    monkeypatch.setattr(OneDnnQLinear, "mm", lambda self, w, x, out: _saturating_int_mm(
+        torch.from_numpy(x), w[0], out=torch.from_numpy(out), shift=w[1]))
 
 
 def test_a_saturating_int8_gemm_is_never_chosen(monkeypatch):
@@ -113,7 +118,7 @@ def test_a_saturating_int8_gemm_is_never_chosen(monkeypatch):
     b = torch.from_numpy(rng.integers(-64, 65, (64, 32)).astype(np.int8))  # within +-64 the pairs never saturate
     assert torch.equal(_saturating_int_mm(a, b).long(), a.long() @ b.long())  # the emulation is right
     _saturating_onednn(monkeypatch)
-    for kernel in (IntMM(), OneDnnQLinear()):
+    for kernel in (IntMM(), IntMMWeightsFirst(), OneDnnQLinear()):
         lin.use(kernel)
         assert not lin.exact_at(8)
     choice = KernelChoice()
@@ -121,16 +126,41 @@ def test_a_saturating_int8_gemm_is_never_chosen(monkeypatch):
     assert lin.kernel.name in ("fp32", "numpy") and lin.exact_at(8)
 
 
-def _no_exact_kernel(monkeypatch) -> None:
-    """Every kernel wrong on rows past +-64: what an int16-saturating or bf16-input GEMM does."""
+def test_seven_bit_rows_are_exact_on_a_saturating_int8_gemm_with_the_weights_first(monkeypatch):
+    """Engine v4's point: rows within ±63 on the right of weights shifted to [1, 255] (or shifted
+    to [1, 127] themselves) never fill an int16 pair sum: those kernels are exact, and chosen."""
+    lin = Int8x7Linear(np.random.default_rng(1).normal(size=(64, 32)))
+    assert lin.limit == ACT_MAX7 == 63 and lin.test_rows(np.random.default_rng(0), 8).max() == 63
     _saturating_onednn(monkeypatch)
+    exact = {}
+    for kernel in (IntMM(), IntMMWeightsFirst(), OneDnnQLinear()):
+        lin.use(kernel)
+        exact[kernel.name] = lin.exact_at(8)
+    assert exact == {"int_mm": False, "int_mm_t": True, "qlinear-saturating": True}
+    assert KernelChoice().start([lin], 8) in ("int_mm_t", "qlinear-saturating", "fp32", "numba")
+    assert lin.exact_at(8)
+
+
+def _no_exact_kernel(monkeypatch) -> None:
+    """Every kernel wrong on rows past ±32 (int8 and 7-bit rows both reach it): what a GEMM
+    that rounds its inputs or its sums does."""
+    def off_past_32(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        return out.add_((x.abs().amax() > 32).to(out.dtype))
+
+    # _int_mm: off wherever both operands pass ±32 (rows and weights, whichever is on the left)
+    monkeypatch.setattr(torch, "_int_mm", lambda a, b, out=None: off_past_32(
+        torch.stack([a.abs().amax(), b.abs().amax()]).min(), _saturating_int_mm(a, b, out)))
+    real_qlinear = OneDnnQLinear.mm
+    monkeypatch.setattr(OneDnnQLinear, "name", "qlinear-inexact")
+    monkeypatch.setattr(OneDnnQLinear, "mm", lambda self, w, x, out: (
+        real_qlinear(self, w, x, out), np.add(out, np.abs(x).max() > 32, out=out)))
     real_mm = torch.mm
-    monkeypatch.setattr(torch, "mm", lambda a, b, **kw: real_mm(a, b, **kw) + (a.abs().amax() > 64).float())
+    monkeypatch.setattr(torch, "mm", lambda a, b, **kw: real_mm(a, b, **kw) + (a.abs().amax() > 32).float())
     real_loop = NumbaInt8.mm
 
     def loop_inexact(self, w, x, out):
         real_loop(self, w, x, out)
-        out += np.abs(x).max() > 64
+        out += np.abs(x).max() > 32
 
     monkeypatch.setattr(NumbaInt8, "mm", loop_inexact)
 
@@ -245,7 +275,7 @@ def test_golden_files_cover_every_engine_and_keep_the_one_that_coded_them():
 
 
 def test_a_kernel_that_cannot_run_here_is_passed_over(monkeypatch):
-    def refuse(self, q):
+    def refuse(self, q, limit):
         raise RuntimeError("onednn: this ISA is not supported")
 
     monkeypatch.setattr(OneDnnQLinear, "name", "qlinear-refused")

@@ -87,13 +87,19 @@ if other != "-":
         model = {"model": options["model"]} if "model" in options else {}
         assert ziplab.decompress((Path(other) / (name + ".zl")).read_bytes(), workers=workers, **model) == data, name
 from ziplab.models import load_model
-from ziplab.models.portable.int8mm import IntMM
+from ziplab.models.portable.int8mm import IntMM, IntMMWeightsFirst, OneDnnQLinear
 pred = load_model(None)
-pred.start(4)
+pred.start(8)
 kernel = pred.kernel
-for lin in pred.engine.linears():
-    lin.use(IntMM())
-print("kernel", kernel, all(lin.exact_at(4) for lin in pred.engine.linears()))
+exact = {}
+for k in (IntMM, IntMMWeightsFirst, OneDnnQLinear):  # oneDNN's int8 products, rows left and right
+    try:
+        for lin in pred.engine.linears():
+            lin.use(k())
+        exact[k.name] = all(lin.exact_at(8) for lin in pred.engine.linears())
+    except RuntimeError:  # this ISA has no such kernel
+        exact[k.name] = None
+print("kernel", kernel, json.dumps(exact, separators=(",", ":")))
 print("ok")
 """
 
@@ -107,9 +113,10 @@ def payload() -> bytes:
     return text[:60_000] + bytes(range(256)) * 8 + text[60_000:70_000]
 
 
-def _run(env_extra: dict, out: Path, workers: int, other: Path | None) -> tuple[str, bool]:
-    """Encode CASES into out (and decode other's files); returns the int8 kernel chosen there and
-    whether oneDNN's int8 GEMM (torch._int_mm) is exact there."""
+def _run(env_extra: dict, out: Path, workers: int, other: Path | None) -> tuple[str, dict]:
+    """Encode CASES into out (and decode other's files); returns the int8 kernels the shipped
+    LSTM (engine v4: 7-bit rows) chose there and whether each of oneDNN's int8 products is
+    exact there for it (None: not offered)."""
     env = {k: v for k, v in os.environ.items() if k not in KERNEL_VARS}
     env.update(env_extra)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
@@ -117,8 +124,8 @@ def _run(env_extra: dict, out: Path, workers: int, other: Path | None) -> tuple[
     res = subprocess.run([sys.executable, "-c", SCRIPT, str(out), str(workers), str(other or "-")],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
     assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stderr[-3000:]
-    kernel, int_mm_exact = res.stdout.split("kernel ")[1].split()[:2]
-    return kernel, int_mm_exact == "True"
+    kernel, exact = res.stdout.split("kernel ")[1].split()[:2]
+    return kernel, json.loads(exact)
 
 
 def has_int8_dot_products() -> bool:
@@ -131,11 +138,14 @@ def has_int8_dot_products() -> bool:
 
 def test_cross_kernel_round_trips_give_identical_bytes(tmp_path):
     native, minimal, avx2 = tmp_path / "native", tmp_path / "minimal", tmp_path / "avx2"
-    kernel, int_mm_exact = _run({}, native, workers=1, other=None)
-    assert int_mm_exact == has_int8_dot_products()  # VNNI/AMX: oneDNN's int8 GEMM is exact
+    kernel, exact = _run({}, native, workers=1, other=None)
+    assert exact["int_mm"] == has_int8_dot_products()  # VNNI/AMX: oneDNN's int8 GEMM is exact
     for env, out, workers, other in ((MINIMAL, minimal, 2, native), (AVX2, avx2, 1, minimal)):
-        limited, int_mm_exact = _run(env, out, workers=workers, other=other)
-        assert "int_mm" not in limited and "qlinear" not in limited and not int_mm_exact  # int16 pair sums saturate
+        limited, exact = _run(env, out, workers=workers, other=other)
+        # int8 rows on the left: vpmaddubsw's int16 pair sums saturate; never chosen
+        assert exact["int_mm"] is False and "int_mm" not in limited.split("+")
+        if env is AVX2:  # 7-bit rows on the right of the weights cannot saturate: exact, and used
+            assert exact["int_mm_t"] is True and exact["qlinear"] is True, exact
     for name, codec, level, options in CASES:
         a, b = (native / f"{name}.zl").read_bytes(), (minimal / f"{name}.zl").read_bytes()
         assert a == b == (avx2 / f"{name}.zl").read_bytes(), name

@@ -49,7 +49,7 @@ def test_a_cached_model_is_the_same_model(cache, spec):
     assert (cached.num_params(), cached.non_embedding_params()) == (fresh.num_params(), fresh.non_embedding_params())
     assert _probs(cached) == _probs(fresh)
     assert cached.model.num_params() == fresh.num_params()  # the float model is still there on demand
-    v1 = load_model(spec, engine=re.sub(r"int8x8-v\d+$", "int8-v1", fresh.engine_name))
+    v1 = load_model(spec, engine=re.sub(r"int8x\d-v\d+$", "int8-v1", fresh.engine_name))
     assert len(list(cache.glob("*.npz"))) == 2 and v1.quant_sha256 != fresh.quant_sha256  # keyed by engine too
     assert load_model(spec, engine=v1.engine_name).quant_sha256 == v1.quant_sha256
 
@@ -93,4 +93,4 @@ def test_enough_work_makes_torch_kernels_candidates(monkeypatch):
     choice = KernelChoice()
     assert [k.name for k in choice.candidates()[1]] == ["numba"]
     choice.work = TORCH_MIN_MACS
-    assert [k.name for k in choice.candidates()[1]] == ["int_mm", "qlinear", "fp32"]
+    assert [k.name for k in choice.candidates()[1]] == ["int_mm", "int_mm_t", "qlinear", "fp32"]

@@ -10,10 +10,11 @@ Engines (recorded in every header; an old one keeps its meaning forever):
 v1 (`*-int8-v1`) multiplies int8 weights by integer rows up to an fp32-exact bound on the fp32
 GEMM (`exactmm`); v2 (`*-int8x8-v2`, the transformer's default) quantises each row to int8 and
 multiplies int8 x int8 -> int32 on the fastest exact kernel (`int8mm`); the LSTM's v3
-(`lstm-int8x8-v3`, its default) keeps v2's products and does the rest in float32 without tables
-(`arith32`). Every product path is self-tested
-at the coding shape when coding starts, so a machine or a host setting that makes them inexact
-is refused before a byte is coded.
+(`lstm-int8x8-v3`) keeps v2's products and does the rest in float32 without tables
+(`arith32`); its v4 (`lstm-int8x7-v4`, its default) is v3 with 7-bit rows, which CPUs without
+VNNI also multiply exactly on their int8 instructions. Every product path is self-tested at the
+coding shape when coding starts, so a machine or a host setting that makes them inexact is
+refused before a byte is coded.
 """
 
 from __future__ import annotations

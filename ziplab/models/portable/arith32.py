@@ -44,8 +44,10 @@ LOG2E32 = f32(1.4426950408889634)
 #: exp arguments are clamped here: 2^-120 is a normal float32, so 2^n needs no subnormal path
 EXP2_MIN = f32(-120.0)
 ZERO, HALF, ONE = f32(0.0), f32(0.5), f32(1.0)
-#: activations are quantised per row to [-ACT_MAX, ACT_MAX] (int8), as in v2
+#: v3 quantises activations per row to [-ACT_MAX, ACT_MAX] (int8), as v2 does; v4 to
+#: [-ACT_MAX7, ACT_MAX7] (7 bits: see `lstm`), otherwise the same arithmetic
 ACT_MAX = f32(127.0)
+ACT_MAX7 = f32(63.0)
 _ABS32 = np.int32(0x7FFFFFFF)
 
 _jit = nb.njit(cache=True, nogil=True, error_model="numpy")
@@ -143,35 +145,36 @@ def _row_absmax_bits(x, n, mb):
 
 
 @_jit
-def _quantise_into(x, n, inv, out, col0) -> None:
+def _quantise_into(x, n, inv, out, col0, qmax) -> None:
     for i in range(n):
         v = np.floor(x[i] * inv + HALF)
-        out[col0 + i] = np.int8(min(max(v, -ACT_MAX), ACT_MAX))
+        out[col0 + i] = np.int8(min(max(v, -qmax), qmax))
 
 
 @_jit
-def _step_of(mb, cell):
+def _step_of(mb, cell, qmax):
     """A row's quantisation step from its largest |x| (as bits; `cell` is int32 [1] scratch):
-    m / 127, or 1 for a zero row."""
+    m / qmax, or 1 for a zero row."""
     cell[0] = mb
     m = cell.view(np.float32)[0]
-    return m / ACT_MAX if m > ZERO else ONE
+    return m / qmax if m > ZERO else ONE
 
 
 @_jit
-def quantise_rows32(x, out, scales) -> None:
-    """float32 x [L, n] -> int8 out [L, n] in [-127, 127] with each row's own step:
-    v = floor(x / step + 1/2) computed as x * (1/step) + 1/2; scales[r] = the step."""
+def quantise_rows32(x, out, scales, qmax=ACT_MAX) -> None:
+    """float32 x [L, n] -> int8 out [L, n] in [-qmax, qmax] (float32 qmax: 127 for v3, 63 for
+    v4) with each row's own step: v = floor(x / step + 1/2) computed as x * (1/step) + 1/2;
+    scales[r] = the step."""
     L, n = x.shape
     cell = np.empty(1, dtype=np.int32)
     for r in range(L):
-        s = _step_of(_row_absmax_bits(x[r], n, np.int32(0)), cell)
+        s = _step_of(_row_absmax_bits(x[r], n, np.int32(0)), cell, qmax)
         scales[r] = s
-        _quantise_into(x[r], n, ONE / s, out[r], 0)
+        _quantise_into(x[r], n, ONE / s, out[r], 0, qmax)
 
 
 @_jit
-def quantise_pair32(a, b, out, scales) -> None:
+def quantise_pair32(a, b, out, scales, qmax=ACT_MAX) -> None:
     """As quantise_rows32 over the rows of [a | b] (one step per row for both halves), without
     building the concatenation: an LSTM layer's input [h below, own h]."""
     L, na = a.shape
@@ -179,11 +182,11 @@ def quantise_pair32(a, b, out, scales) -> None:
     cell = np.empty(1, dtype=np.int32)
     for r in range(L):
         mb = _row_absmax_bits(a[r], na, np.int32(0))
-        s = _step_of(_row_absmax_bits(b[r], nb_, mb), cell)
+        s = _step_of(_row_absmax_bits(b[r], nb_, mb), cell, qmax)
         scales[r] = s
         inv = ONE / s
-        _quantise_into(a[r], na, inv, out[r], 0)
-        _quantise_into(b[r], nb_, inv, out[r], na)
+        _quantise_into(a[r], na, inv, out[r], 0, qmax)
+        _quantise_into(b[r], nb_, inv, out[r], na, qmax)
 
 
 @_jit

@@ -1,13 +1,16 @@
-"""Exact int8 x int8 -> int32 products (engine v2), run by the fastest kernel that is exact here.
+"""Exact int8 x int8 -> int32 products (engines v2-v4), run by the fastest kernel that is exact here.
 
-The weights are v1's int8 columns; each input row is quantised to [-127, 127]. An int32
+The weights are v1's int8 columns; each input row is quantised to [-127, 127] (v2, v3) or to
+[-63, 63] (v4, `Int8x7Linear`, so that CPUs without VNNI multiply them exactly too). An int32
 accumulator holds every such product exactly (127 * 127 * K < 2^31 for K < 133,000), so any
 kernel that really computes int8 x int8 -> int32 gives the same integers, in any order. Kernels:
 
 - `torch._int_mm` (oneDNN; VNNI or AMX dot products): ~8x the fp32 GEMM where the CPU has them.
-  Without VNNI, oneDNN multiplies with vpmaddubsw, whose int16 pair sums saturate: weights past
-  ±64 come out wrong (measured: AVX2, SSE4.1 and AVX-512 without VNNI). The self-test finds that
-  and the kernel is not used there.
+  Without VNNI, oneDNN shifts the left operand to uint8 and multiplies with vpmaddubsw, whose
+  int16 pair sums saturate: int8 rows times weights past ±64 come out wrong (measured: AVX2,
+  SSE4.1 and AVX-512 without VNNI). The self-test finds that and the kernel is not used there.
+  With the weights on the left and 7-bit rows on the right (v4, `IntMMWeightsFirst`) no pair
+  sum can saturate: 1.8x the fp32 GEMM with AVX2 only.
 - fp32 GEMM over the same integers, K cut into chunks whose partial sums stay below 2^24 and the
   chunks' exact results added in int32: exact on any BLAS, any order, with or without FMA.
 - a compiled int32 loop (numba), which needs no torch import (~1-2 s): for small inputs.
@@ -30,8 +33,11 @@ from .arith import EXACT, WEIGHT_MAX
 from .exactmm import InexactArithmeticError, QuantisedLinear
 from .selftest import BANK_ROWS, exact_in_batches
 
-#: activations are quantised per row to [-ACT_MAX, ACT_MAX]: int8
+#: activations are quantised per row to [-ACT_MAX, ACT_MAX]: int8 (v2, v3)
 ACT_MAX = 127
+#: engine v4 quantises them to 7 bits (`Int8x7Linear`), so that a u8 x s8 pair of products
+#: fits an int16 (vpmaddubsw, the int8 dot product of CPUs without VNNI) without saturating
+ACT_MAX7 = 63
 #: largest K for which 127 * 127 * K stays below 2^31 (int32 accumulation)
 MAX_K = ((1 << 31) - 1) // (ACT_MAX * WEIGHT_MAX)
 
@@ -52,9 +58,9 @@ def k_chunks(q: np.ndarray, act_max: int = ACT_MAX) -> list[tuple[int, int]]:
 
 
 class Kernel:
-    """What every product kernel is: `prepare` its weights once, `mm` rows into int32, and say
-    whether it can take these products at all (`available`; the self-test then says whether
-    its results are exact here)."""
+    """What every product kernel is: `prepare` its weights once (for rows within ±limit), `mm`
+    rows into int32, and say whether it can take these products at all (`available`; the
+    self-test then says whether its results are exact here)."""
 
     name = ""
     torch = False
@@ -70,7 +76,7 @@ class IntMM(Kernel):
     name = "int_mm"
     torch = True
 
-    def prepare(self, q: np.ndarray):
+    def prepare(self, q: np.ndarray, limit: int):
         import torch
 
         # held column-major (a transposed view of [N, K] rows): oneDNN reads it ~15% faster here,
@@ -83,17 +89,38 @@ class IntMM(Kernel):
         torch._int_mm(torch.from_numpy(x), w, out=torch.from_numpy(out))
 
 
+class IntMMWeightsFirst(Kernel):
+    """torch._int_mm with the weights on the left: out^T = W^T x^T, copied back transposed.
+    Without VNNI oneDNN shifts its left operand to uint8 and multiplies pairs with vpmaddubsw:
+    weights (|w| <= 127, shifted into [1, 255]) times 7-bit rows (engine v4) give pair sums of
+    at most 2 * 255 * 63 < 2^15, so it is exact there (1.8x the fp32 GEMM with AVX2 only)
+    where rows on the left saturate; with VNNI it is exact either way."""
+
+    name = "int_mm_t"
+    torch = True
+
+    def prepare(self, q: np.ndarray, limit: int):
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(np.asarray(q, dtype=np.int8).T))  # [N, K]
+
+    def mm(self, w, x: np.ndarray, out: np.ndarray) -> None:
+        import torch
+
+        torch.from_numpy(out).copy_(torch._int_mm(w, torch.from_numpy(x).t()).t())
+
+
 class Fp32Chunks(Kernel):
     """torch's fp32 GEMM per K chunk (each exact), the chunks summed in int32."""
 
     name = "fp32"
     torch = True
 
-    def prepare(self, q: np.ndarray) -> list:
+    def prepare(self, q: np.ndarray, limit: int) -> list:
         import torch
 
         w = np.ascontiguousarray(q, dtype=np.float32)
-        return [(a, b, torch.from_numpy(np.ascontiguousarray(w[a:b]))) for a, b in k_chunks(q)]
+        return [(a, b, torch.from_numpy(np.ascontiguousarray(w[a:b]))) for a, b in k_chunks(q, limit)]
 
     def mm(self, w: list, x: np.ndarray, out: np.ndarray) -> None:
         import torch
@@ -106,17 +133,24 @@ class Fp32Chunks(Kernel):
             res.add_(torch.mm(xf[:, a:b], chunk).to(torch.int32))
 
 
-#: oneDNN's quantised linear returns the int32 sum as fp32: exact while 127 * 127 * K < 2^24
-QLINEAR_MAX_K = (EXACT - 1) // (ACT_MAX * WEIGHT_MAX)
+def qlinear_max_k(limit: int) -> int:
+    """oneDNN's quantised linear returns the int32 sum as fp32: exact while limit * 127 * K <
+    2^24 (K <= 1040 for int8 rows, 2096 for 7-bit rows)."""
+    return (EXACT - 1) // (limit * WEIGHT_MAX)
+
+
+QLINEAR_MAX_K = qlinear_max_k(ACT_MAX)
 
 
 class OneDnnQLinear(Kernel):
     """oneDNN's quantised linear (the x86 int8 path of torch's compiler) on weights packed once:
-    rows shifted to uint8 (x + 128 with zero point 128, an exact XOR of the sign bit), int8
-    weights, unit scales. Its int32 sums are exact and come back as fp32, exact for K <= 1040;
-    `_int_mm` repacks the weights on every call, so this is faster where they are large (l5:
-    1.5x on its 896 x 1792 layer). Without VNNI oneDNN saturates u8 x s8 pair sums, as with
-    `_int_mm`: the self-test finds that."""
+    rows shifted to uint8 with zero point limit + 1 (x + 128 for int8 rows, x + 64 for 7-bit
+    rows: an exact wrapping uint8 add), int8 weights, unit scales. Its int32 sums are exact and
+    come back as fp32, exact for K up to `qlinear_max_k`; `_int_mm` repacks the weights on every
+    call, so this is faster where they are large (l5: 1.5x on its 896 x 1792 layer). Without
+    VNNI oneDNN multiplies u8 x s8 pairs with vpmaddubsw, whose int16 sums saturate past
+    2^15 - 1: int8 rows (up to 255 * 127 * 2) do, 7-bit rows (up to 127 * 127 * 2) do not. The
+    self-test finds which."""
 
     name = "qlinear"
     torch = True
@@ -126,22 +160,22 @@ class OneDnnQLinear(Kernel):
         import torch
 
         return hasattr(torch.ops, "onednn") and hasattr(torch.ops.onednn, "qlinear_pointwise") and \
-            all(lin.k <= QLINEAR_MAX_K for lin in linears)
+            all(lin.k <= qlinear_max_k(lin.limit) for lin in linears)
 
-    def prepare(self, q: np.ndarray):
+    def prepare(self, q: np.ndarray, limit: int):
         import torch
 
         w = torch.from_numpy(np.ascontiguousarray(np.asarray(q, dtype=np.int8).T))  # [N, K]
         n = w.shape[0]
         return (torch.ops.onednn.qlinear_prepack(w, None), torch.ones(n, dtype=torch.float32),
-                torch.zeros(n, dtype=torch.int64))
+                torch.zeros(n, dtype=torch.int64), limit + 1)
 
     def mm(self, w, x: np.ndarray, out: np.ndarray) -> None:
         import torch
 
-        packed, scales, zeros = w
-        shifted = torch.from_numpy(np.bitwise_xor(x.view(np.uint8), np.uint8(0x80)))
-        y = torch.ops.onednn.qlinear_pointwise(shifted, 1.0, 128, packed, scales, zeros, None, 1.0, 0,
+        packed, scales, zeros, zero_point = w
+        shifted = torch.from_numpy(np.add(x.view(np.uint8), np.uint8(zero_point)))  # wraps: x + zero_point
+        y = torch.ops.onednn.qlinear_pointwise(shifted, 1.0, zero_point, packed, scales, zeros, None, 1.0, 0,
                                                torch.float32, "none", [], "")
         torch.from_numpy(out).copy_(y)
 
@@ -168,7 +202,7 @@ class NumbaInt8(Kernel):
     name = "numba"
     torch = False
 
-    def prepare(self, q: np.ndarray) -> np.ndarray:
+    def prepare(self, q: np.ndarray, limit: int) -> np.ndarray:
         return np.ascontiguousarray(q, dtype=np.int8)
 
     def mm(self, w: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
@@ -176,11 +210,12 @@ class NumbaInt8(Kernel):
 
 
 #: candidates, all exact where the self-test passes; the timing at start decides among them
-KERNELS: tuple[Callable[[], object], ...] = (IntMM, OneDnnQLinear, Fp32Chunks, NumbaInt8)
+KERNELS: tuple[Callable[[], object], ...] = (IntMM, IntMMWeightsFirst, OneDnnQLinear, Fp32Chunks, NumbaInt8)
 
 
 class Int8Linear(QuantisedLinear):
-    """int8 weights [K, N] (per-column scales, as v1) times int8 input rows, exact in int32."""
+    """int8 weights [K, N] (per-column scales, as v1) times int8 input rows (within ±`limit`),
+    exact in int32."""
 
     in_dtype = np.int8
     out_dtype = np.int32
@@ -190,7 +225,7 @@ class Int8Linear(QuantisedLinear):
     def _setup(self, q: np.ndarray, scale: np.ndarray) -> None:
         self.q, self.scale = q, scale
         self.k, self.n = q.shape
-        if self.k > MAX_K:
+        if self.k > MAX_K:  # the int8 rows' bound: 7-bit rows could go further, no model needs it
             raise ValueError(f"input width {self.k} is past the int32-exact bound {MAX_K}")
         self._prepared: dict[str, object] = {}
         self._bank: tuple | None = None
@@ -198,7 +233,7 @@ class Int8Linear(QuantisedLinear):
 
     def use(self, kernel) -> None:
         if kernel.name not in self._prepared:
-            self._prepared[kernel.name] = kernel.prepare(self.q)
+            self._prepared[kernel.name] = kernel.prepare(self.q, self.limit)
         self.kernel = kernel
         self._w = self._prepared[kernel.name]
 
@@ -208,15 +243,16 @@ class Int8Linear(QuantisedLinear):
         return out
 
     def test_rows(self, rng: np.random.Generator, count: int) -> np.ndarray:
-        """The bound rows (the worst column's signs at full scale, both signs), all +-127 (the
-        rows that saturate a vpmaddubsw kernel), then random rows, half of them at the extremes."""
-        q = self.q.astype(np.int64)
-        worst = np.sign(q[:, int(np.abs(q).sum(axis=0).argmax())]) * ACT_MAX
-        full = np.full(self.k, ACT_MAX)
+        """The bound rows (the worst column's signs at full scale, both signs), all ±limit (the
+        rows that saturate a vpmaddubsw kernel where any do), then random rows, half of them at
+        the extremes."""
+        q, top = self.q.astype(np.int64), self.limit
+        worst = np.sign(q[:, int(np.abs(q).sum(axis=0).argmax())]) * top
+        full = np.full(self.k, top)
         rows = [worst, -worst, full, -full]
         while len(rows) < count:
-            rows.append(rng.integers(-ACT_MAX, ACT_MAX + 1, self.k))
-            rows.append(rng.choice([-ACT_MAX, ACT_MAX], self.k))
+            rows.append(rng.integers(-top, top + 1, self.k))
+            rows.append(rng.choice([-top, top], self.k))
         return np.stack(rows[:max(count, 4)])
 
     def exact_at(self, lanes: int, seed: int = 0) -> bool:
@@ -236,6 +272,13 @@ class Int8Linear(QuantisedLinear):
         if not self.exact_at(lanes):
             raise InexactArithmeticError(
                 f"int8 matrix products ({self.kernel.name}) on this machine are not exact; portable coding needs them")
+
+
+class Int8x7Linear(Int8Linear):
+    """Engine v4's product: v2's int8 weights times 7-bit rows (within ±63), exact in int32 on
+    every kernel, and exact on CPUs without VNNI too (`ACT_MAX7`)."""
+
+    limit = ACT_MAX7
 
 
 def _time(linears: list[Int8Linear], lanes: int, reps: int = 5) -> float:
