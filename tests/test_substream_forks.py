@@ -4,9 +4,11 @@ its result reported in one line, and an interrupt here kills the children."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +18,7 @@ from ziplab.codecs.predictive import PARALLEL_MIN_BYTES
 from ziplab.errors import CorruptDataError, ZiplabError
 
 from .test_lane_threads import TEXT
+from .test_substream_threads import busy_job, interrupting_progress
 
 pytestmark = pytest.mark.skipif(not substream_forks.forking(), reason="forks substreams only on Linux")
 
@@ -75,21 +78,9 @@ def test_an_interrupt_here_kills_the_children_and_reaps_them(monkeypatch):
         return child
 
     monkeypatch.setattr(substream_forks, "_fork", fork)
-    calls = []
-
-    def progress(n):
-        calls.append(n)
-        if len(calls) == 5:
-            raise KeyboardInterrupt
-
-    def job(report):
-        for _ in range(100_000):
-            report(1)
-            time.sleep(0.001)
-        return "done"
-
+    job = functools.partial(busy_job, steps=100_000)
     with pytest.raises(KeyboardInterrupt):
-        substream_forks.run_forked([job, job, job], 3, progress)
+        substream_forks.run_forked([job, job, job], 3, interrupting_progress([]))
     assert len(pids) == 2
     for pid in pids:
         with pytest.raises(ChildProcessError):
@@ -106,3 +97,28 @@ def test_nn_codes_through_forks_and_a_corrupt_substream_is_one_error(monkeypatch
     bad[len(bad) // 2 + 200] ^= 0x40  # in the second substream's words
     with pytest.raises((CorruptDataError, ZiplabError)):
         ziplab.decompress(bytes(bad), workers=2)
+
+
+def test_ctrl_c_stops_a_forked_nn_decode_and_leaves_no_process_or_file(tmp_path):
+    import subprocess
+    import sys
+
+    data = (TEXT * (1 + 600_000 // len(TEXT)))[:600_000]
+    (tmp_path / "a.zl").write_bytes(ziplab.compress(data, "nn", lanes=16, workers=2))
+    p = subprocess.Popen([sys.executable, "-m", "ziplab", "-d", "-q", "--workers", "2", "a.zl"], cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 120
+    while not list(tmp_path.glob(".*.part")) and p.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    children = Path(f"/proc/{p.pid}/task/{p.pid}/children")
+    while p.poll() is None and time.time() < deadline and not children.read_text().split():
+        time.sleep(0.02)
+    assert children.read_text().split(), "no substream was forked"
+    time.sleep(0.3)  # the child is decoding
+    os.killpg(p.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the parent and its child alike
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and b"Traceback" not in err, err[-800:]
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["a.zl"]
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(p.pid, 0)  # nothing of the group is left running

@@ -56,22 +56,28 @@ def test_a_failure_stops_the_other_threads_and_is_raised():
         run_threads([looping, failing], 2, None)
 
 
-def test_an_interrupt_from_progress_stops_every_thread():
-    calls = []
-
+def interrupting_progress(calls: list, after: int = 5):
+    """A progress callback that raises KeyboardInterrupt at its `after`-th call (a Ctrl-C)."""
     def progress(n):
         calls.append(n)
-        if len(calls) == 5:
+        if len(calls) == after:
             raise KeyboardInterrupt
 
-    def job(report):
-        for _ in range(1000):
-            report(1)
-            threading.Event().wait(0.001)
-        return "done"
+    return progress
 
+
+def busy_job(report, steps: int = 1000):
+    """A substream that reports one byte a millisecond for `steps` steps."""
+    for _ in range(steps):
+        report(1)
+        threading.Event().wait(0.001)
+    return "done"
+
+
+def test_an_interrupt_from_progress_stops_every_thread():
+    calls = []
     with pytest.raises(KeyboardInterrupt):
-        run_threads([job, job, job], 2, progress)
+        run_threads([busy_job, busy_job, busy_job], 2, interrupting_progress(calls))
     assert len(calls) < 50
     assert not any(t.name.startswith("ziplab-substream") for t in threading.enumerate())
 
