@@ -145,10 +145,12 @@ def _row_absmax_bits(x, n, mb):
 
 
 @_jit
-def _quantise_into(x, n, inv, out, col0, qmax) -> None:
+def _quantise_into(x, n, inv, out, qmax) -> None:
+    """out[:n] = clamp(floor(x * inv + 1/2), ±qmax). `out` starts where the values go (a slice):
+    an offset index instead kept the loop from vectorising (2x slower on the LSTM's pair rows)."""
     for i in range(n):
         v = np.floor(x[i] * inv + HALF)
-        out[col0 + i] = np.int8(min(max(v, -qmax), qmax))
+        out[i] = np.int8(min(max(v, -qmax), qmax))
 
 
 @_jit
@@ -170,7 +172,7 @@ def quantise_rows32(x, out, scales, qmax=ACT_MAX) -> None:
     for r in range(L):
         s = _step_of(_row_absmax_bits(x[r], n, np.int32(0)), cell, qmax)
         scales[r] = s
-        _quantise_into(x[r], n, ONE / s, out[r], 0, qmax)
+        _quantise_into(x[r], n, ONE / s, out[r], qmax)
 
 
 @_jit
@@ -185,8 +187,8 @@ def quantise_pair32(a, b, out, scales, qmax=ACT_MAX) -> None:
         s = _step_of(_row_absmax_bits(b[r], nb_, mb), cell, qmax)
         scales[r] = s
         inv = ONE / s
-        _quantise_into(a[r], na, inv, out[r], 0, qmax)
-        _quantise_into(b[r], nb_, inv, out[r], na, qmax)
+        _quantise_into(a[r], na, inv, out[r], qmax)
+        _quantise_into(b[r], nb_, inv, out[r, na:], qmax)
 
 
 @_jit
