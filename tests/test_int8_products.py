@@ -283,3 +283,21 @@ def test_a_kernel_that_cannot_run_here_is_passed_over(monkeypatch):
     lin = Int8Linear(np.random.default_rng(5).normal(size=(64, 32)))
     choice = KernelChoice()
     assert "qlinear" not in choice.start([lin], 8) and lin.exact_at(8)
+
+
+@pytest.mark.parametrize("kernel", [IntMM, IntMMWeightsFirst, OneDnnQLinear, Fp32Chunks, NumbaInt8])
+def test_products_hold_the_exact_integers_whatever_array_holds_them(kernel):
+    """`products` may hand back the kernel's own float32 result (qlinear) instead of filling
+    `out`: the same integers, exactly, so engines v3/v4 convert either to the same float32."""
+    rng = np.random.default_rng(8)
+    lin = Int8x7Linear(rng.normal(size=(96, 40)))
+    x = lin.test_rows(rng, 16).astype(np.int8)
+    try:
+        lin.use(kernel())
+        got = lin.products(np.ascontiguousarray(x), np.empty((16, 40), dtype=np.int32))
+    except RuntimeError:
+        pytest.skip(f"{kernel.name} does not run here")
+    assert got.dtype in (np.int32, np.float32) and got.flags.c_contiguous and got.shape == (16, 40)
+    if lin.exact_at(16):
+        assert np.array_equal(got.astype(np.int64), _exact(x, lin))
+        assert np.array_equal(got.astype(np.float32), _exact(x, lin).astype(np.float32))

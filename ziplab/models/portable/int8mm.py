@@ -69,6 +69,13 @@ class Kernel:
     def available(linears: list) -> bool:
         return True
 
+    def products(self, w, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """The products as an array of their exact integers: `out` filled by `mm`, unless the
+        kernel's own result already is one (float32 below 2^24: `OneDnnQLinear`), which spares
+        the copy for a caller that converts to float32 anyway (engines v3, v4)."""
+        self.mm(w, x, out)
+        return out
+
 
 class IntMM(Kernel):
     """torch._int_mm: oneDNN's int8 GEMM into int32."""
@@ -173,11 +180,19 @@ class OneDnnQLinear(Kernel):
     def mm(self, w, x: np.ndarray, out: np.ndarray) -> None:
         import torch
 
+        torch.from_numpy(out).copy_(self._linear(w, x))
+
+    def products(self, w, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        return self._linear(w, x).numpy()  # exact integers in float32 (K within qlinear_max_k)
+
+    @staticmethod
+    def _linear(w, x: np.ndarray):
+        import torch
+
         packed, scales, zeros, zero_point = w
         shifted = torch.from_numpy(np.add(x.view(np.uint8), np.uint8(zero_point)))  # wraps: x + zero_point
-        y = torch.ops.onednn.qlinear_pointwise(shifted, 1.0, zero_point, packed, scales, zeros, None, 1.0, 0,
-                                               torch.float32, "none", [], "")
-        torch.from_numpy(out).copy_(y)
+        return torch.ops.onednn.qlinear_pointwise(shifted, 1.0, zero_point, packed, scales, zeros, None, 1.0, 0,
+                                                  torch.float32, "none", [], "")
 
 
 @nb.njit(cache=True, nogil=True)
@@ -241,6 +256,11 @@ class Int8Linear(QuantisedLinear):
         """x: int8 [M, K] C-contiguous; out: int32 [M, N], overwritten."""
         self.kernel.mm(self._w, x, out)
         return out
+
+    def products(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """As `mm`, but the result may be the kernel's own array of the same exact integers
+        (float32, C-contiguous [M, N]) instead of `out` (`Kernel.products`)."""
+        return self.kernel.products(self._w, x, out)
 
     def test_rows(self, rng: np.random.Generator, count: int) -> np.ndarray:
         """The bound rows (the worst column's signs at full scale, both signs), all ±limit (the

@@ -228,11 +228,11 @@ class PortableLSTM:
                 quantise_rows32(st.h[0], st.xq[0], st.rs, qmax)
             else:
                 quantise_pair32(st.h[i - 1], st.h[i], st.xq[i], st.rs, qmax)
-            layer.mm(st.xq[i], st.acc[i])
+            acc = layer.products(st.xq[i], st.acc[i])
             base, rows = (self.x0_32, prev) if i == 0 else (self.bias32[i], st.zero_rows)
-            lstm_cell32(st.acc[i], st.rs, self.scale32[i], base, rows, self.gain32, st.c[i], st.h[i], st.pre)
+            lstm_cell32(acc, st.rs, self.scale32[i], base, rows, self.gain32, st.c[i], st.h[i], st.pre)
         quantise_rows32(st.h[-1], st.out_q, st.rs, qmax)
-        self.out.mm(st.out_q, st.out_acc)
-        dequant_rows32(st.out_acc, st.rs, self.out_scale32, self.b_out32, st.logits)
+        acc = self.out.products(st.out_q, st.out_acc)
+        dequant_rows32(acc, st.rs, self.out_scale32, self.b_out32, st.logits)
         softmax32(st.logits, st.probs, self.keep_floor32, self.add_floor32, st.e, st.pow2)
         return st.probs
