@@ -42,7 +42,8 @@ class NeuralCodec(PredictiveCodec):
     streams_key = "substreams"
     min_substreams = 2
     #: the portable engines keep every buffer a step writes in the step's state: substreams are
-    #: coded on threads sharing one model, not in worker processes (`substream_threads`)
+    #: coded by forked copies of this process (Linux) or threads, sharing one model, not by worker
+    #: processes that load their own (`substream_forks`, `substream_threads`)
     steps_share_nothing = True
     #: 128 lockstep lanes: faster coding than 64 (bigger matmuls), at a cost of 0.03% bpb on a
     #: 1 MiB block and 0.13% on 256 KiB (each lane starts cold); recorded in every header
