@@ -301,3 +301,29 @@ def test_products_hold_the_exact_integers_whatever_array_holds_them(kernel):
     if lin.exact_at(16):
         assert np.array_equal(got.astype(np.int64), _exact(x, lin))
         assert np.array_equal(got.astype(np.float32), _exact(x, lin).astype(np.float32))
+
+
+def test_close_calls_between_kernels_are_settled_inside_whole_steps(monkeypatch):
+    """Products timed alone within STEP_MARGIN of each other are tried again as whole steps
+    (the engine's `step` timer); the fastest assignment is kept, in use, and cached."""
+    import ziplab.models.portable.int8mm as int8mm
+
+    rng = np.random.default_rng(3)
+    lins = [Int8x7Linear(rng.normal(size=(64, 48))) for _ in range(2)]
+    monkeypatch.setattr(int8mm, "_time", lambda linears, lanes, reps=5: 1.0)  # every kernel ties alone
+    choice = KernelChoice(kernels=(IntMM, Fp32Chunks))
+    tried = []
+
+    def step() -> float:
+        names = tuple(lin.kernel.name for lin in lins)
+        tried.append(names)
+        return 0.5 if names == ("fp32", "int_mm") else 1.0
+
+    assert choice.start(lins, 8, step=step) == "fp32+int_mm"
+    assert sorted(tried) == sorted([("int_mm", "int_mm"), ("int_mm", "fp32"), ("fp32", "int_mm"), ("fp32", "fp32")])
+    assert [lin.kernel.name for lin in lins] == ["fp32", "int_mm"] and all(lin.exact_at(8) for lin in lins)
+    tried.clear()
+    assert choice.start(lins, 8, step=step) == "fp32+int_mm" and tried == []  # chosen once per lane count
+    far = KernelChoice(kernels=(IntMM, Fp32Chunks))
+    monkeypatch.setattr(int8mm, "_time", lambda linears, lanes, reps=5: 1.0 if linears[0].kernel.name == "int_mm" else 9.0)
+    assert far.start(lins, 8, step=step) == "int_mm" and tried == []  # nothing close: no step is timed

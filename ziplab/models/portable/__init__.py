@@ -20,12 +20,13 @@ refused before a byte is coded.
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 import numpy as np
 
 from ...hardware import restores_torch_state
-from ..predictor import check_prev, sha256_arrays
+from ..predictor import BOS, check_prev, sha256_arrays
 
 
 def engines(family: str) -> tuple[dict[str, Any], str]:
@@ -160,12 +161,26 @@ class PortablePredictor:
         or InexactArithmeticError; v2 also picks its kernel here. One product per matrix: cheap."""
         linears = self.engine.linears()
         if self.kernels is not None:
-            self.kernel = self.kernels.start(linears, lanes)
+            self.kernel = self.kernels.start(linears, lanes, step=lambda: self._step_seconds(lanes))
         else:
             for layer in linears:
                 layer.self_test(lanes)
         if hasattr(self.engine, "attention_exact_at"):
             self.engine.self_test(lanes)
+
+    def _step_seconds(self, lanes: int, steps: int = 4, rounds: int = 3) -> float:
+        """Best of `rounds` of `steps` engine steps from a fresh state, after one untimed step:
+        how the kernel choice compares close candidates inside whole steps. Speed only."""
+        state = self.engine.start(lanes)
+        prev = np.full(lanes, BOS, dtype=np.int64)
+        self.engine.step(state, prev)
+        best = float("inf")
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                self.engine.step(state, prev)
+            best = min(best, time.perf_counter() - t0)
+        return best
 
     def start(self, lanes: int) -> Any:
         self.check_products(int(lanes))  # may import torch (its kernels): set its threads after

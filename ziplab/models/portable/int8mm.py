@@ -22,6 +22,7 @@ arrays (int8 rows in, int32 out); torch is imported only when a torch kernel is 
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from typing import Callable
@@ -338,9 +339,11 @@ class KernelChoice:
         found = [k for k in self.kernels if k.torch == wants_torch]
         return wants_torch, found or self.kernels
 
-    def start(self, linears: list[Int8Linear], lanes: int) -> str:
+    def start(self, linears: list[Int8Linear], lanes: int, step: Callable[[], float] | None = None) -> str:
         """Pick (once per lane count) and re-check (every time) each product's kernel; returns
-        their names, e.g. "int_mm" or "qlinear+int_mm" (each product may run on its own)."""
+        their names, e.g. "int_mm" or "qlinear+int_mm" (each product may run on its own).
+        `step` (seconds of a few of the engine's steps with the kernels in use) settles close
+        calls between torch's kernels inside whole steps (`_by_steps`)."""
         wants_torch, kernels = self.candidates()
         chosen = self.chosen.get((lanes, wants_torch))
         if chosen is not None:
@@ -357,7 +360,12 @@ class KernelChoice:
             # timed with the threads coding will use: an idle second thread racing a busy core
             # made oneDNN's int8 GEMM look 80x slower than it runs, and the fp32 path was chosen
             torch.set_num_threads(self.threads)
-        chosen = [_fastest_exact(lin, kernels, lanes) for lin in linears]
+        timings = [_exact_timings(lin, kernels, lanes) for lin in linears]
+        chosen = [ranked[0][1] for ranked in timings]
+        for lin, kernel in zip(linears, chosen):
+            lin.use(kernel)
+        if step is not None and wants_torch:
+            chosen = _by_steps(linears, timings, step)
         self.chosen[(lanes, wants_torch)] = chosen
         return kernel_names(chosen)
 
@@ -369,7 +377,15 @@ def kernel_names(kernels: list) -> str:
 
 def _fastest_exact(lin: Int8Linear, kernels: list, lanes: int):
     """The fastest kernel whose products at [lanes, K] pass the self-test (then in use by lin)."""
-    best, best_t = None, float("inf")
+    best = _exact_timings(lin, kernels, lanes)[0][1]
+    lin.use(best)
+    return best
+
+
+def _exact_timings(lin: Int8Linear, kernels: list, lanes: int) -> list[tuple[float, object]]:
+    """(seconds, kernel) of every kernel whose products at [lanes, K] pass the self-test,
+    fastest first, timed alone (or InexactArithmeticError when none passes)."""
+    found = []
     for kernel in kernels:
         if not kernel.available([lin]):
             continue
@@ -378,14 +394,39 @@ def _fastest_exact(lin: Int8Linear, kernels: list, lanes: int):
             exact = lin.exact_at(lanes)
         except RuntimeError:  # a kernel this build or CPU cannot run at all (oneDNN refuses some ISAs)
             continue
-        if not exact:
-            continue
-        t = _time([lin], lanes)
-        if t < best_t:
-            best, best_t = kernel, t
-    if best is None:
+        if exact:
+            found.append((_time([lin], lanes), kernel))
+    if not found:
         raise InexactArithmeticError(
             f"int8 matrix products on this machine are not exact on any kernel ({', '.join(k.name for k in kernels)}); "
             "is a reduced-precision math mode set?")
-    lin.use(best)
-    return best
+    return sorted(found, key=lambda pair: pair[0])
+
+
+#: kernels within this factor of a product's fastest, timed alone, are tried again inside whole
+#: steps (at most the two fastest per product, at most MAX_STEP_TRIALS assignments): timed
+#: alone, the products' ranking was not the step's. With every library limited to AVX2, l4's
+#: `int_mm_t` and `qlinear` came within 2% of each other alone and the pick flipped between
+#: runs, while a step with `int_mm_t` throughout was 4-8% faster (769 against 801-889 us at 64
+#: lanes); natively l5 stepped fastest with `qlinear` on both wide layers (633 against 710 us
+#: with `int_mm`), which the products alone did not always show
+STEP_MARGIN = 1.5
+MAX_STEP_TRIALS = 8
+
+
+def _by_steps(linears: list[Int8Linear], timings: list[list[tuple[float, object]]],
+              step: Callable[[], float]) -> list:
+    """The assignment of close candidates (`STEP_MARGIN`) whose steps run fastest; left in use."""
+    options = [[kernel for t, kernel in ranked if t <= ranked[0][0] * STEP_MARGIN][:2] for ranked in timings]
+    trials = list(itertools.islice(itertools.product(*options), MAX_STEP_TRIALS))
+    best, best_t = trials[0], float("inf")
+    if len(trials) > 1:
+        for trial in trials:
+            for lin, kernel in zip(linears, trial):
+                lin.use(kernel)
+            t = step()
+            if t < best_t:
+                best, best_t = trial, t
+    for lin, kernel in zip(linears, best):
+        lin.use(kernel)
+    return list(best)
