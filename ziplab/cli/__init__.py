@@ -118,30 +118,27 @@ QUICK_EXIT = ("compress", "decompress", "info")
 
 def main() -> None:
     """Entry point: ziplab errors become one line on stderr and exit code 1, never a traceback."""
-    code = run()
-    if _command() in QUICK_EXIT:
+    try:
+        args = gzip_style(sys.argv[1:])
+    except click.UsageError as exc:  # a mistyped command: exit 2, like click's usage errors
+        exc.show()
+        sys.exit(exc.exit_code)
+    code = run(args)
+    if args and args[0] in QUICK_EXIT:
         leave(code)
     sys.exit(code)
 
 
-def _command() -> str | None:
-    """The subcommand this command line runs (None for help, versions and usage errors)."""
-    try:
-        args = gzip_style(sys.argv[1:])
-    except click.UsageError:
-        return None
-    return args[0] if args else None
-
-
-def run() -> int:
-    """The command line's exit code; ziplab errors, usage errors and signals as one line each."""
+def run(args: list[str]) -> int:
+    """The exit code of the subcommand line `args` (`gzip_style`'s); ziplab errors, usage errors
+    and signals as one line each."""
     from ..errors import ZiplabError
     from ..hardware import fix_mmap_threshold
     from .signals import Interrupted
 
     fix_mmap_threshold()  # block-sized buffers go back to the system when freed: memory stays O(block)
     try:
-        code = cli.main(args=gzip_style(sys.argv[1:]), prog_name="ziplab", standalone_mode=False)
+        code = cli.main(args=args, prog_name="ziplab", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("ziplab: aborted", err=True)
         return 1

@@ -375,13 +375,6 @@ def kernel_names(kernels: list) -> str:
     return "+".join(dict.fromkeys(k.name for k in kernels))
 
 
-def _fastest_exact(lin: Int8Linear, kernels: list, lanes: int):
-    """The fastest kernel whose products at [lanes, K] pass the self-test (then in use by lin)."""
-    best = _exact_timings(lin, kernels, lanes)[0][1]
-    lin.use(best)
-    return best
-
-
 def _exact_timings(lin: Int8Linear, kernels: list, lanes: int) -> list[tuple[float, object]]:
     """(seconds, kernel) of every kernel whose products at [lanes, K] pass the self-test,
     fastest first, timed alone (or InexactArithmeticError when none passes)."""
