@@ -187,7 +187,7 @@ def test_each_substream_codes_lanes_over_substreams_lanes():
     encoder = impl.open_encoder(1, CodingOptions(lanes=2, workers=2))
     payload = encoder.encode(data)
     predictor = impl.build_predictor(encoder.params)
-    halves = predictive._split(data, 2)
+    halves = predictive.split_substreams(data, 2)
     assert payload == predictive.pack_substreams([lanes_mod.encode_lanes(predictor, h, 1) for h in halves])
 
 

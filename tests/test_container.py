@@ -374,7 +374,7 @@ def test_every_header_error_has_its_exact_message():
     cases = [
         (b"ZLaX" + good[4:], FormatError, "not a .zl file (bad magic number)"),
         (_crafted(version=9), FormatError,
-         "unsupported .zl format version 9 (this ziplab reads 1, 2, 3): it was written by a newer ziplab"),
+         "unsupported .zl format version 9 (this ziplab reads 1, 2, 3, 4): it was written by a newer ziplab"),
         (_crafted(flags=4), FormatError, "unsupported header flags 0x4"),
         (_crafted(crc_ok=False), FormatError, "header checksum mismatch: the header is corrupt or was altered"),
         (_crafted(params=b"{nope"), FormatError, "header holds an unreadable codec name or parameters"),

@@ -199,9 +199,9 @@ def test_header_messages_name_the_codec_and_the_version():
     assert str(info.value).endswith("(format 1 nn files hold ziplab 0.1's float numerics, which only ziplab 0.1 "
                                     "on the CPU kind that wrote them can reproduce)")
     mixed = ziplab.compress(b"abc" * 100, "mix", model="none", lanes=2)
-    assert container.read_header(io.BytesIO(mixed)).version == codecs.get("mix").format_version == 3
+    assert container.read_header(io.BytesIO(mixed)).version == codecs.get("mix").format_version == 4
     older = Header("mix", {"level": 1, "lanes": 2, "model": "none"}, 4096, 0, 0, version=1).encode()
-    with pytest.raises(FormatError, match="this is a format 1 'mix' file; this ziplab decodes 'mix' format 2, 3 only"):
+    with pytest.raises(FormatError, match="this is a format 1 'mix' file; this ziplab decodes 'mix' format 2, 3, 4 only"):
         container.read_header(io.BytesIO(older))
 
 

@@ -80,8 +80,8 @@ def test_lanes_share_tables_but_keep_their_own_history():
     """Negative control for the lane schedule: with lanes coded in a different order the bytes
     differ (so the schedule is really part of the format), and both still round-trip."""
     data = TEXT[:5000]
-    a, _, _ = _block(data, lanes=4)
-    b, _, _ = _block(data, lanes=5)
+    a, _, _ = _block(data, lanes=8)  # a small block is one substream, of lanes / 2 lanes
+    b, _, _ = _block(data, lanes=10)
     assert a != b
 
 
@@ -186,10 +186,11 @@ def test_tables_neither_change_nor_depend_on_the_hosts_decimal_context():
 
 
 # ---- format 3: mixer engine 3, levels that name models, two models -------------------------
-def test_new_files_are_format_3_and_name_their_mixer_engine():
+def test_new_files_are_format_4_and_name_their_mixer_engine_and_substreams():
     blob = ziplab.compress(TEXT[:2000], "mix", 1, model="none", lanes=4)
     header = container.read_header(io.BytesIO(blob))
-    assert header.version == 3 and header.params["mixer"] == 3
+    assert header.version == 4 and header.params["mixer"] == 3
+    assert header.params["substreams"] == mix.LEVELS[1].substreams == 2
 
 
 def test_levels_mix_the_models_their_row_names_and_model_replaces_them():
@@ -221,6 +222,9 @@ def test_a_second_models_fields_come_all_or_none(monkeypatch):
     with pytest.raises(FormatError, match="second model"):
         ziplab.decompress(_with_params(blob, partial))
     no_mixer = {k: v for k, v in params.items() if k != "mixer"}
+    with pytest.raises(FormatError, match="substreams without a mixer engine"):
+        ziplab.decompress(_with_params(blob, no_mixer))
+    no_mixer.pop("substreams")
     with pytest.raises(FormatError, match="second model"):
         ziplab.decompress(_with_params(blob, no_mixer))
 

@@ -132,8 +132,8 @@ class StreamEncoder:
         impl = codecs.get(codec)
         self.block_size = _checked_block_size(impl.block_size, block_size)
         self._encoder = impl.open_encoder(level, options, progress, stats)
-        self.header = Header(codec, self._encoder.params, self.block_size, 0, 0, version=impl.format_version,
-                             streamed=True)
+        self.header = Header(codec, self._encoder.params, self.block_size, 0, 0,
+                             version=self._encoder.version or impl.format_version, streamed=True)
         self._short = False
 
     def start(self) -> bytes:
@@ -204,7 +204,7 @@ def compress_file(src: BinaryIO, dst: BinaryIO, codec: str = "lzh", level: int |
     block_size = _checked_block_size(impl.block_size, block_size)
     encoder = impl.open_encoder(level, options, progress, stats)
     size, crc = _input_stats(src)
-    header = Header(codec, encoder.params, block_size, size, crc, version=impl.format_version)
+    header = Header(codec, encoder.params, block_size, size, crc, version=encoder.version or impl.format_version)
     dst.write(header.encode())
     for _ in range(header.blocks):
         for part in _block_parts(encoder, src.read(block_size)):
@@ -226,7 +226,7 @@ def budgeted(header: Header, options: CodingOptions) -> CodingOptions:
     need = decoding_need(header)
     limits.check(need.total(1), f"this {header.codec!r} member")
     codec = codecs.get(header.codec)
-    if not codec.model_driven or codec.lane_threads:  # threads share one model: no processes to budget
+    if not codec.model_driven or (codec.lane_threads and need.streams == 1):  # threads share one model
         return dataclasses.replace(options, limits=limits)
     workers = need.processes(limits, options.workers or limits.cpus)
     return dataclasses.replace(options, workers=workers, limits=limits)

@@ -30,9 +30,10 @@ from .errors import ChecksumError, FormatError, ParameterError, TruncatedError
 MAGIC = b"ZLab"
 #: the framing is the same in every version; the version says how the codec's payload was made.
 #: 1: every codec of ziplab 0.1 (still written for all but nn and mix); 2: nn on the portable
-#: engine, mix engine 2; 3: mix engine 3 (more contexts, two models, neural SSE).
+#: engine, mix engine 2; 3: mix engine 3 (more contexts, two models, neural SSE); 4: mix blocks
+#: in substreams.
 VERSION = 1
-VERSIONS = (1, 2, 3)
+VERSIONS = (1, 2, 3, 4)
 MAX_BLOCK = 256 << 20
 MAX_PARAMS = 60_000
 #: bytes per read when streaming an input through (a CRC pass, a spool, a skip)
@@ -148,6 +149,7 @@ def read_header(src: BinaryIO, magic: bytes | None = None) -> Header:
         raise FormatError(f"this is a format {version} {name!r} file; this ziplab decodes {name!r} "
                           f"format {readable} only{codec.version_hint(version)}")
     codec.check_params(params)
+    codec.check_version_params(version, params)
     if not 0 < block_size <= MAX_BLOCK:
         raise FormatError(f"implausible block size {block_size}")
     streamed = bool(flags & FLAG_STREAMED)

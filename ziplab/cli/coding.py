@@ -190,14 +190,16 @@ def _is_predictive(codec: str) -> bool:
     return registry.get(codec).model_driven
 
 
-def _model_copies(impl) -> str:
-    """How decoding holds the model, for `info`: shared by threads (mix), by forked processes
-    (nn on Linux, else threads), or one per worker process (ctx, lm)."""
+def _model_copies(impl, params: dict) -> str:
+    """How decoding holds the model, for `info`: shared by forked processes (nn, mix format 4;
+    threads where the platform does not fork), by threads (mix formats 2/3), or one per worker
+    process (ctx, lm)."""
     if not impl.model_driven:
         return ""
-    if getattr(impl, "steps_share_nothing", False):
+    sharing = impl.model_sharing(params)
+    if sharing == "forks":
         return "; forked processes share one model" if forking() else "; threads share one model"
-    return "; threads share one model" if impl.lane_threads else "; each worker process adds its own model"
+    return "; threads share one model" if sharing == "threads" else "; each worker process adds its own model"
 
 
 def _summary(name: str, original: int, compressed: int, target: str, header=None) -> None:
@@ -303,7 +305,7 @@ def info(files, as_json):
             click.echo(f"  blocks       {rec['blocks']} x {rec['block_size']} bytes")
             click.echo(f"  crc32        {rec['crc32']}")
             click.echo(f"  compressed   {rec['compressed_bytes']} bytes (ratio {rec['ratio']:.3f}, {rec['bpb']:.3f} bpb)")
-            workers = _model_copies(registry.get(rec["codec"]))
+            workers = _model_copies(registry.get(rec["codec"]), rec["params"])
             click.echo(f"  memory       {format_size(rec['decoding_memory_bytes'])} to decode{workers} "
                        f"(limit: --memory-limit)")
 

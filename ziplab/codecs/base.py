@@ -67,11 +67,12 @@ class CodingStats:
 
 class Encoder:
     """One file's encoder. `reports_progress`: the codec calls `progress` itself while coding
-    (model-driven codecs, every few steps); otherwise it is called once per block."""
+    (model-driven codecs, every few steps); otherwise it is called once per block. `version`: the
+    format version it writes, when not the codec's newest (`format_version`)."""
 
     def __init__(self, params: dict, encode: Callable[[np.ndarray], bytes], progress: Progress | None = None,
-                 stats: CodingStats | None = None, reports_progress: bool = False) -> None:
-        self.params, self.stats = params, stats
+                 stats: CodingStats | None = None, reports_progress: bool = False, version: int | None = None) -> None:
+        self.params, self.stats, self.version = params, stats, version
         self._encode, self._progress, self._reports = encode, progress, reports_progress
 
     def encode(self, block: np.ndarray) -> bytes:
@@ -125,6 +126,12 @@ class Codec(ABC):
         built: by default the compressed and decoded block and a copy (the classic coders)."""
         return MemoryNeed(shared=3 * min(block_size, original_size) + (1 << 20))
 
+    def model_sharing(self, params: dict) -> str:
+        """How decoding a member with these params holds its model (`info`): "forks" (forked
+        copies of one process share it; threads where the platform does not fork), "threads",
+        or "workers" (each worker process loads its own)."""
+        return "threads" if self.lane_threads else "workers"
+
     def version_hint(self, version: int) -> str:
         """What to tell a user holding a file of another format version (", ..." or "")."""
         return ""
@@ -152,6 +159,10 @@ class Codec(ABC):
         from .schema import check
 
         check(params, self.params_schema())
+
+    def check_version_params(self, version: int, params: dict) -> None:
+        """Validate what params may hold in this format version (after `check_params`): by
+        default every accepted version takes the same params."""
 
     def check_level(self, level: int | None) -> int | None:
         if self.levels is None:

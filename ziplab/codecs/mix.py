@@ -2,6 +2,15 @@
 file while the model brings what it knows of the language; a logistic mixer learns whom to
 trust, bit by bit (engine: `mixing`). `--model none` is pure context mixing.
 
+Format 4 cuts a block into substreams (two at every level; fewer for a small block), each coded
+as a format-3 block of its own — its own tables, its own lanes, its own range coder — so that
+forked copies of this process (threads where the platform does not fork) code them at once,
+sharing the loaded model (`substream_forks`). The bytes depend on the header's counts only,
+never on `-T`. Measured on 1 MiB of held-out text (l5, level 2, `benchmarks/results/mix.json`):
+two substreams of 64 lanes compress *better* than one stream of 64 (the tables of a contiguous
+half learn its statistics instead of those of 64 places at once) and code in about half the time
+on two cores.
+
 Range coding goes through constriction: one Bernoulli call per step at encode time (8 bits of
 every lane), one per bit position at decode time. Measured on 20,000 x 64 bits, a call costs
 ~1 us plus ~0.1 us per bit, a small part of the model's own time, so no hand-written coder.
@@ -28,6 +37,10 @@ from .kernels import mixing
 from .base import Codec, CodingOptions, CodingStats, Decoder, Encoder, Progress
 from ..limits import MemoryNeed
 from .lanes import MAX_LANES, ExhaustionGuard, LaneLayout, expect_work
+from .predictive import MAX_STREAMS as MAX_SUBSTREAMS
+from .predictive import pack_substreams, split_substreams, substream_sizes, unpack_substreams
+from .substream_forks import forking, run_forked
+from .substream_threads import run_threads
 
 NONE = "none"
 
@@ -43,18 +56,28 @@ class Level(NamedTuple):
     sse: bool = True  # the two SSE stages after the mixer (off only in the benchmark's ablation)
     models: tuple[str, ...] = ()  # format 3: the shipped models mixed unless --model says otherwise
     ablate: int = 0  # engine-3 parts left out (`mixing.NO_*`; only the benchmark's ablation sets it)
+    substreams: int = 1  # format 4: a block's substreams, each with tables of its own (`block_substreams`)
 
 
-#: format 3 (mixer engine 3). Mixer rate 16 was the best of 6, 10, 16, 24, 32 on the first
+#: formats 3 and 4 (mixer engine 3). Mixer rate 16 was the best of 6, 10, 16, 24, 32 on the first
 #: 500,000 bytes of gutenberg dev.txt; the models per level come from the Pareto table in
-#: benchmarks/results/mix.json (`pareto`)
+#: benchmarks/results/mix.json (`pareto`). Tables are per substream: format 4 holds one set per
+#: process that codes (two at most, at every level), format 3 one.
+#: Two substreams of 64 lanes were chosen on a validation text (1 MiB of the Canterbury books
+#: lcet10, plrabn12, alice29; l5, level 2): 1.7407 bpb against 1.7739 for one stream of 64 lanes;
+#: 4 x 32 lanes 1.7464, 8 x 16 1.7461, 4 x 64 1.7492, 16 x 16 1.7720 (too little for each table)
 LEVELS: dict[int, Level] = {
-    1: Level(table_bits=20, mixer_rate=16, models=(FAST_MODEL,)),  # at most 48 MB of tables
-    2: Level(table_bits=22, mixer_rate=16, models=(STRONG_MODEL,)),  # 192 MB
+    1: Level(table_bits=20, mixer_rate=16, models=(FAST_MODEL,), substreams=2),  # at most 48 MB of tables each
+    2: Level(table_bits=22, mixer_rate=16, models=(STRONG_MODEL,), substreams=2),  # 192 MB
     # two models (l5 + l4) measured 1.5509 against l5 alone's 1.5469 at level 2: the weaker l4
     # costs more than it brings, so the strongest level is l5 with the biggest tables
-    3: Level(table_bits=24, mixer_rate=16, models=(STRONG_MODEL,)),  # 768 MB
+    3: Level(table_bits=24, mixer_rate=16, models=(STRONG_MODEL,), substreams=2),  # 768 MB
 }
+#: lanes of each substream unless --lanes says otherwise (--lanes counts those of all substreams)
+LANES_PER_SUBSTREAM = 64
+#: a block's substreams hold at least this many bytes: a smaller block is cut into fewer (a small
+#: file is one substream), so fresh tables and a second process are paid for where they pay
+SUBSTREAM_MIN_BYTES = 1 << 16
 #: format 2 (mixer engine 2, one model): mixer rate 10 was the best of 2, 6, 10, 16, 32
 LEVELS_V2: dict[int, Level] = {
     1: Level(table_bits=20, mixer_rate=10),  # at most 28 MB of tables
@@ -79,6 +102,18 @@ def table_bits(level: int, n: int, mixer: int = MIXER) -> int:
     table = LEVELS if mixer >= 3 else LEVELS_V2
     return min(table[level].table_bits, max(16, n.bit_length() + 4))
 PROGRESS_EVERY = 64
+
+
+def block_substreams(n: int, params: dict) -> int:
+    """Substreams of an n-byte block: the header's count, fewer for a small block (format 4);
+    formats 2 and 3 code a block as one stream (their headers carry no count)."""
+    most = int(params.get("substreams", 1))
+    return max(1, min(most, n // SUBSTREAM_MIN_BYTES))
+
+
+def stream_params(params: dict) -> dict:
+    """The params one substream is coded with: its share of the lanes (format 4)."""
+    return {**params, "lanes": params["lanes"] // int(params.get("substreams", 1))}
 
 
 def _family():
@@ -108,29 +143,28 @@ def model_fields(params: dict, j: int) -> dict | None:
 class MixCodec(Codec):
     name = "mix"
     summary = "context mixing (orders 0-6, word, match) + a neural model's prediction, SSE; constriction"
-    format_version = 3
-    older_versions = (2,)
+    format_version = 4
+    older_versions = (2, 3)
     block_size = 16 << 20  # the context models learn across a whole block: big blocks compress better
     levels = (1, 3)
     default_level = 2
     #: the coder's probabilities are 16-bit, clamped to [1, 65535]: a bit costs >= 2.2e-5 bits,
     #: a byte >= 1.8e-4, so a payload byte holds at most ~45,000 bytes
     max_ratio = float(1 << 16)
-    default_lanes = 64
     model_driven = True
-    lane_threads = True
+    lane_threads = True  # format 2/3 (one stream per block): threads share each model's lanes
 
     # ---- the coding interface -----------------------------------------------------------
     def open_encoder(self, level: int | None = None, options: CodingOptions = CodingOptions(),
                      progress: Progress | None = None, stats: CodingStats | None = None) -> Encoder:
-        """One stream per block (the context models learn from all of it); `workers` threads share
-        each model's lanes where there are enough of them (`lane_threads.thread_count`), one per
-        CPU by default — the bytes are the same at any count."""
-        lanes = self.default_lanes if options.lanes is None else int(options.lanes)
-        if not 1 <= lanes <= MAX_LANES:
-            raise ParameterError(f"lanes must be between 1 and {MAX_LANES}")
+        """Each block in the level's substreams (`block_substreams`; no more than the lanes),
+        coded at once by up to `workers` processes (default: one per CPU) — the bytes are the same
+        at any count. `--engine` naming an older engine writes format 3 (one stream per block, 64
+        lanes by default), which the ziplab versions that wrote that engine decode."""
         level = self.check_level(level)
-        params: dict[str, Any] = {"level": level, "lanes": lanes, "mixer": MIXER}
+        if options.lanes is not None and not 1 <= int(options.lanes) <= MAX_LANES:
+            raise ParameterError(f"lanes must be between 1 and {MAX_LANES}")
+        params: dict[str, Any] = {"level": level, "mixer": MIXER}
         specs = LEVELS[level].models if options.model is None else (str(options.model),)
         predictors = []
         if specs == (NONE,):
@@ -144,10 +178,17 @@ class MixCodec(Codec):
             fields.update(nn.describe(predictor))
             params.update({k + (SECOND if j else ""): v for k, v in fields.items()})
             predictors.append(predictor)
-        ahead = _cpus(options) > 1  # the models' steps on a core of their own (encoding only)
-        predictors = _threaded(predictors, options, lanes)
-        tables = Tables()
-        return Encoder(params, lambda data: encode_block(data, params, predictors, stats, progress, tables, ahead),
+        cpus = _cpus(options)
+        if options.engine is not None and _older_engine(params):
+            params["lanes"] = LANES_PER_SUBSTREAM if options.lanes is None else int(options.lanes)
+            models, tables = _threaded(predictors, cpus, params["lanes"]), Tables()
+            return Encoder(params, lambda data: encode_block(data, params, models, stats, progress, tables, cpus > 1),
+                           progress, stats, reports_progress=True, version=3)
+        streams = LEVELS[level].substreams
+        params["lanes"] = LANES_PER_SUBSTREAM * streams if options.lanes is None else int(options.lanes)
+        params["substreams"] = min(streams, params["lanes"])  # --lanes 1: one stream of one lane
+        pool: list[Tables] = []
+        return Encoder(params, lambda data: encode_substreams(data, params, predictors, cpus, stats, progress, pool),
                        progress, stats, reports_progress=True)
 
     def open_decoder(self, params: dict, options: CodingOptions = CodingOptions(),
@@ -160,24 +201,36 @@ class MixCodec(Codec):
             fields = model_fields(params, j)
             if fields is not None:
                 predictors.append(_nn().decoding_predictor(fields, options if j == 0 else CodingOptions()))
-        predictors = _threaded(predictors, options, int(params["lanes"]))
+        cpus = _cpus(options)
+        pool: list[Tables] = []
+        if "substreams" in params:
+            return Decoder(lambda payload, size: decode_substreams(payload, size, params, predictors, cpus, progress,
+                                                                   pool),
+                           progress, reports_progress=True)
+        predictors = _threaded(predictors, cpus, int(params["lanes"]))
         tables = Tables()
         return Decoder(lambda payload, size: decode_block(payload, size, params, predictors, progress, tables),
                        progress, reports_progress=True)
 
     def decode_memory(self, params: dict, block_size: int, original_size: int) -> MemoryNeed:
-        """Tables sized by the block (`table_bits`), the fixed SSE and match tables, the lanes'
-        bytes and one copy of them, and the neural model with one state per lane."""
+        """Tables sized by a substream (`table_bits`), the fixed SSE and match tables, the lanes'
+        bytes, and the neural model with one state per lane: held by each process that codes
+        (format 4; one process codes every substream in turn with one set), besides the block
+        and its copy. Formats 2/3: one stream, its tables held once."""
         from ..models.budget import predictor_bytes
 
         n = min(block_size, original_size)
-        lay = LaneLayout.of(max(n, 1), params["lanes"])
+        streams = block_substreams(n, params)
+        sub = stream_params(params)
+        part = -(-n // streams)
+        lay = LaneLayout.of(max(part, 1), sub["lanes"])
         models = [f for f in (model_fields(params, j) for j in range(2)) if f is not None]
         mixer = mixer_of(params)
-        shared = (mixing.state_bytes(lay.L, lay.T, table_bits(params["level"], n, mixer), mixer, len(models))
-                  + n + (1 << 20))
+        tables = mixing.state_bytes(lay.L, lay.T, table_bits(params["level"], part, mixer), mixer, len(models))
         predictor = sum(predictor_bytes(f["family"], f["config"], lay.L) for f in models)
-        return MemoryNeed(shared=shared, predictor=predictor)
+        if "substreams" not in params:
+            return MemoryNeed(shared=tables + n + (1 << 20), predictor=predictor)
+        return MemoryNeed(shared=2 * n + (1 << 20), predictor=tables + predictor, streams=streams)
 
     # ---- header params ---------------------------------------------------------------------
     def params_schema(self) -> dict[str, Any]:
@@ -185,8 +238,8 @@ class MixCodec(Codec):
 
         neural = {k: v for k, v in _nn().params_schema().items() if k in MODEL_KEYS}
         second = {k + SECOND: v for k, v in neural.items()}
-        return {"level": Int(*self.levels), "lanes": Int(1, MAX_LANES), "mixer": Int(MIXER, MIXER), **neural,
-                **second}
+        return {"level": Int(*self.levels), "lanes": Int(1, MAX_LANES), "mixer": Int(MIXER, MIXER),
+                "substreams": Int(1, MAX_SUBSTREAMS), **neural, **second}
 
     def check_params(self, params: Any) -> None:
         """Level, lanes and model always; `mixer` in format 3 headers; with a model, all of its
@@ -195,8 +248,14 @@ class MixCodec(Codec):
         from .nn import check_model_config
         from .schema import check
 
-        base = {"level", "lanes", "model"} | ({"mixer"} if isinstance(params, dict) and "mixer" in params else set())
+        given = params if isinstance(params, dict) else {}
+        base = {"level", "lanes", "model"} | {k for k in ("mixer", "substreams") if k in given}
         check(params, self.params_schema(), required=frozenset(base))
+        if "substreams" in params:
+            if "mixer" not in params:
+                raise FormatError("mix header names substreams without a mixer engine")
+            if params["lanes"] < params["substreams"]:
+                raise FormatError("header parameters give a substream fewer than one lane")
         models = 0 if params["model"] == NONE else 1
         if models:
             missing = [k for k in MODEL_KEYS if k not in params]
@@ -213,6 +272,19 @@ class MixCodec(Codec):
             check_model_config(fields["family"], fields["config"])
 
 
+    def model_sharing(self, params: dict) -> str:
+        """Format 4: substreams in forked copies of this process; formats 2/3: lane threads."""
+        return "forks" if "substreams" in params else "threads"
+
+    def check_version_params(self, version: int, params: dict) -> None:
+        """Format 4 headers count substreams; those of formats 2 and 3 cannot."""
+        from ..errors import FormatError
+
+        if ("substreams" in params) != (version >= 4):
+            raise FormatError(f"a format {version} mix header {'lacks' if version >= 4 else 'cannot carry'} "
+                              "the substream count")
+
+
 class Tables:
     """One file's mixing state, kept from block to block: each block starts from fresh tables
     (the format says so), but refilling the ones already allocated costs a fraction of
@@ -227,18 +299,25 @@ class Tables:
         return self.state
 
 
+def _older_engine(params: dict) -> bool:
+    """Whether the first model runs an engine older than its family's newest (format 3 then)."""
+    from ..models.portable import engines
+
+    return params["engine"] != engines(params["family"])[1]
+
+
 def _cpus(options: CodingOptions) -> int:
     """Threads coding may use: `-T` (default one per CPU), at most the CPUs."""
     cpus = options.resolved_limits().cpus
     return min(options.workers or cpus, cpus)
 
 
-def _threaded(predictors: list, options: CodingOptions, lanes: int) -> list:
-    """Each model's lanes split over threads (`-T`, default one per CPU): the bytes do not depend
-    on the count (`models.lane_threads`)."""
+def _threaded(predictors: list, cpus: int, lanes: int) -> list:
+    """Each model's lanes split over threads (at most `cpus`): the bytes do not depend on the
+    count (`models.lane_threads`)."""
     from ..models.lane_threads import LaneThreads, thread_count
 
-    threads = thread_count(_cpus(options), lanes)
+    threads = thread_count(cpus, lanes)
     return [LaneThreads(p, threads) for p in predictors] if threads > 1 else predictors
 
 
@@ -361,6 +440,90 @@ def decode_block(payload: bytes, n: int, params: dict, predictors: list,
     except (ValueError, RuntimeError, AssertionError) as exc:
         raise CorruptDataError(f"mix payload cannot be decoded: {exc}") from None
     return lanes.state.buf[:n].copy()  # the tables' buffer serves the next block
+
+
+# ---- format 4: a block in substreams, coded at once -------------------------------------------
+def encode_substreams(data: np.ndarray, params: dict, predictors: list, cpus: int, stats: CodingStats | None,
+                      progress: Progress | None, pool: list[Tables]) -> bytes:
+    """Payload: u8 S | S x u32 lengths | each substream's format-3 payload (`encode_block`).
+    Up to `cpus` processes code the substreams; a core left over steps the models ahead
+    (`StepsAhead`), and one process alone shares the lanes among threads (`_threaded`)."""
+    chunks = split_substreams(data, block_substreams(len(data), params))
+    sub = stream_params(params)
+    procs = _prepare(predictors, [len(c) for c in chunks], sub["lanes"], cpus)
+    ahead = bool(predictors) and cpus >= 2 * procs
+    models = _threaded(predictors, cpus, sub["lanes"]) if procs == 1 else predictors
+
+    def job(i: int, report: Progress | None) -> tuple[bytes, CodingStats | None]:
+        part = CodingStats() if stats is not None else None
+        tables = _tables(pool, i if procs > 1 else 0)
+        return encode_block(chunks[i], sub, models, part, report, tables, ahead), part
+
+    try:
+        coded = _run([lambda report, i=i: job(i, report) for i in range(len(chunks))], procs, progress)
+    finally:
+        _release(models, predictors)
+    for _, part in coded:
+        if stats is not None and part is not None:
+            stats.add(part)
+    return pack_substreams([payload for payload, _ in coded])
+
+
+def decode_substreams(payload: bytes, n: int, params: dict, predictors: list, cpus: int,
+                      progress: Progress | None, pool: list[Tables]) -> np.ndarray:
+    """The inverse of `encode_substreams`, on up to `cpus` processes."""
+    streams = block_substreams(n, params)
+    parts = unpack_substreams(payload, streams, "mix")
+    sizes = substream_sizes(n, streams)
+    sub = stream_params(params)
+    procs = _prepare(predictors, sizes, sub["lanes"], cpus)
+    models = _threaded(predictors, cpus, sub["lanes"]) if procs == 1 else predictors
+
+    def job(i: int, report: Progress | None) -> np.ndarray:
+        return decode_block(parts[i], sizes[i], sub, models, report, _tables(pool, i if procs > 1 else 0))
+
+    try:
+        outs = _run([lambda report, i=i: job(i, report) for i in range(streams)], procs, progress)
+    finally:
+        _release(models, predictors)
+    return np.concatenate(outs)
+
+
+def _prepare(predictors: list, sizes: list[int], lanes: int, cpus: int) -> int:
+    """Processes for these substreams (at most `cpus`, one per substream); before several start,
+    each model's kernels are chosen here, once, for every lane count they will use, so that the
+    forked copies inherit the choice instead of timing kernels side by side."""
+    procs = max(1, min(cpus, len(sizes)))
+    if procs > 1:
+        for predictor in predictors:
+            expect_work(predictor, sum(sizes))
+            for count in sorted({LaneLayout.of(n, lanes).L for n in sizes}):
+                predictor.start(count)
+    return procs
+
+
+def _run(jobs: list, procs: int, progress: Progress | None) -> list:
+    """job(report) for each job: here, one after another, or in `procs` forked copies of this
+    process (Linux), else threads — the same calls on the same inputs either way."""
+    if procs <= 1:
+        return [job(progress) for job in jobs]
+    return (run_forked if forking() else run_threads)(jobs, procs, progress)
+
+
+def _tables(pool: list[Tables], i: int) -> Tables:
+    """Substream i's tables when substreams are coded at once (each process or thread its own),
+    pool[0] when one process codes them in turn; kept for the file's next block."""
+    while len(pool) <= i:
+        pool.append(Tables())
+    return pool[i]
+
+
+def _release(models: list, predictors: list) -> None:
+    """Stop the lane threads `_threaded` started for one block: no thread outlives a block, so a
+    later block can fork safely."""
+    if models is not predictors:
+        for model in models:
+            model.close()
 
 
 CODEC = MixCodec()

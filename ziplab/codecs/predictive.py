@@ -40,15 +40,15 @@ def pack_substreams(parts: list[bytes]) -> bytes:
     return bytes([len(parts)]) + b"".join(struct.pack("<I", len(p)) for p in parts) + b"".join(parts)
 
 
-def unpack_substreams(payload: bytes, workers: int) -> list[bytes]:
+def unpack_substreams(payload: bytes, workers: int, what: str = "neural") -> list[bytes]:
     if not payload or payload[0] != workers:
-        raise CorruptDataError("neural payload has the wrong number of substreams")
+        raise CorruptDataError(f"{what} payload has the wrong number of substreams")
     head = 1 + 4 * workers
     if len(payload) < head:
-        raise CorruptDataError("neural payload is truncated")
+        raise CorruptDataError(f"{what} payload is truncated")
     lengths = struct.unpack(f"<{workers}I", payload[1:head])
     if head + sum(lengths) != len(payload):
-        raise CorruptDataError("neural substream lengths do not add up to the payload")
+        raise CorruptDataError(f"{what} substream lengths do not add up to the payload")
     parts, pos = [], head
     for length in lengths:
         parts.append(payload[pos:pos + length])
@@ -136,7 +136,7 @@ class PredictiveCodec(Codec):
         procs = _processes(options.workers, streams, options.resolved_limits().cpus)
 
         def encode(data: np.ndarray) -> bytes:
-            chunks = _split(data, streams)
+            chunks = split_substreams(data, streams)
             parallel = procs > 1 and len(data) >= PARALLEL_MIN_BYTES
             shared = self._shared_model(predictor, [len(c) for c in chunks], per) if parallel else None
             if shared is not None:
@@ -212,6 +212,9 @@ class PredictiveCodec(Codec):
         predictor.start(counts.pop())
         return run_forked if forking() else run_threads
 
+    def model_sharing(self, params: dict) -> str:
+        return "forks" if self.steps_share_nothing else super().model_sharing(params)
+
     # ---- header params ------------------------------------------------------------------------
     def params_schema(self) -> dict[str, Any]:
         from .schema import Hex, Int
@@ -261,7 +264,8 @@ def _encode_part(predictor: Predictor, chunk: np.ndarray, lanes: int,
     return encode_lanes(predictor, chunk, lanes, part, report), part
 
 
-def _split(data: np.ndarray, workers: int) -> list[np.ndarray]:
+def split_substreams(data: np.ndarray, workers: int) -> list[np.ndarray]:
+    """The block's contiguous substreams (`substream_sizes`), as views."""
     bounds = np.cumsum([0] + substream_sizes(len(data), workers))
     return [data[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
