@@ -11,9 +11,10 @@ two substreams of 64 lanes compress *better* than one stream of 64 (the tables o
 half learn its statistics instead of those of 64 places at once) and code in about half the time
 on two cores.
 
-Range coding goes through constriction: one Bernoulli call per step at encode time (8 bits of
-every lane), one per bit position at decode time. Measured on 20,000 x 64 bits, a call costs
-~1 us plus ~0.1 us per bit, a small part of the model's own time, so no hand-written coder.
+Range coding: constriction's encoder, one Bernoulli call per step (8 bits of every lane). The
+decoder is constriction's arithmetic in numba (`kernels.rangebits`), inside the mixing kernel:
+decoding a step was 8 calls into constriction and 18 into the kernels, ~3.5 us each, a quarter of
+the context models' time at 64 lanes; it is one call now.
 
 Levels (named below) trade memory, speed and neural models: each level of format 3 mixes the
 shipped models its row names (`--model` replaces them with one model, or `none`). Payload:
@@ -33,10 +34,10 @@ from ..errors import CorruptDataError, ParameterError
 from ..hardware import restores_torch_state
 from ..models.predictor import BOS
 from ..models.steps_ahead import StepsAhead
-from .kernels import mixing
+from .kernels import mixing, rangebits
 from .base import Codec, CodingOptions, CodingStats, Decoder, Encoder, Progress
 from ..limits import MemoryNeed
-from .lanes import MAX_LANES, ExhaustionGuard, LaneLayout, expect_work
+from .lanes import EXHAUSTED_SLACK_BITS, MAX_LANES, LaneLayout, expect_work
 from .predictive import MAX_STREAMS as MAX_SUBSTREAMS
 from .predictive import pack_substreams, split_substreams, substream_sizes, unpack_substreams
 from .substream_forks import forking, run_forked
@@ -412,33 +413,29 @@ def encode_block(data: np.ndarray, params: dict, predictors: list, stats: Coding
 @restores_torch_state
 def decode_block(payload: bytes, n: int, params: dict, predictors: list,
                  progress: Progress | None = None, tables: Tables | None = None) -> np.ndarray:
-    import constriction
-
+    """The range decoder runs inside the mixing kernel (`mixing.decode_step`, `rangebits`): one
+    compiled call per step decodes what constriction's encoder wrote."""
     if n == 0:
         return np.zeros(0, dtype=np.uint8)
     if len(payload) % 4:
         raise CorruptDataError("mix payload is not a whole number of 32-bit words")
     lanes = _Lanes(n, params, predictors, tables)
-    family = _family()
+    words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
+    coder = rangebits.start(words)
     p16 = np.zeros(lanes.L, dtype=np.int64)
-    guard = ExhaustionGuard("mix")
-    try:
-        decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
-        for t in range(lanes.T):
-            k = lanes.layout.active(t)
-            cums = lanes.step_model(t)
-            mixing.begin_byte(lanes.state, t, k)
-            for bit in range(8):
-                mixing.predict_bit(lanes.state, cums, bit, k, p16)
-                got = decoder.decode(family, p16[:k] / 65536.0)
-                if decoder.maybe_exhausted():
-                    guard.past_end(np.where(got == 1, p16[:k], 65536 - p16[:k]) / 65536.0)
-                mixing.update_bit(lanes.state, got.astype(np.int64), bit, k, lanes.rate)
-            mixing.end_byte(lanes.state, t, k)
-            lanes.layout.report(progress, t)
-            lanes.advance(t)
-    except (ValueError, RuntimeError, AssertionError) as exc:
-        raise CorruptDataError(f"mix payload cannot be decoded: {exc}") from None
+    bits = np.zeros(lanes.L, dtype=np.int64)
+    past = np.zeros(1)
+    for t in range(lanes.T):
+        k = lanes.layout.active(t)
+        cums = lanes.step_model(t)
+        failed = mixing.decode_step(lanes.state, cums, t, k, lanes.rate, coder, words, p16, bits, past,
+                                    EXHAUSTED_SLACK_BITS)
+        if failed == mixing.BAD_DATA:
+            raise CorruptDataError("mix payload cannot be decoded: invalid data")
+        if failed:
+            raise CorruptDataError("mix payload ends before the data it claims: truncated or corrupt")
+        lanes.layout.report(progress, t)
+        lanes.advance(t)
     return lanes.state.buf[:n].copy()  # the tables' buffer serves the next block
 
 
