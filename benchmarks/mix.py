@@ -199,7 +199,9 @@ def main() -> None:
             table.add_row(label, f"{r['bytes']:,}", f"{r['bpb']:.4f}", f"{r['enc_kbs']:.1f}", f"{r['dec_kbs']:.1f}",
                           "–" if r["peak_rss_mb"] is None else f"{r['peak_rss_mb']:.0f}", str(r["round_trip"]))
         console.print(table)
-        key = f"v3-{args.plan}-{path.name}-{n or 'whole'}"
+        from ziplab import codecs
+
+        key = f"v{codecs.get('mix').format_version}-{args.plan}-{path.name}-{n or 'whole'}"  # v3: ziplab 0.5-0.7
         save(key, {"rows": rows, "slice": what, "targets": TARGETS, "command": " ".join(sys.argv),
                    "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     console.print(f"wrote {RESULTS}")
