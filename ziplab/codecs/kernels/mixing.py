@@ -300,17 +300,23 @@ def predict_bit(S, cums, k: int, active: int, out_p) -> None:
     neural = S.params[P_NEURAL]
     n_ctx, i_match, i_neural = S.params[P_NCTX], S.params[P_IMATCH], S.params[P_INEURAL]
     i_napm, n_napm, i_bias, n_in = S.params[P_INAPM], S.params[P_NNAPM], S.params[P_IBIAS], S.params[P_NIN]
+    # first every lane's slots, loaded into x (no load waits on another, so the cache misses of
+    # all lanes overlap), then each lane's prediction from them
     for l in range(active):
         c0 = S.c0[l]
-        prev = S.hist[l] & 0xFF
-        seen = 0  # highest order whose context has been seen before (0..5)
         for o in range(n_ctx):
             if o == 0:
                 h = ((c0 & 0xFF) << 24) | c0
             else:
                 h = _hash(S.base[l, o], c0)
             S.idx[l, o] = h
-            s = _slot_read(np.int64(S.slots[o, h & mask]), h >> 24)
+            S.x[l, o] = S.slots[o, h & mask]
+    for l in range(active):
+        c0 = S.c0[l]
+        prev = S.hist[l] & 0xFF
+        seen = 0  # highest order whose context has been seen before (0..5)
+        for o in range(n_ctx):
+            s = _slot_read(np.int64(S.x[l, o]), S.idx[l, o] >> 24)
             S.x[l, o] = _st_of_counter(s)
             if o < 6 and (s & 0xFF) > 0:
                 seen = o
