@@ -15,7 +15,7 @@ import pytest
 
 import ziplab
 from ziplab import container
-from ziplab.codecs import mix, substream_forks
+from ziplab.codecs import mix, mix_levels, mix_stream, substream_forks
 from ziplab.codecs.base import CodingOptions, CodingStats
 from ziplab.container import Header
 from ziplab.errors import CorruptDataError, FormatError, ZiplabError
@@ -30,7 +30,7 @@ DATA = (SAMPLES["text"][:4000] + SAMPLES["all256"] + SAMPLES["random"][:500]) * 
 
 @pytest.fixture(autouse=True)
 def small_substreams(monkeypatch):
-    monkeypatch.setattr(mix, "SUBSTREAM_MIN_BYTES", MIN)
+    monkeypatch.setattr(mix_levels, "SUBSTREAM_MIN_BYTES", MIN)
 
 
 def _header(blob: bytes) -> Header:
@@ -73,8 +73,8 @@ def test_each_substream_is_a_format_3_stream_of_its_own(model):
 def test_bytes_do_not_depend_on_processes_forks_or_threads(monkeypatch, fork):
     monkeypatch.setattr(substream_forks, "FORK", fork and substream_forks.FORK)
     runs = {"forked": 0, "threads": 0}
-    for name, runner in (("forked", mix.run_forked), ("threads", mix.run_threads)):
-        monkeypatch.setattr(mix, f"run_{name}", lambda *a, _r=runner, _n=name: runs.__setitem__(_n, runs[_n] + 1) or _r(*a))
+    for name, runner in (("forked", mix_stream.run_forked), ("threads", mix_stream.run_threads)):
+        monkeypatch.setattr(mix_stream, f"run_{name}", lambda *a, _r=runner, _n=name: runs.__setitem__(_n, runs[_n] + 1) or _r(*a))
     one = ziplab.compress(DATA, "mix", 1, model=T1, lanes=8, workers=1)
     assert runs == {"forked": 0, "threads": 0}
     stats = CodingStats()
