@@ -17,7 +17,7 @@ from ..hardware import restores_torch_state
 from ..models.predictor import BOS
 from ..models.steps_ahead import StepsAhead
 from .base import CodingStats, Progress
-from .kernels import mixing, rangebits
+from .kernels import mixing, mixing_steps, rangebits
 from .lanes import EXHAUSTED_SLACK_BITS, LaneLayout, expect_work
 from .mix_levels import (
     Level,
@@ -138,7 +138,7 @@ def encode_block(data: np.ndarray, params: dict, predictors: list, stats: Coding
         for t in range(lanes.T):
             k = lanes.layout.active(t)
             cums = lanes.step_model(t) if steps is None else steps.get(t)
-            mixing.encode_step(lanes.state, cums, t, k, lanes.rate, p16, bits)
+            mixing_steps.encode_step(lanes.state, cums, t, k, lanes.rate, p16, bits)
             p = p16[:, :k].reshape(-1) / 65536.0
             b = bits[:, :k].reshape(-1)
             encoder.encode(b.astype(np.int32), family, p)
@@ -159,7 +159,7 @@ def encode_block(data: np.ndarray, params: dict, predictors: list, stats: Coding
 @restores_torch_state
 def decode_block(payload: bytes, n: int, params: dict, predictors: list,
                  progress: Progress | None = None, tables: Tables | None = None) -> np.ndarray:
-    """The range decoder runs inside the mixing kernel (`mixing.decode_step`, `rangebits`): one
+    """The range decoder runs inside the mixing kernel (`mixing_steps.decode_step`, `rangebits`): one
     compiled call per step decodes what constriction's encoder wrote."""
     if n == 0:
         return np.zeros(0, dtype=np.uint8)
@@ -174,9 +174,9 @@ def decode_block(payload: bytes, n: int, params: dict, predictors: list,
     for t in range(lanes.T):
         k = lanes.layout.active(t)
         cums = lanes.step_model(t)
-        failed = mixing.decode_step(lanes.state, cums, t, k, lanes.rate, coder, words, p16, bits, past,
+        failed = mixing_steps.decode_step(lanes.state, cums, t, k, lanes.rate, coder, words, p16, bits, past,
                                     EXHAUSTED_SLACK_BITS)
-        if failed == mixing.BAD_DATA:
+        if failed == mixing_steps.BAD_DATA:
             raise CorruptDataError("mix payload cannot be decoded: invalid data")
         if failed:
             raise CorruptDataError("mix payload ends before the data it claims: truncated or corrupt")

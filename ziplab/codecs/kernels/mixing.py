@@ -76,7 +76,6 @@ from .mixing_layout import (  # noqa: F401 - the engine's shape, used here and a
     input_layout,
     state_bytes,
 )
-from .rangebits import INVALID, decode_bit, exhausted
 from .mixing_tables import (  # built in decimal: the same bits everywhere
     RECIP,
     SQUASH,
@@ -413,46 +412,3 @@ def update_bit(S, bits, k: int, active: int, lr: int) -> None:
         r = (c0 | (prev << 8)) & 0xFFFF
         S.apm[1, r, j] += ((bit << 16) - S.apm[1, r, j]) >> 6
         S.c0[l] = (c0 << 1) | bit
-
-
-@njit(cache=True, nogil=True)
-def encode_step(S, cums, t: int, active: int, lr: int, out_p, out_bits) -> None:
-    """Encoder: all 8 bits of byte t of every active lane, on the decoder's schedule. Writes the
-    16-bit probabilities and bits to out_p/out_bits [8, L]."""
-    T = S.params[1]
-    begin_byte(S, t, active)
-    for k in range(8):
-        for l in range(active):
-            out_bits[k, l] = (S.buf[l * T + t] >> (7 - k)) & 1
-        predict_bit(S, cums, k, active, out_p[k])
-        update_bit(S, out_bits[k], k, active, lr)
-    end_byte(S, t, active)
-
-
-#: decode_step's answers besides 0 (the byte decoded)
-BAD_DATA, PAST_END = 1, 2
-
-
-@njit(cache=True, nogil=True)
-def decode_step(S, cums, t: int, active: int, lr: int, coder, words, p16, bits, past, slack: float) -> int:
-    """Decoder: all 8 bits of byte t of every active lane, on encode_step's schedule, read from
-    the range decoder `coder` over `words` (`rangebits`) — one call per step. Once every word is
-    read, -log2 of each decoded bit's probability is added to past[0]; past `slack` bits the
-    payload is decoding padding (PAST_END). BAD_DATA: a quantile no encoder writes."""
-    begin_byte(S, t, active)
-    for k in range(8):
-        predict_bit(S, cums, k, active, p16)
-        for l in range(active):
-            bit = decode_bit(coder, words, p16[l])
-            if bit == INVALID:
-                return BAD_DATA
-            bits[l] = bit
-        if exhausted(coder, words):
-            for l in range(active):
-                p = p16[l] if bits[l] == 1 else 65536 - p16[l]
-                past[0] -= np.log2(max(p / 65536.0, 2.0 ** -24))
-            if past[0] > slack:
-                return PAST_END
-        update_bit(S, bits, k, active, lr)
-    end_byte(S, t, active)
-    return 0
