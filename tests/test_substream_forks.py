@@ -99,12 +99,15 @@ def test_nn_codes_through_forks_and_a_corrupt_substream_is_one_error(monkeypatch
         ziplab.decompress(bytes(bad), workers=2)
 
 
-def test_ctrl_c_stops_a_forked_nn_decode_and_leaves_no_process_or_file(tmp_path):
+@pytest.mark.parametrize("codec, options", [("nn", {"lanes": 16}), ("mix", {"level": 1, "model": "none", "lanes": 8})],
+                         ids=["nn", "mix"])
+def test_ctrl_c_stops_a_forked_decode_and_leaves_no_process_or_file(tmp_path, codec, options):
     import subprocess
     import sys
 
     data = (TEXT * (1 + 600_000 // len(TEXT)))[:600_000]
-    (tmp_path / "a.zl").write_bytes(ziplab.compress(data, "nn", lanes=16, workers=2))
+    options = dict(options)
+    (tmp_path / "a.zl").write_bytes(ziplab.compress(data, codec, options.pop("level", None), workers=2, **options))
     p = subprocess.Popen([sys.executable, "-m", "ziplab", "-d", "-q", "--workers", "2", "a.zl"], cwd=tmp_path,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 120
