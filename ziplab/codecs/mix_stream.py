@@ -98,7 +98,7 @@ class _Lanes:
         """One step of every model from the lanes' previous bytes into out[j, lane, 1:]."""
         for j, predictor in enumerate(self.predictors):
             probs, self.model_states[j] = predictor.step(self.model_states[j], prev)
-            np.cumsum(probs, axis=1, dtype=np.float64, out=out[j, :, 1:])
+            mixing_steps.cumulative_rows(probs, out[j])
 
     def ahead(self, torch_threads: int) -> StepsAhead:
         """Encoding: the models' steps on a second thread, each one step ahead of the coder

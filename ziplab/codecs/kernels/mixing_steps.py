@@ -54,3 +54,18 @@ def decode_step(S, cums, t: int, active: int, lr: int, coder, words, p16, bits, 
         update_bit(S, bits, k, active, lr)
     end_byte(S, t, active)
     return 0
+
+
+@njit(cache=True, nogil=True)
+def cumulative_rows(probs, out) -> None:
+    """out[l, k + 1] = out[l, k] + float64(probs[l, k]), out[l, 0] left as it is (0): the running
+    sums numpy's cumsum makes along a row, in the same order, so the same bits — without its
+    ~55 µs per 64 x 256 call (a strided pass with a dtype conversion), ~5% of a mix step."""
+    L, V = probs.shape
+    for l in range(L):
+        src = probs[l]
+        dst = out[l]
+        total = 0.0
+        for k in range(V):
+            total += np.float64(src[k])
+            dst[k + 1] = total
