@@ -259,7 +259,8 @@ def test_self_test_refuses_a_limit_past_the_bound_even_where_fp32_gets_it_right(
 def test_transformer_attention_limits_keep_every_product_below_2_24():
     from ziplab.models.ladder import LADDER, build_model
     from ziplab.models.portable.arith import EXACT
-    from ziplab.models.portable.transformer import VALUE_LIMIT, PortableTransformer
+    from ziplab.models.portable.attention import VALUE_LIMIT
+    from ziplab.models.portable.transformer import PortableTransformer
 
     for size, r in LADDER.items():
         if r.family != "transformer" or size in ("t5", "t6"):

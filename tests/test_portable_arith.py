@@ -80,7 +80,8 @@ def _kernel_outputs() -> bytes:
     """The step kernels on fixed inputs: rotary angles over many positions (and their
     frequencies), layer norm, quantisation, softmax and attention weights."""
     from ziplab.models.portable.arith import quantize_rows, softmax_probs
-    from ziplab.models.portable.transformer import position_angles, attend_weights, layernorm_rows, exact_rope_frequencies
+    from ziplab.models.portable.attention import attend_weights
+    from ziplab.models.portable.transformer import position_angles, layernorm_rows, exact_rope_frequencies
 
     out = []
     inv_freq = exact_rope_frequencies(32, 10000.0)
@@ -155,7 +156,7 @@ def test_gelu_is_exactly_zero_at_and_below_the_table_and_angles_reduce_into_rang
 
 
 def test_attention_weights_do_not_depend_on_where_the_scores_sit():
-    from ziplab.models.portable.transformer import attend_weights
+    from ziplab.models.portable.attention import attend_weights
 
     base = np.array([2.0, 1.0, -1.0, 0.0])
     want = np.exp(base) / np.exp(base).sum() * 1000
@@ -186,7 +187,7 @@ def test_gelu_in_the_tables_last_cell_reads_its_last_entry():
 
 
 def test_attention_output_keeps_the_heads_in_order():
-    from ziplab.models.portable.transformer import attend_out
+    from ziplab.models.portable.attention import attend_out
 
     yacc = np.arange(12, dtype=np.float32).reshape(1, 1, 3, 4)  # one lane, one kv head, 3 query heads
     out = np.zeros((1, 12))

@@ -99,8 +99,8 @@ def lane_state_bytes(family: str, config: dict) -> int:
         d, n = int(_get(config, "n_embd", 96)), int(_get(config, "n_layer", 4))
         h, kv, T = int(_get(config, "n_head", 3)), int(_get(config, "n_kv_head", 1)), int(_get(config, "context", 128))
         hd, mlp = d // h, int(_get(config, "mlp_ratio", 4)) * d
-        cache = n * kv * T * (8 * hd + 16)  # integer keys and values (fp32) and their steps (float64)
-        attention = 3 * 4 * h * T  # scores, weights and their transient copies
+        cache = n * kv * T * (4 * hd + 16)  # integer keys and values (int16) and their steps (float64)
+        attention = 40 * h * T  # softmax scratch: at most a cell per lane, head and slot (`attention`), 36 bytes each
         scratch = 8 * (8 * d + 3 * mlp) + 8 * h * hd
         return cache + attention + scratch + out
     hid, n = int(_get(config, "n_hidden", 192)), int(_get(config, "n_layer", 2))

@@ -119,6 +119,29 @@ def exp_rows(x, out) -> None:
 
 
 @nb.njit(cache=True, nogil=True)
+def exp_rows_bits(x, out, bits) -> None:
+    """out[k] = det_exp(x[k]), bit for bit, over a 1-D x (out must not be x; bits is int64
+    scratch of x's length). det_exp's power of two 2^(n >> 6) is always a normal double (the
+    argument is clamped to +-700, so n >> 6 lies in [-1011, 1010]): built here from its IEEE
+    bit pattern instead of read from POW2_INT, so only the 64-entry table is gathered. Same
+    value, same operations on it, in the same order."""
+    for k in range(x.shape[0]):
+        v = min(max(x[k], -700.0), 700.0)
+        y = v * LOG2E
+        n = math.floor(y * 64.0 + 0.5)
+        r = y - n / 64.0
+        z = r * LN2
+        p = 1.0 + z * (1.0 + z * (0.5 + z * (1.0 / 6.0 + z * (1.0 / 24.0 + z * (1.0 / 120.0)))))
+        ni = np.int64(n)
+        out[k] = p * POW2_64[ni & 63]
+        bits[k] = ((ni >> 6) + 1023) << 52
+    pow2 = bits.view(np.float64)
+    for k in range(x.shape[0]):
+        e = out[k] * pow2[k]
+        out[k] = e if x[k] >= -700.0 else 0.0
+
+
+@nb.njit(cache=True, nogil=True)
 def lut_tanh(x: float, table) -> float:
     return 2.0 * lut_sigmoid(2.0 * x, table) - 1.0
 

@@ -34,7 +34,8 @@ from ..predictor import FLOOR
 from .arith import det_sigmoid, quantize_into, softmax_probs
 from .int8mm import Int8Linear
 from .llama_spec import (WEIGHT_BOUND, LlamaEngineError, build_bytes, llama_spec, rope_inv_freq, state_bytes)
-from .transformer import VALUE_LIMIT, PortableTransformer, attend, dense, position_angles
+from .attention import CACHE_DTYPE, VALUE_LIMIT, attend, cache_arrays
+from .transformer import PortableTransformer, dense, position_angles
 
 ENGINE = "llama-int8x8-v1"
 ENGINES = {ENGINE: Int8Linear}
@@ -86,14 +87,16 @@ def _rotate(src, cos, sin, hd, rot):
 
 @nb.njit(cache=True, nogil=True)
 def llama_prep(qkv, cos, sin, H, kv, hd, qscale, qk_limit, qk_norm, qgain, kgain, eps,
-               qq, qs, kq, ks, vq, vs, slot, kraw):
+               qq, qs, kt, ks, vq, vs, slot, kraw):
     """Per lane: (q/k head norm), rotate and quantise the query heads (times qscale) and the key
-    heads into `slot`, quantise the value heads into `slot`; at slot 0 (the first position) the
-    normalised, unrotated keys are kept in kraw for the sink's later rotations."""
+    heads into `slot` (keys transposed: `attention`'s layout), quantise the value heads into
+    `slot`; at slot 0 (the first position) the normalised, unrotated keys are kept in kraw for
+    the sink's later rotations."""
     L = qkv.shape[0]
     g = H // kv
     src = np.empty(hd, dtype=np.float64)
     rot = np.empty(hd, dtype=np.float64)
+    key = np.empty(hd, dtype=np.float64)
     cell = np.zeros(1, dtype=np.int64)  # quantize_into's scratch, one for every vector
     for r in range(L):
         for h in range(H + kv):
@@ -112,22 +115,27 @@ def llama_prep(qkv, cos, sin, H, kv, hd, qscale, qk_limit, qk_norm, qgain, kgain
                     rot[i] = rot[i] * qscale
                 qs[r, h // g, h % g] = quantize_into(rot, 0, hd, qk_limit, qq[r, h // g, h % g], cell)
             else:
-                ks[r, h - H, slot] = quantize_into(rot, 0, hd, qk_limit, kq[r, h - H, slot], cell)
+                ks[r, h - H, slot] = quantize_into(rot, 0, hd, qk_limit, key, cell)
+                for i in range(hd):
+                    kt[r, h - H, i, slot] = key[i]
         vbase = (H + kv) * hd
         for h in range(kv):
             vs[r, h, slot] = quantize_into(qkv[r], vbase + h * hd, hd, VALUE_LIMIT, vq[r, h, slot], cell)
 
 
 @nb.njit(cache=True, nogil=True)
-def sink_keys(kraw, cos, sin, qk_limit, kq, ks):
+def sink_keys(kraw, cos, sin, qk_limit, kt, ks):
     """The sink's keys (slot 0) rotated at the sink's current position and quantised again."""
     L, kv, hd = kraw.shape
     rot = np.empty(hd, dtype=np.float64)
+    key = np.empty(hd, dtype=np.float64)
     cell = np.zeros(1, dtype=np.int64)  # quantize_into's scratch, one for every vector
     for r in range(L):
         for h in range(kv):
             _rotate(kraw[r, h], cos, sin, hd, rot)
-            ks[r, h, 0] = quantize_into(rot, 0, hd, qk_limit, kq[r, h, 0], cell)
+            ks[r, h, 0] = quantize_into(rot, 0, hd, qk_limit, key, cell)
+            for i in range(hd):
+                kt[r, h, i, 0] = key[i]
 
 
 @nb.njit(cache=True, nogil=True)
@@ -144,9 +152,9 @@ class LlamaState:
     pos: int
     x: np.ndarray
     buf: dict
-    kq: list
+    kt: list  # per layer int16 [L, kv, hd, T]: keys, transposed (`attention`)
     ks: list
-    vq: list
+    vq: list  # int16 [L, kv, T, hd]
     vs: list
     kraw: list  # per layer f64 [L, kv, hd]: the sink's normalised keys before rotation
 
@@ -234,23 +242,20 @@ class PortableLlama(PortableTransformer):
         default_limits().check(self.state_bytes(lanes), f"the Llama engine's state for {lanes} lanes")
         L, d, H, kv, hd, T, ff = lanes, self.d, self.H, self.kv, self.hd, self.T, self.spec.ff
         g, V, A = H // kv, self.head.n, H * hd
-        f32 = lambda *s: np.zeros(s, dtype=np.float32)  # noqa: E731
         i8 = lambda *s: np.zeros(s, dtype=np.int8)  # noqa: E731
         i32 = lambda *s: np.zeros(s, dtype=np.int32)  # noqa: E731
         buf = {
             "n": np.zeros((L, d)), "rs": np.zeros(L), "xq_d": i8(L, d), "xq_a": i8(L, A), "xq_ff": i8(L, ff),
             "acc_qkv": i32(L, (H + 2 * kv) * hd), "qkv": np.zeros((L, (H + 2 * kv) * hd)), "acc_d": i32(L, d),
             "acc_gu": i32(L, 2 * ff), "gu": np.zeros((L, 2 * ff)), "hid": np.zeros((L, ff)), "y": np.zeros((L, A)),
-            "qq": f32(L, kv, g, hd), "qs": np.zeros((L, kv, g)), "ws": np.zeros((L, kv, g)),
+            "qq": np.zeros((L, kv, g, hd), dtype=CACHE_DTYPE), "qs": np.zeros((L, kv, g)), "ws": np.zeros((L, kv, g)),
             "acc_out": i32(L, V), "logits": np.zeros((L, V)), "probs": np.zeros((L, V), dtype=np.float32),
             "cos": np.zeros(hd // 2), "sin": np.zeros(hd // 2), "cos_s": np.zeros(hd // 2), "sin_s": np.zeros(hd // 2),
         }
         n = len(self.layers)
-        return LlamaState(
-            lanes=L, pos=0, x=np.zeros((L, d)), buf=buf,
-            kq=[f32(L, kv, T, hd) for _ in range(n)], ks=[np.ones((L, kv, T)) for _ in range(n)],
-            vq=[f32(L, kv, T, hd) for _ in range(n)], vs=[np.zeros((L, kv, T)) for _ in range(n)],
-            kraw=[np.zeros((L, kv, hd)) for _ in range(n)])
+        kt, ks, vq, vs = (list(part) for part in zip(*(cache_arrays(L, kv, hd, T) for _ in range(n))))
+        return LlamaState(lanes=L, pos=0, x=np.zeros((L, d)), buf=buf, kt=kt, ks=ks, vq=vq, vs=vs,
+                          kraw=[np.zeros((L, kv, hd)) for _ in range(n)])
 
     def step(self, st: LlamaState, prev: np.ndarray) -> np.ndarray:
         b, s = st.buf, self.spec
@@ -270,11 +275,11 @@ class PortableLlama(PortableTransformer):
             rmsnorm_rows(x, s.eps, b["n"])
             dense(qkv, b["n"], b["xq_d"], b["acc_qkv"], b["rs"], bias["qkv"], b["qkv"], False)
             llama_prep(b["qkv"], b["cos"], b["sin"], H, kv, hd, self.qscale, self.qk_limit, s.qk_norm,
-                       gain["q"], gain["k"], s.eps, b["qq"], b["qs"], st.kq[i], st.ks[i], st.vq[i], st.vs[i],
+                       gain["q"], gain["k"], s.eps, b["qq"], b["qs"], st.kt[i], st.ks[i], st.vq[i], st.vs[i],
                        slot, st.kraw[i])
             if sink:
-                sink_keys(st.kraw[i], b["cos_s"], b["sin_s"], self.qk_limit, st.kq[i], st.ks[i])
-            attend(b, st.kq[i], st.ks[i], st.vq[i], st.vs[i], filled, float(self.weight_sum))
+                sink_keys(st.kraw[i], b["cos_s"], b["sin_s"], self.qk_limit, st.kt[i], st.ks[i])
+            attend(b, st.kt[i], st.ks[i], st.vq[i], st.vs[i], filled, float(self.weight_sum))
             dense(o, b["y"], b["xq_a"], b["acc_d"], b["rs"], bias["o"], x, True)
             rmsnorm_rows(x, s.eps, b["n"])
             dense(gu, b["n"], b["xq_d"], b["acc_gu"], b["rs"], bias["gu"], b["gu"], False)

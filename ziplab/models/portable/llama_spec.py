@@ -175,11 +175,11 @@ def llama_spec(module) -> LlamaSpec:
 
 
 def state_bytes(spec: LlamaSpec, lanes: int) -> int:
-    """Memory of `lanes` lanes' state: integer keys and values (float32) and their f64 steps per
+    """Memory of `lanes` lanes' state: integer keys and values (int16) and their f64 steps per
     slot, the sink's key, scratch rows and the probability rows."""
     L, s = lanes, spec
-    cache = s.n_layer * L * s.kv * (s.T * (2 * s.hd * 4 + 2 * 8) + s.hd * 8)
-    rows = L * (8 * s.d * 8 + 2 * s.ff * 24 + s.H * s.hd * 24 + s.H * s.T * 16 + s.vocab * (4 + 8 + 4))
+    cache = s.n_layer * L * s.kv * (s.T * (2 * s.hd * 2 + 2 * 8) + s.hd * 8)
+    rows = L * (8 * s.d * 8 + 2 * s.ff * 24 + s.H * s.hd * 24 + s.H * s.T * 40 + s.vocab * (4 + 8 + 4))
     return cache + rows
 
 

@@ -18,8 +18,9 @@ import numba as nb
 import numpy as np
 
 from ..predictor import FLOOR, VOCAB_OUT
-from .arith import (EXACT, TWO_PI, dequant_rows, det_erf, det_sincos, exp_rows, quantize_into, quantize_rows,
-                    softmax_probs)
+from .arith import TWO_PI, dequant_rows, det_erf, det_sincos, quantize_into, quantize_rows, softmax_probs
+from .attention import (BANK_LANES, CACHE_DTYPE, VALUE_LIMIT, attend, attention_bank, attention_exact_on,
+                        cache_arrays, limits)
 from .exactmm import ExactLinear, InexactArithmeticError
 from .int8mm import Int8Linear
 from .selftest import batches
@@ -28,11 +29,8 @@ from .selftest import batches
 ENGINES = {"transformer-int8-v1": ExactLinear, "transformer-int8x8-v2": Int8Linear}
 ENGINE = "transformer-int8x8-v2"
 LN_EPS = 1e-5  # nn.LayerNorm's default
-VALUE_LIMIT = 2047
 GELU_RANGE = 8
 GELU_RES = 1024
-#: lanes of test inputs in the attention self-test's bank
-BANK_LANES = 4
 
 
 @nb.njit(cache=True)
@@ -101,12 +99,14 @@ def position_angles(pos, inv_freq, cos, sin):
 
 
 @nb.njit(cache=True, nogil=True)
-def _attend_prep(qkv, cos, sin, H, kv, hd, qscale, qk_limit, qq, qs, kq, ks, vq, vs, slot):
-    """Rotate q and k heads, quantise q (scaled by 1/sqrt(hd)) per head and store k, v per kv head."""
+def _attend_prep(qkv, cos, sin, H, kv, hd, qscale, qk_limit, qq, qs, kt, ks, vq, vs, slot):
+    """Rotate q and k heads, quantise q (scaled by 1/sqrt(hd)) per head and store k (transposed:
+    `attention`'s layout), v per kv head into `slot`."""
     L = qkv.shape[0]
     half = hd // 2
     d = H * hd
     rot = np.empty(hd, dtype=np.float64)
+    key = np.empty(hd, dtype=np.float64)
     cell = np.zeros(1, dtype=np.int64)  # quantize_into's scratch, one for every vector
     for r in range(L):
         for h in range(H + kv):
@@ -122,59 +122,11 @@ def _attend_prep(qkv, cos, sin, H, kv, hd, qscale, qk_limit, qq, qs, kq, ks, vq,
                 g = H // kv
                 qs[r, h // g, h % g] = quantize_into(rot, 0, hd, qk_limit, qq[r, h // g, h % g], cell)
             else:
-                ks[r, h - H, slot] = quantize_into(rot, 0, hd, qk_limit, kq[r, h - H, slot], cell)
+                ks[r, h - H, slot] = quantize_into(rot, 0, hd, qk_limit, key, cell)
+                for i in range(hd):
+                    kt[r, h - H, i, slot] = key[i]
         for h in range(kv):
             vs[r, h, slot] = quantize_into(qkv[r], d + kv * hd + h * hd, hd, VALUE_LIMIT, vq[r, h, slot], cell)
-
-
-@nb.njit(cache=True, nogil=True, error_model="numpy")
-def attend_weights(scores, qs, ks, vs, weight_sum, wq, ws):
-    """Softmax over each row of exact integer scores (rescaled by the q and k steps), folded with
-    the value steps and quantised so that the integer weights of a row sum to <= weight_sum + n/2.
-    Sums run left to right; the element-wise passes are separate loops so they vectorise (numba's
-    "numpy" error model: no zero test per division, which kept the division loop scalar; `tot`
-    is never zero, so the bits are the same)."""
-    L, kv, g, n = scores.shape
-    e = np.empty(n, dtype=np.float64)
-    d = np.empty(n, dtype=np.float64)
-    for r in range(L):
-        for a in range(kv):
-            for b in range(g):
-                sq = qs[r, a, b]
-                for t in range(n):
-                    e[t] = scores[r, a, b, t] * sq * ks[r, a, t]
-                m = -1e308
-                for t in range(n):
-                    if e[t] > m:
-                        m = e[t]
-                for t in range(n):
-                    d[t] = e[t] - m
-                exp_rows(d, e)
-                tot = 0.0
-                for t in range(n):
-                    tot += e[t]
-                for t in range(n):
-                    e[t] = e[t] / tot * vs[r, a, t]
-                wsum = 0.0
-                for t in range(n):
-                    wsum += e[t]
-                step = wsum / weight_sum if wsum > 0.0 else 1.0
-                inv = 1.0 / step
-                for t in range(n):
-                    wq[r, a, b, t] = math.floor(e[t] * inv + 0.5)
-                ws[r, a, b] = step
-
-
-@nb.njit(cache=True, nogil=True)
-def attend_out(yacc, ws, out):
-    L, kv, g, hd = yacc.shape
-    for r in range(L):
-        for a in range(kv):
-            for b in range(g):
-                s = ws[r, a, b]
-                base = (a * g + b) * hd
-                for i in range(hd):
-                    out[r, base + i] = yacc[r, a, b, i] * s
 
 
 def dense(lin, x: np.ndarray, xq: np.ndarray, acc: np.ndarray, rs: np.ndarray, bias: np.ndarray,
@@ -184,28 +136,6 @@ def dense(lin, x: np.ndarray, xq: np.ndarray, acc: np.ndarray, rs: np.ndarray, b
     quantize_rows(x, lin.limit, xq, 0, rs)
     lin.mm(xq, acc)
     dequant_rows(acc, rs, lin.scale, bias, out, accumulate)
-
-
-def attend(b: dict, kq: np.ndarray, ks: np.ndarray, vq: np.ndarray, vs: np.ndarray, filled: int,
-           weight_sum: float) -> None:
-    """Attention of the queries in b["qq"] (steps b["qs"]) over the first `filled` cached keys and
-    values: exact integer scores, quantised weights, exact integer sums, into b["y"]."""
-    scores = attention_scores(b["qq"], kq, filled)
-    wq = np.empty(scores.shape, dtype=np.float32)
-    attend_weights(scores, b["qs"], ks, vs, weight_sum, wq, b["ws"])
-    attend_out(attention_values(wq, vq, filled), b["ws"], b["y"])
-
-
-def attention_scores(qq: np.ndarray, kq: np.ndarray, filled: int) -> np.ndarray:
-    """Integer q [L, kv, g, hd] times the first `filled` integer keys [L, kv, T, hd]: exact in fp32
-    (|q|, |k| <= qk_limit, so hd * qk_limit^2 < 2^24) on any BLAS: [L, kv, g, filled]."""
-    return np.matmul(qq, kq[:, :, :filled].transpose(0, 1, 3, 2))
-
-
-def attention_values(wq: np.ndarray, vq: np.ndarray, filled: int) -> np.ndarray:
-    """Integer weights [L, kv, g, filled] (a row sums to <= weight_sum + filled/2) times integer
-    values [L, kv, T, hd] (|v| <= VALUE_LIMIT): exact in fp32, [L, kv, g, hd]."""
-    return np.matmul(wq, vq[:, :, :filled])
 
 
 def exact_rope_frequencies(head_dim: int, base: float) -> np.ndarray:
@@ -222,9 +152,9 @@ class TransformerState:
     pos: int
     x: np.ndarray  # float64 residual [L, d]
     buf: dict  # scratch arrays
-    kq: list  # per layer float32 [L, kv, T, hd] integer keys
+    kt: list  # per layer int16 [L, kv, hd, T] integer keys (transposed)
     ks: list  # float64 [L, kv, T] key steps
-    vq: list
+    vq: list  # int16 [L, kv, T, hd] integer values
     vs: list
 
 
@@ -267,8 +197,7 @@ class PortableTransformer:
 
     def _limits(self) -> None:
         self.qscale = 1.0 / math.sqrt(self.hd)
-        self.qk_limit = int(math.isqrt((EXACT - 1) // self.hd))
-        self.weight_sum = (EXACT - 1) // VALUE_LIMIT - self.T // 2 - 1
+        self.qk_limit, self.weight_sum = limits(self.hd, self.T)
         self.zero_bias = np.zeros(max(lin.n for lin in self.linears()))  # these matrices have no bias
         self._bank: tuple | None = None
 
@@ -280,44 +209,13 @@ class PortableTransformer:
                 named.update(lin.arrays(f"b{i}.{k}"))
         return named
 
-    def _attention_bank(self, seed: int) -> list:
-        """Per window length: BANK_LANES lanes of test inputs (lane 0: q and k at +qk_limit, the
-        largest score, and weights summing to the bound on values at +VALUE_LIMIT; the last lane
-        the same with negative signs; random lanes between) and their float64 products."""
-        kv, g, hd, T = self.kv, self.H // self.kv, self.hd, self.T
-        rng = np.random.default_rng(seed)
-        lim, n = self.qk_limit, BANK_LANES
-        qq = rng.integers(-lim, lim + 1, (n, kv, g, hd)).astype(np.float32)
-        kq = rng.integers(-lim, lim + 1, (n, kv, T, hd)).astype(np.float32)
-        vq = rng.integers(-VALUE_LIMIT, VALUE_LIMIT + 1, (n, kv, T, hd)).astype(np.float32)
-        qq[0], kq[0], vq[0] = lim, lim, VALUE_LIMIT
-        qq[-1], kq[-1], vq[-1] = lim, -lim, -VALUE_LIMIT
-        bank = []
-        for filled in sorted({1, 2, T // 2, T - 1, T} - {0}):
-            top = (self.weight_sum + filled // 2) // filled
-            wq = rng.integers(0, top + 1, (n, kv, g, filled)).astype(np.float32)
-            wq[0], wq[-1] = top, top
-            scores = np.matmul(qq.astype(np.float64), kq[:, :, :filled].astype(np.float64).transpose(0, 1, 3, 2))
-            values = np.matmul(wq.astype(np.float64), vq[:, :, :filled].astype(np.float64))
-            bank.append((filled, wq, scores, values))
-        return [qq, kq, vq, bank]
-
     def attention_exact_at(self, lanes: int, seed: int = 0) -> bool:
         """Both attention products at the coding shape (lanes x heads, windows of several
         lengths) equal the float64 result on the bank's inputs, and stay below 2^24."""
         if self._bank is None or self._bank[0] != seed:
-            self._bank = (seed, self._attention_bank(seed))
-        qq, kq, vq, bank = self._bank[1]
-        for idx in batches(BANK_LANES, lanes):
-            q, k, v = np.ascontiguousarray(qq[idx]), np.ascontiguousarray(kq[idx]), np.ascontiguousarray(vq[idx])
-            for filled, wq, scores, values in bank:
-                if np.abs(scores).max() >= EXACT or np.abs(values).max() >= EXACT:
-                    return False
-                if not np.array_equal(attention_scores(q, k, filled), scores[idx]):
-                    return False
-                if not np.array_equal(attention_values(np.ascontiguousarray(wq[idx]), v, filled), values[idx]):
-                    return False
-        return True
+            bank = attention_bank(self.kv, self.H // self.kv, self.hd, self.T, self.qk_limit, self.weight_sum, seed)
+            self._bank = (seed, bank)
+        return attention_exact_on(self._bank[1], batches(BANK_LANES, lanes))
 
     def self_test(self, lanes: int) -> None:
         if not self.attention_exact_at(lanes):
@@ -331,7 +229,6 @@ class PortableTransformer:
     def start(self, lanes: int) -> TransformerState:
         L, d, H, kv, hd, T = lanes, self.d, self.H, self.kv, self.hd, self.T
         g = H // kv
-        f32 = lambda *s: np.zeros(s, dtype=np.float32)  # noqa: E731
         l0 = self.layers[0]
         xin = lambda *s: np.zeros(s, dtype=self.head.in_dtype)  # noqa: E731 - dense products' inputs
         acc = lambda *s: np.zeros(s, dtype=self.head.out_dtype)  # noqa: E731 - and their outputs
@@ -339,16 +236,16 @@ class PortableTransformer:
             "n": np.zeros((L, d)), "rs": np.zeros(L), "xq_d": xin(L, d), "acc_qkv": acc(L, l0["qkv"].n),
             "qkv": np.zeros((L, l0["qkv"].n)), "acc_d": acc(L, d), "acc_fc": acc(L, l0["fc"].n),
             "hid": np.zeros((L, l0["fc"].n)), "xq_fc": xin(L, l0["fc"].n), "y": np.zeros((L, d)),
-            "qq": f32(L, kv, g, hd), "qs": np.zeros((L, kv, g)), "ws": np.zeros((L, kv, g)),
+            "qq": np.zeros((L, kv, g, hd), dtype=CACHE_DTYPE), "qs": np.zeros((L, kv, g)), "ws": np.zeros((L, kv, g)),
             "acc_out": acc(L, VOCAB_OUT), "logits": np.zeros((L, VOCAB_OUT)),
             "probs": np.zeros((L, VOCAB_OUT), dtype=np.float32),
             "cos": np.zeros(hd // 2), "sin": np.zeros(hd // 2),
         }
-        n = len(self.layers)
-        return TransformerState(
-            lanes=L, pos=0, x=np.zeros((L, d)), buf=buf,
-            kq=[f32(L, kv, T, hd) for _ in range(n)], ks=[np.ones((L, kv, T)) for _ in range(n)],
-            vq=[f32(L, kv, T, hd) for _ in range(n)], vs=[np.zeros((L, kv, T)) for _ in range(n)])
+        st = TransformerState(lanes=L, pos=0, x=np.zeros((L, d)), buf=buf, kt=[], ks=[], vq=[], vs=[])
+        for _ in self.layers:
+            for held, arr in zip((st.kt, st.ks, st.vq, st.vs), cache_arrays(L, kv, hd, T)):
+                held.append(arr)
+        return st
 
     def step(self, st: TransformerState, prev: np.ndarray) -> np.ndarray:
         b = st.buf
@@ -363,8 +260,8 @@ class PortableTransformer:
             layernorm_rows(x, b["n"])
             dense(qkv, b["n"], b["xq_d"], b["acc_qkv"], b["rs"], zero, b["qkv"], False)
             _attend_prep(b["qkv"], b["cos"], b["sin"], H, kv, hd, self.qscale, self.qk_limit,
-                         b["qq"], b["qs"], st.kq[i], st.ks[i], st.vq[i], st.vs[i], slot)
-            attend(b, st.kq[i], st.ks[i], st.vq[i], st.vs[i], filled, float(self.weight_sum))
+                         b["qq"], b["qs"], st.kt[i], st.ks[i], st.vq[i], st.vs[i], slot)
+            attend(b, st.kt[i], st.ks[i], st.vq[i], st.vs[i], filled, float(self.weight_sum))
             dense(proj, b["y"], b["xq_d"], b["acc_d"], b["rs"], zero, x, True)
             layernorm_rows(x, b["n"])
             dense(fc, b["n"], b["xq_d"], b["acc_fc"], b["rs"], zero, b["hid"], False)
