@@ -43,9 +43,10 @@ def _reference(qq, kq, vq, qs, ks, vs, ws, filled):
 def _kernel(qq, kq, vq, qs, ks, vs, ws, filled):
     L, kv, g, hd = qq.shape
     kt = np.ascontiguousarray(kq.transpose(0, 1, 3, 2)).astype(A.CACHE_DTYPE)
-    y, steps = np.zeros((L, kv * g * hd)), np.zeros((L, kv, g))
-    A.attend_lanes(qq.astype(A.CACHE_DTYPE), qs, kt, ks, vq.astype(A.CACHE_DTYPE), vs, filled, float(ws), steps, y)
-    return y, steps
+    b = {"qq": qq.astype(A.CACHE_DTYPE), "qs": qs, "ws": np.zeros((L, kv, g)), "y": np.zeros((L, kv * g * hd)),
+         "scratch": A.Scratch(L, kv, g, hd, kq.shape[2])}
+    A.attend(b, kt, ks, vq.astype(A.CACHE_DTYPE), vs, filled, float(ws))
+    return b["y"], b["ws"]
 
 
 @pytest.mark.parametrize("L, kv, g, hd, T", [

@@ -137,23 +137,24 @@ BLOCK_CELLS = 1 << 14
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
-def softmax_block(e, d, bits, vst, rows, weight_sum, wq, step):
+def softmax_block(e, d, bits, vst, rows, weight_sum, wq, step, m, tot, wsum, inv):
     """`attend_weights` for the first `rows` columns of e [slot, row] (the rescaled scores):
     the integer weights into wq [slot, row], each row's step into step. Every loop over slots
     runs across the rows (vector operations; each row's sums still left to right); d and bits
-    are scratch of e's shape, vst the value steps in e's layout."""
+    are scratch of e's shape, vst the value steps in e's layout, m, tot, wsum and inv scratch
+    rows."""
     n, B = e.shape
-    m = np.full(B, -1e308)
-    tot = np.zeros(B)
-    wsum = np.zeros(B)
-    inv = np.empty(B)
+    for k in range(rows):
+        m[k] = -1e308
+        tot[k] = 0.0
+        wsum[k] = 0.0
     for t in range(n):
         for k in range(rows):
             m[k] = e[t, k] if e[t, k] > m[k] else m[k]
     for t in range(n):
         for k in range(rows):
             d[t, k] = e[t, k] - m[k]
-    exp_rows_bits(d.reshape(n * B), e.reshape(n * B), bits)
+    exp_rows_bits(d.reshape(n * B), e.reshape(n * B), bits[:n * B])
     for t in range(n):
         for k in range(rows):
             tot[k] += e[t, k]
@@ -172,23 +173,20 @@ def softmax_block(e, d, bits, vst, rows, weight_sum, wq, step):
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
-def attend_lanes(qq, qs, kt, ks, vq, vs, filled, weight_sum, ws, y):
+def attend_lanes(qq, qs, kt, ks, vq, vs, filled, weight_sum, ws, y, e, d, vst, bits, wq, rowv, slotv, acc):
     """Attention of every lane's query heads over its first `filled` slots, into y [L, H*hd]
     (head h = a*g + b at columns h*hd...) and the weights' steps ws [L, kv, g]: exactly
-    `attend_weights` between the exact products, a block of lanes at a time (`softmax_block`)."""
+    `attend_weights` between the exact products, a block of lanes at a time (`softmax_block`).
+
+    The rest is scratch (`Scratch`, allocated once per state: allocating it per call cost
+    page faults): e, d, vst [T, B] float64, bits [T*B] int64, wq [T, B] int32 for B rows
+    (whole lanes' heads), rowv [5, B] float64, slotv [2, T] int32, acc [hd] int32."""
     L, kv, g, hd = qq.shape
-    R, n = kv * g, filled
-    per_block = max(1, min(L, BLOCK_CELLS // (R * n)))
-    B = per_block * R
-    e = np.zeros((n, B))
-    d = np.zeros((n, B))  # zeros: a last, smaller block leaves finite values in the unused rows
-    vst = np.zeros((n, B))
-    bits = np.empty(n * B, dtype=np.int64)
-    wq = np.empty((n, B), dtype=np.int32)
-    step = np.empty(B)
-    sc = np.empty(n, dtype=np.int32)
-    w = np.empty(n, dtype=np.int32)
-    acc = np.empty(hd, dtype=np.int32)
+    R, n, B = kv * g, filled, e.shape[1]
+    per_block = B // R
+    e, d, vst, wq = e[:n], d[:n], vst[:n], wq[:n]
+    step, m, tot, wsum, inv = rowv[0], rowv[1], rowv[2], rowv[3], rowv[4]
+    sc, w = slotv[0], slotv[1]
     for r0 in range(0, L, per_block):
         rows = min(per_block, L - r0) * R
         for k in range(rows):
@@ -199,7 +197,7 @@ def attend_lanes(qq, qs, kt, ks, vq, vs, filled, weight_sum, ws, y):
             for t in range(n):
                 e[t, k] = np.float64(sc[t]) * sq * ks[r, a, t]
                 vst[t, k] = vs[r, a, t]
-        softmax_block(e, d, bits, vst, rows, weight_sum, wq, step)
+        softmax_block(e, d, bits, vst, rows, weight_sum, wq, step, m, tot, wsum, inv)
         for k in range(rows):
             r, h = r0 + k // R, k % R
             a, b = h // g, h % g
@@ -211,11 +209,29 @@ def attend_lanes(qq, qs, kt, ks, vq, vs, filled, weight_sum, ws, y):
                 y[r, h * hd + i] = np.float64(acc[i]) * step[k]
 
 
+class Scratch:
+    """`attend_lanes`' working arrays for L lanes of kv x g heads of width hd over T slots:
+    made once per coding state, reused by every layer and step."""
+
+    def __init__(self, lanes: int, kv: int, g: int, hd: int, window: int) -> None:
+        R, T = kv * g, window
+        B = max(1, min(lanes, BLOCK_CELLS // (R * T))) * R  # whole lanes, as many as fit
+        self.e, self.d, self.vst = np.zeros((T, B)), np.zeros((T, B)), np.zeros((T, B))  # zeros: finite
+        self.bits = np.zeros(T * B, dtype=np.int64)
+        self.wq = np.zeros((T, B), dtype=np.int32)
+        self.rowv = np.zeros((5, B))
+        self.slotv = np.zeros((2, T), dtype=np.int32)
+        self.acc = np.zeros(hd, dtype=np.int32)
+
+
 def attend(b: dict, kt: np.ndarray, ks: np.ndarray, vq: np.ndarray, vs: np.ndarray, filled: int,
            weight_sum: float) -> None:
     """Attention of the queries in b["qq"] (steps b["qs"]) over the first `filled` cached keys and
-    values: exact integer scores, quantised weights, exact integer sums, into b["y"]."""
-    attend_lanes(b["qq"], b["qs"], kt, ks, vq, vs, filled, weight_sum, b["ws"], b["y"])
+    values: exact integer scores, quantised weights, exact integer sums, into b["y"]; b["scratch"]
+    is the state's `Scratch`."""
+    s = b["scratch"]
+    attend_lanes(b["qq"], b["qs"], kt, ks, vq, vs, filled, weight_sum, b["ws"], b["y"],
+                 s.e, s.d, s.vst, s.bits, s.wq, s.rowv, s.slotv, s.acc)
 
 
 @nb.njit(cache=True, nogil=True)

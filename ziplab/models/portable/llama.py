@@ -34,7 +34,7 @@ from ..predictor import FLOOR
 from .arith import det_sigmoid, quantize_into, softmax_probs
 from .int8mm import Int8Linear
 from .llama_spec import (WEIGHT_BOUND, LlamaEngineError, build_bytes, llama_spec, rope_inv_freq, state_bytes)
-from .attention import CACHE_DTYPE, VALUE_LIMIT, attend, cache_arrays
+from .attention import CACHE_DTYPE, VALUE_LIMIT, Scratch, attend, cache_arrays
 from .transformer import PortableTransformer, dense, position_angles
 
 ENGINE = "llama-int8x8-v1"
@@ -251,6 +251,7 @@ class PortableLlama(PortableTransformer):
             "qq": np.zeros((L, kv, g, hd), dtype=CACHE_DTYPE), "qs": np.zeros((L, kv, g)), "ws": np.zeros((L, kv, g)),
             "acc_out": i32(L, V), "logits": np.zeros((L, V)), "probs": np.zeros((L, V), dtype=np.float32),
             "cos": np.zeros(hd // 2), "sin": np.zeros(hd // 2), "cos_s": np.zeros(hd // 2), "sin_s": np.zeros(hd // 2),
+            "scratch": Scratch(L, kv, g, hd, T),
         }
         n = len(self.layers)
         kt, ks, vq, vs = (list(part) for part in zip(*(cache_arrays(L, kv, hd, T) for _ in range(n))))

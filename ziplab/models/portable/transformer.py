@@ -19,8 +19,8 @@ import numpy as np
 
 from ..predictor import FLOOR, VOCAB_OUT
 from .arith import TWO_PI, dequant_rows, det_erf, det_sincos, quantize_into, quantize_rows, softmax_probs
-from .attention import (BANK_LANES, CACHE_DTYPE, VALUE_LIMIT, attend, attention_bank, attention_exact_on,
-                        cache_arrays, limits)
+from .attention import (BANK_LANES, CACHE_DTYPE, VALUE_LIMIT, Scratch, attend, attention_bank,
+                        attention_exact_on, cache_arrays, limits)
 from .exactmm import ExactLinear, InexactArithmeticError
 from .int8mm import Int8Linear
 from .selftest import batches
@@ -240,6 +240,7 @@ class PortableTransformer:
             "acc_out": acc(L, VOCAB_OUT), "logits": np.zeros((L, VOCAB_OUT)),
             "probs": np.zeros((L, VOCAB_OUT), dtype=np.float32),
             "cos": np.zeros(hd // 2), "sin": np.zeros(hd // 2),
+            "scratch": Scratch(L, kv, g, hd, T),
         }
         st = TransformerState(lanes=L, pos=0, x=np.zeros((L, d)), buf=buf, kt=[], ks=[], vq=[], vs=[])
         for _ in self.layers:
