@@ -242,18 +242,19 @@ print(json.dumps({"before": before, "after": state(), "skipped": skipped}))
     assert seen["before"] == seen["after"]
 
 
-def test_the_command_can_pin_the_mmap_threshold():
-    """`ziplab` pins glibc's mmap threshold for its own process (memory O(block) on long streams)."""
+def test_the_command_can_tune_its_heap():
+    """`ziplab` pins glibc's mmap threshold (memory O(block) on long streams) and its trim
+    threshold (no heap churn per neural step) for its own process."""
     import subprocess
     import sys
 
-    from ziplab.hardware import fix_mmap_threshold
+    from ziplab.hardware import tune_heap
 
     script = ("import ziplab, ziplab.cli, ziplab.hardware as h; import os; "
-              "print(h.fix_mmap_threshold() if os.uname().sysname == 'Linux' else True)")
+              "print(h.tune_heap() if os.uname().sysname == 'Linux' else True)")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "True", out.stderr[-1000:]
-    assert callable(fix_mmap_threshold)
+    assert callable(tune_heap)
 
 
 def test_coding_leaves_the_callers_torch_settings_as_they_were():

@@ -133,10 +133,10 @@ def run(args: list[str]) -> int:
     """The exit code of the subcommand line `args` (`gzip_style`'s); ziplab errors, usage errors
     and signals as one line each."""
     from ..errors import ZiplabError
-    from ..hardware import fix_mmap_threshold
+    from ..hardware import tune_heap
     from .signals import Interrupted
 
-    fix_mmap_threshold()  # block-sized buffers go back to the system when freed: memory stays O(block)
+    tune_heap()  # block buffers go back to the system when freed (memory O(block)); step temporaries stay
     try:
         code = cli.main(args=args, prog_name="ziplab", standalone_mode=False)
     except click.exceptions.Abort:
