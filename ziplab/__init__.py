@@ -22,7 +22,7 @@ from .errors import (
     ZiplabError,
 )
 
-__version__ = "0.8.0"
+__version__ = "0.9.0"
 
 __all__ = [
     "ChecksumError", "CorruptDataError", "FormatError", "LimitError", "ModelMismatchError",
