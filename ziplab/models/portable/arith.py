@@ -50,10 +50,10 @@ POW2_INT = np.array([2.0**k for k in range(-POW2_BIAS, 1024)], dtype=np.float64)
 
 
 @nb.njit(cache=True, nogil=True)
-def det_exp(x: float) -> float:
-    """exp(x) to ~1e-15 relative, deterministic: 2^(n/64) from the table and an exact power of
-    two, times a degree-5 Taylor polynomial on |z| < 0.0055. 0 below -700; above 700, exp(700).
-    Written without branches (clamp, then select) so loops over it vectorise (`exp_rows`)."""
+def _exp_parts(x: float) -> tuple[float, int]:
+    """det_exp(x) as (m, k) with det_exp(x) = m * 2^k for x >= -700: the argument clamped to
+    +-700, y = x log2 e split as n/64 + r, m = 2^(n/64 mod 1) from the table times a degree-5
+    Taylor polynomial of e^(r ln 2) on |r ln 2| < 0.0055, k = n >> 6 (in [-1011, 1010])."""
     v = min(max(x, -700.0), 700.0)
     y = v * LOG2E
     n = math.floor(y * 64.0 + 0.5)
@@ -61,7 +61,16 @@ def det_exp(x: float) -> float:
     z = r * LN2
     p = 1.0 + z * (1.0 + z * (0.5 + z * (1.0 / 6.0 + z * (1.0 / 24.0 + z * (1.0 / 120.0)))))
     ni = np.int64(n)
-    e = (p * POW2_64[ni & 63]) * POW2_INT[(ni >> 6) + POW2_BIAS]
+    return p * POW2_64[ni & 63], ni >> 6
+
+
+@nb.njit(cache=True, nogil=True)
+def det_exp(x: float) -> float:
+    """exp(x) to ~1e-15 relative, deterministic (`_exp_parts`, times an exact power of two from
+    POW2_INT). 0 below -700; above 700, exp(700). Written without branches (clamp, then select)
+    so loops over it vectorise (`exp_rows`)."""
+    m, k = _exp_parts(x)
+    e = m * POW2_INT[k + POW2_BIAS]
     return e if x >= -700.0 else 0.0
 
 
@@ -121,24 +130,17 @@ def exp_rows(x, out) -> None:
 @nb.njit(cache=True, nogil=True)
 def exp_rows_bits(x, out, bits) -> None:
     """out[k] = det_exp(x[k]), bit for bit, over a 1-D x (out must not be x; bits is int64
-    scratch of x's length). det_exp's power of two 2^(n >> 6) is always a normal double (the
-    argument is clamped to +-700, so n >> 6 lies in [-1011, 1010]): built here from its IEEE
-    bit pattern instead of read from POW2_INT, so only the 64-entry table is gathered. Same
-    value, same operations on it, in the same order."""
-    for k in range(x.shape[0]):
-        v = min(max(x[k], -700.0), 700.0)
-        y = v * LOG2E
-        n = math.floor(y * 64.0 + 0.5)
-        r = y - n / 64.0
-        z = r * LN2
-        p = 1.0 + z * (1.0 + z * (0.5 + z * (1.0 / 6.0 + z * (1.0 / 24.0 + z * (1.0 / 120.0)))))
-        ni = np.int64(n)
-        out[k] = p * POW2_64[ni & 63]
-        bits[k] = ((ni >> 6) + 1023) << 52
+    scratch of x's length). det_exp's power of two 2^k is always a normal double (the argument
+    is clamped, so k lies in [-1011, 1010]): built here from its IEEE bit pattern instead of read
+    from POW2_INT, so only the 64-entry table is gathered. Same value, same operations on it."""
+    for j in range(x.shape[0]):
+        m, k = _exp_parts(x[j])
+        out[j] = m
+        bits[j] = (k + 1023) << 52
     pow2 = bits.view(np.float64)
-    for k in range(x.shape[0]):
-        e = out[k] * pow2[k]
-        out[k] = e if x[k] >= -700.0 else 0.0
+    for j in range(x.shape[0]):
+        e = out[j] * pow2[j]
+        out[j] = e if x[j] >= -700.0 else 0.0
 
 
 @nb.njit(cache=True, nogil=True)
