@@ -2,10 +2,11 @@
 products, float64 norms/rotations/softmax/GELU from basic operations.
 
 The KV cache is a ring buffer of the last T keys and values, each vector quantised with its own
-scale (|k|, |v| integers small enough that q.k and p.v are exact in fp32), rotated at its
-absolute position: RoPE makes attention depend on distance only, so this reproduces training's
-window. Attention weights are folded with the value scales and quantised to integers that sum to
-at most WEIGHT_SUM, so the weighted sum of values is exact too.
+scale (|k|, |v| integers small enough that every partial sum of q.k and w.v stays below 2^24),
+keys rotated at their absolute position: RoPE makes attention depend on distance only, so this
+reproduces training's window. Attention weights are folded with the value scales and quantised
+to integers that sum to at most weight_sum, so the weighted sum of values is exact too. The
+products and the softmax between them are `attention`'s kernel.
 """
 
 from __future__ import annotations
@@ -220,8 +221,8 @@ class PortableTransformer:
     def self_test(self, lanes: int) -> None:
         if not self.attention_exact_at(lanes):
             raise InexactArithmeticError(
-                "fp32 attention products on this machine are not exact for small integers (is a reduced-"
-                "precision math mode set in the BLAS?); portable coding needs them")
+                "attention products on this machine are not exact for small integers (the int32 kernels "
+                "disagree with float64 on the self-test's bank); portable coding needs them")
 
     def linears(self) -> list:
         return [lin for layer in self.layers for lin in layer.values()] + [self.head]
