@@ -37,6 +37,9 @@ from rich.console import Console
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
+# this checkout's ziplab (a worktree's, not an installed one): the code `--cli` times, and the
+# commit the results' provenance records
+sys.path.insert(0, str(ROOT))
 CORPUS = ROOT.parent / "shared" / "corpora" / "gutenberg" / "dev.txt"
 RESULTS = Path(__file__).resolve().parent / "results" / "mix.json"
 PEERS = ("ppmd-o6", "xz-9e", "bz2-9")

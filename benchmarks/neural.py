@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,15 +35,19 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ziplab import codecs, container
-from ziplab.bench import Entry, measure
-from ziplab.codecs.base import CodingOptions, CodingStats
-from ziplab.codecs.predictive import PARALLEL_MIN_BYTES
-from ziplab import provenance
-from ziplab.hardware import torch_capability
-from ziplab.peers import all_peers
-
 ROOT = Path(__file__).resolve().parents[1]
+# this checkout's ziplab (a worktree's, not an installed one): the code `--cli` times, and the
+# commit the results' provenance records
+sys.path.insert(0, str(ROOT))
+
+from ziplab import codecs, container  # noqa: E402
+from ziplab.bench import Entry, measure  # noqa: E402
+from ziplab.codecs.base import CodingOptions, CodingStats  # noqa: E402
+from ziplab.codecs.predictive import PARALLEL_MIN_BYTES  # noqa: E402
+from ziplab import provenance  # noqa: E402
+from ziplab.hardware import torch_capability  # noqa: E402
+from ziplab.peers import all_peers  # noqa: E402
+
 CORPUS = ROOT.parent / "shared" / "corpora" / "gutenberg" / "dev.txt"
 RESULTS = Path(__file__).resolve().parent / "results" / "neural.json"
 PEERS = ("zlib-9", "xz-9", "xz-9e")
