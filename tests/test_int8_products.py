@@ -19,7 +19,12 @@ import torch
 from ziplab.models.portable.arith import EXACT
 from ziplab.models.portable.exactmm import InexactArithmeticError
 from ziplab.models.portable.int8mm import (ACT_MAX, ACT_MAX7, Fp32Chunks, Int8Linear, Int8x7Linear, IntMM,
-                                          IntMMWeightsFirst, KernelChoice, NumbaInt8, OneDnnQLinear, k_chunks)
+                                          IntMMWeightsFirst, KernelChoice, NumbaInt8, OneDnnQLinear, VnniTiles,
+                                          k_chunks)
+from ziplab.models.portable import vnni
+
+#: VnniTiles where this CPU runs it (AVX-512 VNNI), a skipped case elsewhere
+VNNI = pytest.param(VnniTiles, marks=pytest.mark.skipif(not vnni.supported(), reason="no AVX-512 VNNI here"))
 
 T1 = Path(__file__).resolve().parent / "data" / "golden" / "t1-golden.safetensors"
 
@@ -43,7 +48,7 @@ def test_chunks_keep_every_partial_sum_below_2_24_and_cover_k():
     assert k_chunks(np.ones((5, 2), dtype=np.int8)) == [(0, 5)]
 
 
-@pytest.mark.parametrize("kernel", [Fp32Chunks, NumbaInt8, IntMM])
+@pytest.mark.parametrize("kernel", [Fp32Chunks, NumbaInt8, IntMM, VNNI])
 def test_kernels_give_the_exact_integers_past_one_chunk(kernel):
     rng = np.random.default_rng(0)
     w = rng.normal(size=(2500, 24))
@@ -102,7 +107,8 @@ def _saturating_int_mm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | Non
 def _saturating_onednn(monkeypatch) -> None:
     """oneDNN's int8 kernels as they compute without VNNI (`_saturating_int_mm`): `_int_mm`
     shifts its left operand by 128 (rows for IntMM, weights for IntMMWeightsFirst), the
-    quantised linear its rows by their zero point (limit + 1)."""
+    quantised linear its rows by their zero point (limit + 1). Such a CPU has no VNNI tiles either."""
+    monkeypatch.setattr(VnniTiles, "available", staticmethod(lambda linears: False))
     monkeypatch.setattr(torch, "_int_mm", _saturating_int_mm)
     monkeypatch.setattr(OneDnnQLinear, "name", "qlinear-saturating")  # a new name: weights prepared anew
     monkeypatch.setattr(OneDnnQLinear, "prepare",
@@ -163,6 +169,13 @@ def _no_exact_kernel(monkeypatch) -> None:
         out += np.abs(x).max() > 32
 
     monkeypatch.setattr(NumbaInt8, "mm", loop_inexact)
+    real_tiles = VnniTiles.mm
+
+    def tiles_inexact(self, w, x, out):
+        real_tiles(self, w, x, out)
+        out += np.abs(x).max() > 32
+
+    monkeypatch.setattr(VnniTiles, "mm", tiles_inexact)
 
 
 def test_no_exact_kernel_refuses_to_code(monkeypatch):
@@ -226,7 +239,7 @@ def test_every_lane_count_gets_a_checked_kernel_and_the_same_probabilities():
 
 
 @pytest.mark.parametrize("spec", [str(T1), None], ids=["t1", "shipped-lstm"])
-@pytest.mark.parametrize("kernel", [IntMM, OneDnnQLinear, Fp32Chunks, NumbaInt8])
+@pytest.mark.parametrize("kernel", [IntMM, OneDnnQLinear, Fp32Chunks, NumbaInt8, VNNI])
 def test_probabilities_do_not_depend_on_the_kernel(kernel, spec, monkeypatch):
     pred = _loaded(spec)
     base = _steps(pred)
@@ -288,7 +301,7 @@ def test_a_kernel_that_cannot_run_here_is_passed_over(monkeypatch):
     assert "qlinear" not in choice.start([lin], 8) and lin.exact_at(8)
 
 
-@pytest.mark.parametrize("kernel", [IntMM, IntMMWeightsFirst, OneDnnQLinear, Fp32Chunks, NumbaInt8])
+@pytest.mark.parametrize("kernel", [IntMM, IntMMWeightsFirst, OneDnnQLinear, Fp32Chunks, NumbaInt8, VNNI])
 def test_products_hold_the_exact_integers_whatever_array_holds_them(kernel):
     """`products` may hand back the kernel's own float32 result (qlinear) instead of filling
     `out`: the same integers, exactly, so engines v3/v4 convert either to the same float32."""

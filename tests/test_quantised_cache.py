@@ -87,10 +87,17 @@ def test_a_small_file_codes_without_importing_torch(cache):
 
 
 def test_enough_work_makes_torch_kernels_candidates(monkeypatch):
-    from ziplab.models.portable.int8mm import TORCH_MIN_MACS, KernelChoice
+    from ziplab.models.portable.int8mm import TORCH_MIN_MACS, TORCH_MIN_MACS_BESIDE_VNNI, KernelChoice, VnniTiles
 
     monkeypatch.delitem(sys.modules, "torch", raising=False)
+    monkeypatch.setattr(VnniTiles, "available", staticmethod(lambda linears: False))  # a CPU without VNNI
     choice = KernelChoice()
     assert [k.name for k in choice.candidates()[1]] == ["numba"]
     choice.work = TORCH_MIN_MACS
     assert [k.name for k in choice.candidates()[1]] == ["int_mm", "int_mm_t", "qlinear", "fp32"]
+    monkeypatch.setattr(VnniTiles, "available", staticmethod(lambda linears: True))  # with VNNI tiles: later
+    choice = KernelChoice()
+    choice.work = TORCH_MIN_MACS
+    assert [k.name for k in choice.candidates()[1]] == ["vnni", "numba"]
+    choice.work = TORCH_MIN_MACS_BESIDE_VNNI
+    assert [k.name for k in choice.candidates()[1]] == ["int_mm", "int_mm_t", "qlinear", "fp32", "vnni"]

@@ -39,12 +39,23 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def cpu_flags() -> list[str]:
+def _all_flags() -> set[str]:
     for line in _cpuinfo():
         if line.startswith(("flags", "Features")):
-            have = set(line.split(":", 1)[1].split())
-            return [f for f in FLAGS if f in have]
-    return []
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def cpu_flags() -> list[str]:
+    """The flags in FLAGS this CPU has (what benchmark records list)."""
+    have = _all_flags()
+    return [f for f in FLAGS if f in have]
+
+
+def cpu_has(*flags: str) -> bool:
+    """Whether /proc/cpuinfo lists every one of `flags` (False off Linux)."""
+    have = _all_flags()
+    return all(f in have for f in flags)
 
 
 def torch_capability() -> str | None:

@@ -13,6 +13,8 @@ kernel that really computes int8 x int8 -> int32 gives the same integers, in any
   sum can saturate: 1.8x the fp32 GEMM with AVX2 only.
 - fp32 GEMM over the same integers, K cut into chunks whose partial sums stay below 2^24 and the
   chunks' exact results added in int32: exact on any BLAS, any order, with or without FMA.
+- vpdpbusd tiles compiled by numba where the CPU has AVX-512 VNNI (`vnni`): no torch import,
+  55-90% of oneDNN's speed, so torch is imported only for much larger inputs there;
 - a compiled int32 loop (numba), which needs no torch import (~1-2 s): for small inputs.
 
 Which kernel runs is chosen when coding starts, at the coding shape: those that pass the
@@ -225,8 +227,36 @@ class NumbaInt8(Kernel):
         _int8_gemm(x, w, out)
 
 
+class VnniTiles(Kernel):
+    """vpdpbusd tiles compiled by numba (`vnni`): no torch import, ~55-90% of oneDNN's speed,
+    only where the CPU has AVX-512 VNNI and numba targets it. Competes with torch's kernels
+    (`fast`), and where it runs torch is worth importing only for much larger inputs
+    (`TORCH_MIN_MACS_BESIDE_VNNI`)."""
+
+    name = "vnni"
+    torch = False
+    fast = True
+
+    @staticmethod
+    def available(linears: list) -> bool:
+        from . import vnni
+
+        return vnni.supported()
+
+    def prepare(self, q: np.ndarray, limit: int):
+        from . import vnni
+
+        return vnni.prepare(q)
+
+    def mm(self, w, x: np.ndarray, out: np.ndarray) -> None:
+        from . import vnni
+
+        vnni.mm(w, x, out)
+
+
 #: candidates, all exact where the self-test passes; the timing at start decides among them
-KERNELS: tuple[Callable[[], object], ...] = (IntMM, IntMMWeightsFirst, OneDnnQLinear, Fp32Chunks, NumbaInt8)
+KERNELS: tuple[Callable[[], object], ...] = (IntMM, IntMMWeightsFirst, OneDnnQLinear, Fp32Chunks, VnniTiles,
+                                             NumbaInt8)
 
 
 class Int8Linear(QuantisedLinear):
@@ -303,7 +333,9 @@ class Int8x7Linear(Int8Linear):
 
 
 def _time(linears: list[Int8Linear], lanes: int, reps: int = 5) -> float:
-    xs = [np.zeros((lanes, lin.k), dtype=np.int8) for lin in linears]
+    # rows of ones, not zeros: the compiled loop skips zero inputs, and zero rows made it look
+    # faster than the VNNI tiles it is 20x slower than on real rows
+    xs = [np.ones((lanes, lin.k), dtype=np.int8) for lin in linears]
     outs = [np.empty((lanes, lin.n), dtype=np.int32) for lin in linears]
     best = float("inf")
     for _ in range(reps):
@@ -320,6 +352,9 @@ def _time(linears: list[Int8Linear], lanes: int, reps: int = 5) -> float:
 #: The shipped LSTM reaches it at ~28 KB, a 1.6M-parameter transformer at ~10 KB; below it (a
 #: small file's start-up) the compiled loop runs and torch is never imported
 TORCH_MIN_MACS = 1 << 34
+#: the same where the VNNI tiles run (`VnniTiles`): at ~60% of oneDNN's speed they lose the ~1 s
+#: of torch's import back only after ~2^39 multiply-adds (about 1 MiB per process for l4)
+TORCH_MIN_MACS_BESIDE_VNNI = 1 << 40
 
 
 class KernelChoice:
@@ -334,9 +369,13 @@ class KernelChoice:
         self.threads = 1  # torch threads the products will run with (the predictor's)
 
     def candidates(self) -> tuple[bool, list]:
-        """Torch's kernels when torch is worth loading, else the compiled loop."""
-        wants_torch = "torch" in sys.modules or self.work >= TORCH_MIN_MACS
-        found = [k for k in self.kernels if k.torch == wants_torch]
+        """Torch's kernels when torch is worth loading (a `fast` compiled kernel beside them),
+        else the compiled kernels."""
+        fast = [k for k in self.kernels if getattr(k, "fast", False) and k.available([])]
+        threshold = TORCH_MIN_MACS_BESIDE_VNNI if fast else TORCH_MIN_MACS
+        wants_torch = "torch" in sys.modules or self.work >= threshold
+        found = [k for k in self.kernels
+                 if k in fast or (not getattr(k, "fast", False) and k.torch == wants_torch)]
         return wants_torch, found or self.kernels
 
     def start(self, linears: list[Int8Linear], lanes: int, step: Callable[[], float] | None = None) -> str:
