@@ -3,7 +3,7 @@
 On 1 MiB the `nn` command spent ~1 s of ~2.9 s importing torch, only for oneDNN's int8 GEMM.
 Here vpdpbusd (u8 x s8, four products summed into each int32 lane, wrapping, never saturating)
 is emitted through an LLVM intrinsic, in tiles of TILE_ROWS x TILE_COLS outputs whose
-accumulators stay in registers across K (`benchmarks/vnni_probe.py`: 55-90% of oneDNN's speed).
+accumulators stay in registers across K (`benchmarks/vnni_probe.py`: 40-93% of oneDNN's speed).
 
 Exact by construction: rows x (int8) are shifted to u8 as x + 128 and the shift is taken back
 with the weights' column sums, 128 * sum_k w[k, j]; int32 arithmetic wraps modulo 2^32, so the
