@@ -19,8 +19,8 @@ import torch
 from ziplab.models.portable.arith import EXACT
 from ziplab.models.portable.exactmm import InexactArithmeticError
 from ziplab.models.portable.int8mm import (ACT_MAX, ACT_MAX7, Fp32Chunks, Int8Linear, Int8x7Linear, IntMM,
-                                          IntMMWeightsFirst, KernelChoice, NumbaInt8, OneDnnQLinear, VnniTiles,
-                                          k_chunks)
+                                          IntMMWeightsFirst, NumbaInt8, OneDnnQLinear, VnniTiles, k_chunks)
+from ziplab.models.portable.kernel_choice import KernelChoice
 from ziplab.models.portable import vnni
 
 #: VnniTiles where this CPU runs it (AVX-512 VNNI), a skipped case elsewhere
@@ -322,11 +322,11 @@ def test_products_hold_the_exact_integers_whatever_array_holds_them(kernel):
 def test_close_calls_between_kernels_are_settled_inside_whole_steps(monkeypatch):
     """Products timed alone within STEP_MARGIN of each other are tried again as whole steps
     (the engine's `step` timer); the fastest assignment is kept, in use, and cached."""
-    import ziplab.models.portable.int8mm as int8mm
+    import ziplab.models.portable.kernel_choice as kernel_choice
 
     rng = np.random.default_rng(3)
     lins = [Int8x7Linear(rng.normal(size=(64, 48))) for _ in range(2)]
-    monkeypatch.setattr(int8mm, "_time", lambda linears, lanes, reps=5: 1.0)  # every kernel ties alone
+    monkeypatch.setattr(kernel_choice, "_time", lambda linears, lanes, reps=5: 1.0)  # every kernel ties alone
     choice = KernelChoice(kernels=(IntMM, Fp32Chunks))
     tried = []
 
@@ -341,5 +341,5 @@ def test_close_calls_between_kernels_are_settled_inside_whole_steps(monkeypatch)
     tried.clear()
     assert choice.start(lins, 8, step=step) == "fp32+int_mm" and tried == []  # chosen once per lane count
     far = KernelChoice(kernels=(IntMM, Fp32Chunks))
-    monkeypatch.setattr(int8mm, "_time", lambda linears, lanes, reps=5: 1.0 if linears[0].kernel.name == "int_mm" else 9.0)
+    monkeypatch.setattr(kernel_choice, "_time", lambda linears, lanes, reps=5: 1.0 if linears[0].kernel.name == "int_mm" else 9.0)
     assert far.start(lins, 8, step=step) == "int_mm" and tried == []  # nothing close: no step is timed

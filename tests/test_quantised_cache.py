@@ -87,7 +87,8 @@ def test_a_small_file_codes_without_importing_torch(cache):
 
 
 def test_enough_work_makes_torch_kernels_candidates(monkeypatch):
-    from ziplab.models.portable.int8mm import TORCH_MIN_MACS, TORCH_MIN_MACS_BESIDE_VNNI, KernelChoice, VnniTiles
+    from ziplab.models.portable.int8mm import VnniTiles
+    from ziplab.models.portable.kernel_choice import TORCH_MIN_MACS, TORCH_MIN_MACS_BESIDE_VNNI, KernelChoice
 
     monkeypatch.delitem(sys.modules, "torch", raising=False)
     monkeypatch.setattr(VnniTiles, "available", staticmethod(lambda linears: False))  # a CPU without VNNI

@@ -103,7 +103,8 @@ class PortablePredictor:
 
     def _setup(self, engine: Any, name: str, threads: int, config: dict) -> None:
         from .cache import quant_sha256
-        from .int8mm import Int8Linear, KernelChoice
+        from .int8mm import Int8Linear
+        from .kernel_choice import KernelChoice
 
         self.name = name
         self.threads = max(1, int(threads))
@@ -150,7 +151,7 @@ class PortablePredictor:
 
     def expect(self, nbytes: int) -> None:
         """How many bytes this process is about to code: with the products' multiply-adds per
-        byte, decides whether torch's kernels are worth importing (`int8mm.TORCH_MIN_MACS`).
+        byte, decides whether torch's kernels are worth importing (`kernel_choice.TORCH_MIN_MACS`).
         Speed only."""
         if self.kernels is not None:
             per_byte = sum(lin.k * lin.n for lin in self.engine.linears())
