@@ -27,6 +27,11 @@ neural model runs batched. The context tables are shared by all lanes; each lane
 history. For each bit position every active lane is predicted first, then coded, then every lane
 updates in lane order — the decoder repeats exactly this schedule, so both sides see the same
 tables at every prediction.
+
+Memory: each bit of each lane reads ~20 random lines of tables far larger than the caches. Once a
+lane's bit is known, the lines its next bit will read are asked for (`_prefetch_bit`), so they
+arrive while the other lanes are updated: a step at 64 lanes went from ~205 to ~125 us (level 2,
+Zen 5). A hint changes no value.
 """
 
 from __future__ import annotations
@@ -76,6 +81,7 @@ from .mixing_layout import (  # noqa: F401 - the engine's shape, used here and a
     input_layout,
     state_bytes,
 )
+from .prefetch import prefetch
 from .mixing_tables import (  # built in decimal: the same bits everywhere
     RECIP,
     SQUASH,
@@ -230,6 +236,26 @@ def _neural_sse(S, l: int, c0: int) -> None:
         S.napm_cell[l, q] = rows[q] * 64 + cell + (w >> 6)
 
 
+@njit(cache=True, nogil=True)
+def _prefetch_bit(S, l: int, c0: int) -> None:
+    """Start loading the lines that predicting lane l's next bit (bits so far: c0) will read
+    from the big tables — its context slots and its SSE rows (`prefetch`) — so that they arrive
+    while the other lanes are updated. Only a hint: no value depends on it."""
+    bits = S.params[P_BITS]
+    mask = (1 << bits) - 1
+    for o in range(1, S.params[P_NCTX]):  # order 0's 64K slots stay in cache
+        prefetch(S.slots, (o << bits) + (_hash(S.base[l, o], c0) & mask))
+    h = S.hist[l]
+    row = (c0 | ((h & 0xFF) << 8)) & 0xFFFF  # the second SSE stage's row, and the first neural map's
+    for line in range(0, APM_CELLS, 16):  # a row of 33 int32 spans three lines
+        prefetch(S.apm, (65536 + row) * APM_CELLS + line)
+    if S.params[P_NNAPM]:
+        row2 = ((_hash(h & 0xFFFF, 11) + c0 * PHI) >> 16) & 0xFFFF
+        for line in range(0, APM_CELLS, 16):
+            prefetch(S.napm, row * APM_CELLS + line)
+            prefetch(S.napm, (65536 + row2) * APM_CELLS + line)
+
+
 # ---- byte boundaries -------------------------------------------------------------------------
 @njit(cache=True, nogil=True)
 def begin_byte(S, t: int, active: int) -> None:
@@ -255,6 +281,7 @@ def begin_byte(S, t: int, active: int) -> None:
                     if knocked >> i & 1:
                         S.base[l, 7 + i] = 0
         S.c0[l] = 1
+        _prefetch_bit(S, l, 1)
 
 
 @njit(cache=True, nogil=True)
@@ -412,3 +439,5 @@ def update_bit(S, bits, k: int, active: int, lr: int) -> None:
         r = (c0 | (prev << 8)) & 0xFFFF
         S.apm[1, r, j] += ((bit << 16) - S.apm[1, r, j]) >> 6
         S.c0[l] = (c0 << 1) | bit
+        if k < 7:  # the next byte's lines: begin_byte, once its contexts are hashed
+            _prefetch_bit(S, l, S.c0[l])
