@@ -89,45 +89,47 @@ def attend_out(yacc, ws, out):
 
 
 @nb.njit(cache=True, nogil=True)
-def head_scores(q, kt, filled, out):
-    """out[t] = q . k_t for t < filled: int16 q [hd], keys kt [hd, T] (transposed), int32 out.
-    Integer sums are exact in any order: four key rows a pass, so out is loaded and stored a
-    quarter as often."""
-    hd = q.shape[0]
+def head_scores(qq, kt, r, a, b, filled, out):
+    """out[t] = q . k_t for t < filled, q = qq[r, a, b] (int16 [hd]), keys kt[r, a] (int16
+    [hd, T], transposed), int32 out. Integer sums are exact in any order: four key rows a pass,
+    so out is loaded and stored a quarter as often. Indexed in place, never through row views:
+    each view costs two atomic reference counts, and there would be one per key row."""
+    hd = qq.shape[3]
     for t in range(filled):
         out[t] = 0
     i = 0
     while i + 4 <= hd:
-        q0, q1, q2, q3 = np.int32(q[i]), np.int32(q[i + 1]), np.int32(q[i + 2]), np.int32(q[i + 3])
-        k0, k1, k2, k3 = kt[i], kt[i + 1], kt[i + 2], kt[i + 3]
+        q0, q1 = np.int32(qq[r, a, b, i]), np.int32(qq[r, a, b, i + 1])
+        q2, q3 = np.int32(qq[r, a, b, i + 2]), np.int32(qq[r, a, b, i + 3])
         for t in range(filled):
-            out[t] += (q0 * np.int32(k0[t]) + q1 * np.int32(k1[t])) + (q2 * np.int32(k2[t]) + q3 * np.int32(k3[t]))
+            out[t] += ((q0 * np.int32(kt[r, a, i, t]) + q1 * np.int32(kt[r, a, i + 1, t]))
+                       + (q2 * np.int32(kt[r, a, i + 2, t]) + q3 * np.int32(kt[r, a, i + 3, t])))
         i += 4
     while i < hd:
-        qi, k = np.int32(q[i]), kt[i]
+        qi = np.int32(qq[r, a, b, i])
         for t in range(filled):
-            out[t] += qi * np.int32(k[t])
+            out[t] += qi * np.int32(kt[r, a, i, t])
         i += 1
 
 
 @nb.njit(cache=True, nogil=True)
-def head_values(w, v, filled, out):
-    """out[i] = sum over t < filled of w[t] v[t, i]: int32 weights, int16 values [T, hd]; four
-    slots a pass (integer sums: any order)."""
+def head_values(w, vq, r, a, filled, out):
+    """out[i] = sum over t < filled of w[t] v[t, i]: int32 weights, int16 values v = vq[r, a]
+    [T, hd], indexed in place (`head_scores`); four slots a pass (integer sums: any order)."""
     hd = out.shape[0]
     for i in range(hd):
         out[i] = 0
     t = 0
     while t + 4 <= filled:
         w0, w1, w2, w3 = np.int32(w[t]), np.int32(w[t + 1]), np.int32(w[t + 2]), np.int32(w[t + 3])
-        v0, v1, v2, v3 = v[t], v[t + 1], v[t + 2], v[t + 3]
         for i in range(hd):
-            out[i] += (w0 * np.int32(v0[i]) + w1 * np.int32(v1[i])) + (w2 * np.int32(v2[i]) + w3 * np.int32(v3[i]))
+            out[i] += ((w0 * np.int32(vq[r, a, t, i]) + w1 * np.int32(vq[r, a, t + 1, i]))
+                       + (w2 * np.int32(vq[r, a, t + 2, i]) + w3 * np.int32(vq[r, a, t + 3, i])))
         t += 4
     while t < filled:
-        wt, vt = np.int32(w[t]), v[t]
+        wt = np.int32(w[t])
         for i in range(hd):
-            out[i] += wt * np.int32(vt[i])
+            out[i] += wt * np.int32(vq[r, a, t, i])
         t += 1
 
 
@@ -192,7 +194,7 @@ def attend_lanes(qq, qs, kt, ks, vq, vs, filled, weight_sum, ws, y, e, d, vst, b
         for k in range(rows):
             r, h = r0 + k // R, k % R
             a, b = h // g, h % g
-            head_scores(qq[r, a, b], kt[r, a], n, sc)
+            head_scores(qq, kt, r, a, b, n, sc)
             sq = qs[r, a, b]
             for t in range(n):
                 e[t, k] = np.float64(sc[t]) * sq * ks[r, a, t]
@@ -203,7 +205,7 @@ def attend_lanes(qq, qs, kt, ks, vq, vs, filled, weight_sum, ws, y, e, d, vst, b
             a, b = h // g, h % g
             for t in range(n):
                 w[t] = wq[t, k]
-            head_values(w, vq[r, a], n, acc)
+            head_values(w, vq, r, a, n, acc)
             ws[r, a, b] = step[k]
             for i in range(hd):
                 y[r, h * hd + i] = np.float64(acc[i]) * step[k]
@@ -241,7 +243,7 @@ def lane_scores(qq, kt, filled, out):
     for r in range(L):
         for a in range(kv):
             for b in range(g):
-                head_scores(qq[r, a, b], kt[r, a], filled, out[r, a, b])
+                head_scores(qq, kt, r, a, b, filled, out[r, a, b])
 
 
 @nb.njit(cache=True, nogil=True)
@@ -251,7 +253,7 @@ def lane_values(wq, vq, filled, out):
     for r in range(L):
         for a in range(kv):
             for b in range(g):
-                head_values(wq[r, a, b], vq[r, a], filled, out[r, a, b])
+                head_values(wq[r, a, b], vq, r, a, filled, out[r, a, b])
 
 
 def cache_arrays(lanes: int, kv: int, hd: int, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
