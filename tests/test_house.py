@@ -257,6 +257,24 @@ def test_the_command_can_tune_its_heap():
     assert callable(tune_heap)
 
 
+def test_the_command_gives_numpys_blas_one_thread_unless_told_otherwise():
+    """`ziplab` sets OPENBLAS_NUM_THREADS=1 before numpy loads (idle BLAS threads spun on the
+    workers' cores), and a value the user set is kept; importing the library sets nothing."""
+    import subprocess
+    import sys
+
+    script = ("import os, sys, ziplab, ziplab.cli; before = os.environ.get('OPENBLAS_NUM_THREADS'); "
+              "sys.argv = ['ziplab', 'codecs']; "
+              "import contextlib, io\nwith contextlib.redirect_stdout(io.StringIO()): code = ziplab.cli.run(['codecs'])\n"
+              "print(before, os.environ.get('OPENBLAS_NUM_THREADS'), code)")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert out.stdout.split() == ["None", "1", "0"], out.stderr[-1000:]
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         env={**env, "OPENBLAS_NUM_THREADS": "3"})
+    assert out.stdout.split() == ["3", "3", "0"], out.stderr[-1000:]
+
+
 def test_coding_leaves_the_callers_torch_settings_as_they_were():
     """A coding run sets torch's threads and matmul precision for its engine and restores both."""
     import torch

@@ -91,6 +91,15 @@ def package_version(dist: str) -> str:
         return "not installed"
 
 
+def one_blas_thread() -> None:
+    """numpy's BLAS to one thread in the `ziplab` command's processes (the library never calls
+    this), unless OPENBLAS_NUM_THREADS says otherwise; called before numpy loads. The coding
+    engines multiply on kernels of their own; numpy's BLAS only runs the self-test's small
+    float64 products at start, after which its idle threads spun for ~0.1 s of a core the
+    workers needed."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 @contextlib.contextmanager
 def torch_threads(threads: int | None) -> Iterator[None]:
     """torch's intra-op thread count set to `threads` inside the block and restored after it (None or

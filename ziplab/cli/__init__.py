@@ -132,8 +132,10 @@ def main() -> None:
 def run(args: list[str]) -> int:
     """The exit code of the subcommand line `args` (`gzip_style`'s); ziplab errors, usage errors
     and signals as one line each."""
+    from ..hardware import one_blas_thread, tune_heap
+
+    one_blas_thread()  # before anything loads numpy
     from ..errors import ZiplabError
-    from ..hardware import tune_heap
     from .signals import Interrupted
 
     tune_heap()  # block buffers go back to the system when freed (memory O(block)); step temporaries stay
