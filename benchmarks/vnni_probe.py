@@ -3,8 +3,8 @@ intrinsic, register-blocked) against torch._int_mm (oneDNN) at the shapes the en
 in the same run, every product checked against int64.
 
 Why: on 1 MiB the `nn` command spent ~1 s of ~2.9 s importing torch, only for its int8 GEMM
-(docs/benchmarks.md); how close the tiles come to oneDNN decides from how much work importing
-torch pays (`kernel_choice.TORCH_MIN_MACS_BESIDE_VNNI`). Exits with a message on CPUs without VNNI.
+(docs/benchmarks.md); the tiles at oneDNN's speed or better mean importing torch for the
+products never pays where they run (`kernel_choice.TORCH_MIN_MACS`). Exits with a message on CPUs without VNNI.
 
     python benchmarks/vnni_probe.py [--repeat 200]
 

@@ -88,7 +88,7 @@ def test_a_small_file_codes_without_importing_torch(cache):
 
 def test_enough_work_makes_torch_kernels_candidates(monkeypatch):
     from ziplab.models.portable.int8mm import VnniTiles
-    from ziplab.models.portable.kernel_choice import TORCH_MIN_MACS, TORCH_MIN_MACS_BESIDE_VNNI, KernelChoice
+    from ziplab.models.portable.kernel_choice import TORCH_MIN_MACS, KernelChoice
 
     monkeypatch.delitem(sys.modules, "torch", raising=False)
     monkeypatch.setattr(VnniTiles, "available", staticmethod(lambda linears: False))  # a CPU without VNNI
@@ -96,9 +96,9 @@ def test_enough_work_makes_torch_kernels_candidates(monkeypatch):
     assert [k.name for k in choice.candidates()[1]] == ["numba"]
     choice.work = TORCH_MIN_MACS
     assert [k.name for k in choice.candidates()[1]] == ["int_mm", "int_mm_t", "qlinear", "fp32"]
-    monkeypatch.setattr(VnniTiles, "available", staticmethod(lambda linears: True))  # with VNNI tiles: later
+    monkeypatch.setattr(VnniTiles, "available", staticmethod(lambda linears: True))  # with VNNI tiles: never
     choice = KernelChoice()
-    choice.work = TORCH_MIN_MACS
+    choice.work = 1 << 60
     assert [k.name for k in choice.candidates()[1]] == ["vnni", "numba"]
-    choice.work = TORCH_MIN_MACS_BESIDE_VNNI
+    monkeypatch.setitem(sys.modules, "torch", sys)  # torch loaded anyway: its kernels compete with the tiles
     assert [k.name for k in choice.candidates()[1]] == ["int_mm", "int_mm_t", "qlinear", "fp32", "vnni"]

@@ -14,8 +14,8 @@ kernel that really computes int8 x int8 -> int32 gives the same integers, in any
 - fp32 GEMM over the same integers, K cut into chunks whose partial sums stay below 2^24 and the
   chunks' exact results added in int32: exact on any BLAS, any order, with or without FMA.
 - vpdpbusd tiles compiled by numba where the CPU has AVX-512 VNNI (`vnni`): no torch import,
-  as fast as oneDNN's int8 GEMM or faster at the engines' shapes, so torch is imported only for
-  much larger inputs there;
+  as fast as oneDNN's int8 GEMM or faster at the engines' shapes, so torch is never imported
+  for the products there;
 - a compiled int32 loop (numba), which needs no torch import (~1-2 s): for small inputs.
 
 Callers pass numpy arrays (int8 rows in, int32 out); torch is imported only when a torch kernel
@@ -227,8 +227,8 @@ class NumbaInt8(Kernel):
 class VnniTiles(Kernel):
     """vpdpbusd tiles compiled by numba (`vnni`): no torch import, oneDNN's speed or better,
     only where the CPU has AVX-512 VNNI and numba targets it. Competes with torch's kernels
-    (`fast`), and where it runs torch is worth importing only for much larger inputs
-    (`kernel_choice.TORCH_MIN_MACS_BESIDE_VNNI`)."""
+    (`fast`) once torch is loaded; where it runs, torch is never imported for the products
+    (`kernel_choice.TORCH_MIN_MACS`)."""
 
     name = "vnni"
     torch = False

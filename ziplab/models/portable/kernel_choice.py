@@ -40,9 +40,10 @@ def _time(linears: list[Int8Linear], lanes: int, reps: int = 5) -> float:
 #: The shipped LSTM reaches it at ~28 KB, a 1.6M-parameter transformer at ~10 KB; below it (a
 #: small file's start-up) the compiled loop runs and torch is never imported
 TORCH_MIN_MACS = 1 << 34
-#: the same where the VNNI tiles run (`VnniTiles`): at ~60% of oneDNN's speed they lose the ~1 s
-#: of torch's import back only after ~2^39 multiply-adds (about 1 MiB per process for l4)
-TORCH_MIN_MACS_BESIDE_VNNI = 1 << 40
+#: where the VNNI tiles run (`VnniTiles`) no work is worth importing torch for: they multiply
+#: at oneDNN's speed or faster at the engines' shapes (benchmarks/vnni_probe.py, 0.9.1), so
+#: torch's kernels only compete there once torch is loaded anyway. (0.9's tiles, at ~60% of
+#: oneDNN's speed, set the bar at 2^40 multiply-adds.)
 
 
 class KernelChoice:
@@ -57,11 +58,10 @@ class KernelChoice:
         self.threads = 1  # torch threads the products will run with (the predictor's)
 
     def candidates(self) -> tuple[bool, list]:
-        """Torch's kernels when torch is worth loading (a `fast` compiled kernel beside them),
-        else the compiled kernels."""
+        """Torch's kernels when torch is loaded or worth loading (never where a `fast` compiled
+        kernel runs, which competes with them once torch is loaded), else the compiled kernels."""
         fast = [k for k in self.kernels if getattr(k, "fast", False) and k.available([])]
-        threshold = TORCH_MIN_MACS_BESIDE_VNNI if fast else TORCH_MIN_MACS
-        wants_torch = "torch" in sys.modules or self.work >= threshold
+        wants_torch = "torch" in sys.modules or (not fast and self.work >= TORCH_MIN_MACS)
         found = [k for k in self.kernels
                  if k in fast or (not getattr(k, "fast", False) and k.torch == wants_torch)]
         return wants_torch, found or self.kernels
