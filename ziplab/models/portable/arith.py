@@ -246,10 +246,12 @@ def input_limit(q: np.ndarray) -> int:
 _ABS_BITS = np.int64(0x7FFFFFFFFFFFFFFF)
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def quantize_into(src, off, n, limit, dst, cell):
     """quantize_vector's work; `cell` is a 1-element int64 scratch array (callers that quantise
-    many vectors pass one, instead of an allocation per vector).
+    many vectors pass one, instead of an allocation per vector). Inlined where it is called: as
+    a call, the row views its callers pass cost atomic reference counts, and a t5 step makes
+    thousands (quantize_rows 5.0 -> 3.6 us at 64 x 160).
 
     max |x| is taken over the IEEE bit patterns with the sign cleared: for finite doubles their
     order as int64 is their order as magnitudes, so it is the same maximum, and an integer max

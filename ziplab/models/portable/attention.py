@@ -88,7 +88,7 @@ def attend_out(yacc, ws, out):
                     out[r, base + i] = yacc[r, a, b, i] * s
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def head_scores(qq, kt, r, a, b, filled, out):
     """out[t] = q . k_t for t < filled, q = qq[r, a, b] (int16 [hd]), keys kt[r, a] (int16
     [hd, T], transposed), int32 out. Integer sums are exact in any order: four key rows a pass,
@@ -112,7 +112,7 @@ def head_scores(qq, kt, r, a, b, filled, out):
         i += 1
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def head_values(w, vq, r, a, filled, out):
     """out[i] = sum over t < filled of w[t] v[t, i]: int32 weights, int16 values v = vq[r, a]
     [T, hd], indexed in place (`head_scores`); four slots a pass (integer sums: any order)."""
