@@ -24,7 +24,9 @@ def _product(x: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 @needs_vnni
-@pytest.mark.parametrize("M, K, N", [(1, 1, 1), (3, 5, 7), (64, 448, 1792), (65, 224, 9), (2, 130, 17), (17, 64, 8)])
+# tiles of 4 rows x 1-4 blocks of 16 columns, K in groups of 4: every remainder of each
+@pytest.mark.parametrize("M, K, N", [(1, 1, 1), (3, 5, 7), (64, 448, 1792), (65, 224, 9), (2, 130, 17), (17, 64, 8),
+                                     (5, 36, 48), (9, 101, 200), (6, 160, 33), (64, 161, 640)])
 def test_tiles_give_the_exact_products(M, K, N):
     rng = np.random.default_rng(M * 7 + K)
     q = rng.integers(-127, 128, (K, N)).astype(np.int8)
