@@ -22,6 +22,9 @@ from decimal import Decimal, localcontext
 
 import numba as nb
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 #: products and partial sums of an exact GEMM stay strictly below this (fp32 has a 24-bit mantissa)
 EXACT = 1 << 24
@@ -244,6 +247,49 @@ def input_limit(q: np.ndarray) -> int:
 
 #: clears a float64's sign bit
 _ABS_BITS = np.int64(0x7FFFFFFFFFFFFFFF)
+
+
+@intrinsic
+def float_bits(typingctx, x):
+    """A float64's IEEE bit pattern as an int64: a register reinterpretation, as a view of the
+    array would give, without the view."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def bits_float(typingctx, b):
+    """The float64 whose IEEE bit pattern is the int64 b (`float_bits` backwards)."""
+    if b != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def row_step(src, r, off, n, limit):
+    """`quantize_into`'s step for src[r, off:off+n] (a 2-D float64 array, indexed in place): the
+    same maximum over sign-cleared bit patterns, the same division."""
+    mb = np.int64(0)
+    for i in range(n):
+        b = float_bits(src[r, off + i]) & _ABS_BITS
+        mb = b if b > mb else mb
+    m = bits_float(mb)
+    return m / limit if m > 0.0 else 1.0
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def quantized(x, inv, lim):
+    """`quantize_into`'s value for x with the step's reciprocal inv and the float limit lim."""
+    return min(max(math.floor(x * inv + 0.5), -lim), lim)
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
