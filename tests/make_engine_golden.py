@@ -10,6 +10,8 @@ pinned on the same bytes. Files already listed in the engine's manifest are kept
 
 - eN-text-nn-shipped.zl, eN-mixed-nn-shipped.zl: `nn` with the shipped l4-gutenberg
 - eN-mixed-mix-l2.zl: `mix` level 2 as shipped (l5-gutenberg-large on the engine)
+- e4-text-nn-l4-large.zl: `nn` with the model shipped as its default since 0.9.1,
+  l4-gutenberg-large (each file's header names its model; the manifest records it too)
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ FILES = [
     ("text-nn-shipped.zl", "nn", None, "v2-text-nn-shipped.zl"),
     ("mixed-nn-shipped.zl", "nn", None, "v2-mixed-nn-shipped.zl"),
     ("mixed-mix-l2.zl", "mix", 2, "v2-mixed-mix-none.zl"),
+    ("text-nn-l4-large.zl", "nn", None, "v2-text-nn-shipped.zl"),
 ]
 
 
@@ -59,6 +62,8 @@ def main() -> None:
                  "written_by": f"ziplab {ziplab.__version__} (format {container.read_header(io.BytesIO(blob)).version}, engine {engine})"}
         if level is not None:
             entry["level"] = level
+        if "l4-large" in stem:  # files since 0.9.1 record the model the default meant
+            entry["models"] = [params[k] for k in ("model", "model_2") if k in params]
         records.append(entry)
         print("wrote", name, len(blob), "bytes")
     manifest.write_text(json.dumps(records, indent=1) + "\n")

@@ -9,6 +9,8 @@ a test pass); a missing one is added. The files:
   140,000 bytes of ../shared/corpora/gutenberg/dev.txt: two substreams of 64 lanes
 - m4-mixed-mix-l1.zl: level 1 as shipped (l4-gutenberg), 8 lanes, on the 6,256 bytes of mixed
   data of the format-2 goldens: a small block, one substream
+- m4-text-mix-l2-l4-large.zl: level 2 as shipped since 0.9.1 (l4-gutenberg-large), default
+  lanes, on the same 140,000 bytes as m4-text-mix-l2.zl
 
 The format-3 files below (v3-mix-manifest.json) were written by this script in ziplab 0.5;
 ziplab writes format 3 now only with an older `--engine` (tests/test_engine_option.py). Their
@@ -41,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 FILES = [
     ("m4-text-mix-l2.zl", 2, "shipped", None, "dev.txt"),
     ("m4-mixed-mix-l1.zl", 1, "shipped", 8, "v2-mixed-mix-none.zl"),
+    ("m4-text-mix-l2-l4-large.zl", 2, "shipped", None, "dev.txt"),
 ]
 
 

@@ -1,7 +1,8 @@
 """`--engine` / `engine=`: writing an older engine on purpose (files an older ziplab decodes).
 
 The strongest check there is: today's ziplab, asked for engine v2 (v3), writes the golden files
-that ziplab 0.3 (0.6) wrote with it byte for byte. Unknown engines, codecs without an engine, and mix
+that ziplab 0.3 (0.6) wrote with it byte for byte — their payloads, and headers that differ only
+where 0.9.1 names the default model ("l4-gutenberg") instead of writing "shipped". Unknown engines, codecs without an engine, and mix
 levels without a model are refused in one line.
 """
 
@@ -27,10 +28,17 @@ def test_an_older_engine_writes_the_files_its_version_wrote(name, monkeypatch):
     monkeypatch.chdir(ROOT)  # the header holds the model as it was named: a path relative to here
     golden = (GOLDEN / name).read_bytes()
     params = container.read_header(io.BytesIO(golden)).params
-    model = None if params["model"] == "shipped" else params["model"]
-    data = ziplab.decompress(golden, model=model)
+    shipped = params["model"] == "shipped"  # the default model then: l4-gutenberg
+    model = "l4-gutenberg" if shipped else params["model"]
+    data = ziplab.decompress(golden)
     again = ziplab.compress(data, "nn", lanes=params["lanes"], model=model, engine=params["engine"])
-    assert again == golden
+    if shipped:
+        head, golden_head = io.BytesIO(again), io.BytesIO(golden)
+        written, kept = container.read_header(head).params, container.read_header(golden_head).params
+        assert {**kept, "model": model} == written
+        assert again[head.tell():] == golden[golden_head.tell():]
+    else:
+        assert again == golden
     newest = ziplab.compress(data, "nn", lanes=params["lanes"], model=model)
     family = params["family"]
     assert container.read_header(io.BytesIO(newest)).params["engine"] == engines(family)[1]
@@ -39,7 +47,8 @@ def test_an_older_engine_writes_the_files_its_version_wrote(name, monkeypatch):
 def test_mix_with_engine_v3_writes_the_file_ziplab_0_6_wrote():
     golden = (GOLDEN / "e3-mixed-mix-l2.zl").read_bytes()
     data = ziplab.decompress(golden)
-    assert ziplab.compress(data, "mix", 2, lanes=4, engine="lstm-int8x8-v3") == golden
+    # level 2 mixed l5 then (l4-gutenberg-large since 0.9.1): the file names it
+    assert ziplab.compress(data, "mix", 2, lanes=4, engine="lstm-int8x8-v3", model="l5-gutenberg-large") == golden
 
 
 def test_mix_writes_the_engine_it_is_asked_for():
@@ -70,3 +79,17 @@ def test_the_command_takes_an_engine(tmp_path):
     assert container.read_header(io.BytesIO(blob)).params["engine"] == "lstm-int8x8-v2"
     bad = CliRunner().invoke(cli, ["compress", "-m", "lzh", "--engine", "lstm-int8x8-v2", "-c", str(src)])
     assert bad.exit_code == 2 and "--engine" in bad.output
+
+
+def test_nn_names_the_default_model_and_old_shipped_files_find_theirs():
+    """Since 0.9.1 a header names the default model (l4-gutenberg-large); files that wrote
+    "shipped" when the default was l4-gutenberg decode with it, found by the weights' sha256."""
+    from ziplab.models.checkpoint import SHIPPED_DEFAULT
+
+    data = b"The default model is named in the header, so a later default cannot misread it. " * 20
+    blob = ziplab.compress(data, "nn", lanes=4)
+    assert container.read_header(io.BytesIO(blob)).params["model"] == SHIPPED_DEFAULT == "l4-gutenberg-large"
+    assert ziplab.decompress(blob) == data
+    old = (GOLDEN / "e4-text-nn-shipped.zl").read_bytes()
+    assert container.read_header(io.BytesIO(old)).params["model"] == "shipped"
+    assert len(ziplab.decompress(old)) == 8000

@@ -22,7 +22,7 @@ from .errors import (
     ZiplabError,
 )
 
-__version__ = "0.9.0"
+__version__ = "0.9.1"
 
 __all__ = [
     "ChecksumError", "CorruptDataError", "FormatError", "LimitError", "ModelMismatchError",

@@ -73,7 +73,12 @@ class NeuralCodec(PredictiveCodec):
         return predictor_bytes(params["family"], params["config"], lanes)
 
     def model_params(self, level: int | None, options: CodingOptions) -> dict:
-        params = {"model": str(options.model) if options.model is not None else SHIPPED}
+        """The header's model: the shipped default by its name (since 0.9.1; files before wrote
+        "shipped", which `decoding_predictor` resolves by the weights' sha256), else the spec."""
+        from ..models.checkpoint import SHIPPED_DEFAULT
+
+        spec = options.model
+        params = {"model": SHIPPED_DEFAULT if spec is None or spec == SHIPPED else str(spec)}
         if options.engine is not None:
             params["engine"] = self.chosen_engine(params["model"], options.engine)
         return params
@@ -123,7 +128,10 @@ class NeuralCodec(PredictiveCodec):
         """The predictor a file's header names, or a one-line error saying why it cannot be had:
         another model (weights sha256), another engine, or another quantisation."""
         try:
-            predictor = self.build_predictor(params, options.model)
+            if options.model is None and params.get("model") == SHIPPED:
+                predictor = self.shipped_predictor(params)
+            else:
+                predictor = self.build_predictor(params, options.model)
         except ZiplabError as exc:
             raise ModelMismatchError(
                 f"{self.name}: cannot load the model this file was encoded with ({params.get('model')}): {exc}; "
@@ -140,5 +148,20 @@ class NeuralCodec(PredictiveCodec):
                 f"{self.name}: the quantised model differs from the encoder's (same weights, different quantisation): "
                 "the file cannot be decoded by this version")
         return predictor
+
+    def shipped_predictor(self, params: dict) -> Any:
+        """A file written before 0.9.1 with the default model says "shipped", meaning whichever
+        model was the default then: the shipped model whose weights the header's sha256 names,
+        the current default tried first (the first one loaded if none matches, for the error)."""
+        from ..models.checkpoint import SHIPPED_DEFAULT, shipped_names
+
+        first = None
+        for name in [SHIPPED_DEFAULT, *[n for n in shipped_names() if n != SHIPPED_DEFAULT]]:
+            predictor = self.build_predictor(params, name)
+            if predictor.weights_sha256 == params.get("model_sha256"):
+                return predictor
+            first = first or predictor
+        return first
+
 
 CODEC = NeuralCodec()
