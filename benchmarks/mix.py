@@ -87,6 +87,7 @@ def plan_rows(plan: str, extra: str | None = None) -> list[tuple[str, dict]]:
     from ziplab.codecs.kernels import mixing
 
     strong, fast = mix.STRONG_MODEL, mix.FAST_MODEL
+    two = " + ".join(mix.LEVELS[2].models)  # level 2's own model(s): the rows without `models` mix these
     levels = [(f"mix -{lv} ({' + '.join(r.models)})", {"codec": "mix", "level": lv}) for lv, r in mix.LEVELS.items()]
     if plan == "levels":
         return levels
@@ -97,18 +98,18 @@ def plan_rows(plan: str, extra: str | None = None) -> list[tuple[str, dict]]:
         extra = str(Path(extra).resolve()) if Path(extra).is_file() else extra  # rows run with cwd=ROOT
         return [(f"nn alone ({strong})", {"codec": "nn", "level": 0, "models": [strong]}),
                 (f"nn alone ({name})", {"codec": "nn", "level": 0, "models": [extra]}),
-                (f"mix -2 with {strong}", {"codec": "mix", "level": 2}),
+                (f"mix -2 with {strong}", {"codec": "mix", "level": 2, "models": [strong]}),
                 (f"mix -2 with {name}", {"codec": "mix", "level": 2, "models": [extra]}),
                 (f"mix -2 with {strong} + {name}", {"codec": "mix", "level": 2, "models": [strong, extra]}),
                 (f"mix -2 with {strong} + {name}, no neural SSE",
                  {"codec": "mix", "level": 2, "models": [strong, extra], "ablate": mixing.NO_NEURAL_SSE})]
     if plan == "contexts":  # each of engine 3's five new contexts without its information
-        return [(f"mix -2 ({strong})", {"codec": "mix", "level": 2})] + [
-            (f"mix -2 ({strong}), no {name} context", {"codec": "mix", "level": 2, "ablate": mixing.NO_CONTEXT << i})
+        return [(f"mix -2 ({two})", {"codec": "mix", "level": 2})] + [
+            (f"mix -2 ({two}), no {name} context", {"codec": "mix", "level": 2, "ablate": mixing.NO_CONTEXT << i})
             for i, name in enumerate(mixing.NEW_CONTEXT_NAMES)]
     if plan == "adaptation":
-        return [(f"mix -2 ({strong})", {"codec": "mix", "level": 2}),
-                (f"mix -2 ({strong}), no neural SSE", {"codec": "mix", "level": 2, "ablate": mixing.NO_NEURAL_SSE})]
+        return [(f"mix -2 ({two})", {"codec": "mix", "level": 2}),
+                (f"mix -2 ({two}), no neural SSE", {"codec": "mix", "level": 2, "ablate": mixing.NO_NEURAL_SSE})]
     return levels + [
         ("cm alone (mix -2 --model none)", {"codec": "mix", "level": 2, "models": ["none"]}),
         ("cm alone, engine-2 contexts", {"codec": "mix", "level": 2, "models": ["none"],
@@ -117,11 +118,11 @@ def plan_rows(plan: str, extra: str | None = None) -> list[tuple[str, dict]]:
         (f"nn alone ({strong})", {"codec": "nn", "level": 0, "models": [strong]}),
         (f"mix -2 with {fast}", {"codec": "mix", "level": 2, "models": [fast]}),
         (f"mix -2 with {strong} + {fast}", {"codec": "mix", "level": 2, "models": [strong, fast]}),
-        (f"mix -2 ({strong}), no new contexts", {"codec": "mix", "level": 2, "ablate": mixing.NO_NEW_CONTEXTS}),
-        (f"mix -2 ({strong}), no neural SSE", {"codec": "mix", "level": 2, "ablate": mixing.NO_NEURAL_SSE}),
-        (f"mix -2 ({strong}), no third mixer", {"codec": "mix", "level": 2, "ablate": mixing.NO_THIRD_MIXER}),
-        (f"mix -2 ({strong}), no final SSE", {"codec": "mix", "level": 2, "sse": False}),
-        (f"mix -2 ({strong}), engine 3 parts all off", {"codec": "mix", "level": 2, "ablate": 7}),
+        (f"mix -2 ({two}), no new contexts", {"codec": "mix", "level": 2, "ablate": mixing.NO_NEW_CONTEXTS}),
+        (f"mix -2 ({two}), no neural SSE", {"codec": "mix", "level": 2, "ablate": mixing.NO_NEURAL_SSE}),
+        (f"mix -2 ({two}), no third mixer", {"codec": "mix", "level": 2, "ablate": mixing.NO_THIRD_MIXER}),
+        (f"mix -2 ({two}), no final SSE", {"codec": "mix", "level": 2, "sse": False}),
+        (f"mix -2 ({two}), engine 3 parts all off", {"codec": "mix", "level": 2, "ablate": 7}),
     ]
 
 
@@ -177,7 +178,8 @@ def main() -> None:
                             args.repeat)
             for r in rows:
                 console.print(r)
-            save(f"cli-mix-{lv}-{args.model}", {"rows": rows, "command": " ".join(sys.argv),
+            name = args.model if args.model == "shipped" else Path(args.model).stem  # a path: its file name
+            save(f"cli-mix-{lv}-{name}", {"rows": rows, "command": " ".join(sys.argv),
                                                 "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         console.print(f"wrote {RESULTS}")
         return
